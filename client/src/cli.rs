@@ -1,0 +1,76 @@
+//! The command line, as clap sees it.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Per-directory secrets: your tokens stay in the vault and in secd's memory, and reach only
+/// the command that needs them.
+#[derive(Parser)]
+#[command(name = "sec", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run a command with the current directory's secrets in its environment.
+    ///
+    /// Exit status: the command's own; 128+N when a signal N killed it; 125 when sec itself
+    /// failed (nothing was started); 126 when the command cannot run; 127 when not found.
+    Exec {
+        /// Only pass this variable (repeatable).
+        #[arg(long = "only", value_name = "NAME")]
+        only: Vec<String>,
+        /// The command and its arguments.
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "CMD")]
+        argv: Vec<String>,
+    },
+    /// Show the scope that applies to a directory: variable names and references, no values.
+    Ls {
+        /// Directory (default: the current one).
+        dir: Option<PathBuf>,
+    },
+    /// Show the daemon, its cached scopes with their time left, and live leases.
+    Status {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Forget cached secrets and end leases now (without a selector: everything).
+    Revoke {
+        /// Only the scope that covers this directory.
+        #[arg(long, value_name = "DIR", conflicts_with_all = ["reference", "lease_id"])]
+        dir: Option<PathBuf>,
+        /// Only this secret reference, wherever it is cached.
+        #[arg(long = "ref", value_name = "REF", conflicts_with = "lease_id")]
+        reference: Option<String>,
+        /// Only this lease (ids are in `sec status`).
+        lease_id: Option<String>,
+    },
+    /// Store a secret in its vault (the value comes from stdin, or a no-echo prompt).
+    Set {
+        /// Where, e.g. keyring:pypi/coveragepy.
+        reference: String,
+    },
+    /// Delete a secret from its vault.
+    Rm {
+        reference: String,
+    },
+    /// Start, stop or query the daemon.
+    Daemon {
+        #[command(subcommand)]
+        action: DaemonAction,
+    },
+}
+
+#[derive(Subcommand, Clone, Copy)]
+pub enum DaemonAction {
+    /// Start secd unless it runs.
+    Start,
+    /// Stop secd: cached secrets are wiped, leases end.
+    Stop,
+    /// Say whether secd runs (exit status 3 when it does not).
+    Status,
+}

@@ -1,0 +1,237 @@
+//! The small subcommands: ls, status, revoke, set, rm, daemon. Each is one RPC and output.
+
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use sec_proto::pb;
+use serde_json::json;
+
+use crate::cli::DaemonAction;
+use crate::daemon_conn::{self, connect};
+use crate::report::{Failure, warn_config};
+
+fn absolute(dir: Option<PathBuf>) -> Result<PathBuf, Failure> {
+    let cwd = std::env::current_dir()
+        .map_err(|e| Failure::new(format!("cannot tell the current directory: {e}")))?;
+    Ok(match dir {
+        Some(dir) if dir.is_absolute() => dir,
+        Some(dir) => cwd.join(dir),
+        None => cwd,
+    })
+}
+
+pub async fn ls(dir: Option<PathBuf>) -> Result<u8, Failure> {
+    let dir = absolute(dir)?;
+    let mut client = connect(true).await?;
+    let info = client
+        .resolve(pb::ResolveRequest { dir: dir.display().to_string() })
+        .await
+        .map_err(Failure::from_status)?
+        .into_inner();
+    warn_config(&info.config_error);
+    if !info.found {
+        println!("no scope covers {}", dir.display());
+        return Ok(0);
+    }
+    let state = if info.unlocked { "unlocked" } else { "locked" };
+    println!(
+        "scope {} ({state}; ttl {}, max {}; from {})",
+        info.dir,
+        human(info.ttl_secs),
+        human(info.max_ttl_secs),
+        info.source
+    );
+    let width = info.vars.iter().map(|v| v.name.len()).max().unwrap_or(0);
+    for var in &info.vars {
+        let what = if var.literal {
+            "(literal)".to_string()
+        } else if var.cached {
+            format!("{} (cached)", var.reference)
+        } else {
+            var.reference.clone()
+        };
+        println!("  {:width$}  {what}", var.name);
+    }
+    Ok(0)
+}
+
+pub async fn status(as_json: bool) -> Result<u8, Failure> {
+    let mut client = connect(true).await?;
+    let s = client.status(pb::StatusRequest {}).await.map_err(Failure::from_status)?.into_inner();
+    if as_json {
+        let value = json!({
+            "pid": s.pid,
+            "version": s.version,
+            "protocol": s.protocol,
+            "uptime_secs": s.uptime_secs,
+            "config_path": s.config_path,
+            "config_error": s.config_error,
+            "cached": s.cached.iter().map(|c| json!({
+                "dir": c.dir, "references": c.references, "expires_in_secs": c.expires_in_secs,
+            })).collect::<Vec<_>>(),
+            "leases": s.leases.iter().map(|l| json!({
+                "id": l.id, "scope": l.scope, "names": l.names, "command": l.command,
+                "pid": l.pid, "granted_at_unix": l.granted_at_unix,
+            })).collect::<Vec<_>>(),
+        });
+        warn_config(&s.config_error);
+        println!("{value}");
+        return Ok(0);
+    }
+    warn_config(&s.config_error);
+    println!("secd {} (protocol {}), pid {}, up {}", s.version, s.protocol, s.pid, human(s.uptime_secs));
+    println!("config: {}", s.config_path);
+    if s.cached.is_empty() {
+        println!("cached: nothing");
+    } else {
+        println!("cached:");
+        for c in &s.cached {
+            println!("  {}  {}  (expires in {})", c.dir, c.references.join(", "), human(c.expires_in_secs));
+        }
+    }
+    if s.leases.is_empty() {
+        println!("leases: none");
+    } else {
+        println!("leases:");
+        for l in &s.leases {
+            let scope = if l.scope.is_empty() { "(no scope)" } else { &l.scope };
+            println!("  {}  pid {}  {}  {}  {}", l.id, l.pid, scope, l.names.join(","), l.command.join(" "));
+        }
+    }
+    Ok(0)
+}
+
+pub async fn revoke(dir: Option<PathBuf>, reference: Option<String>, lease_id: Option<String>) -> Result<u8, Failure> {
+    let dir = match dir {
+        Some(dir) => absolute(Some(dir))?.display().to_string(),
+        None => String::new(),
+    };
+    let request = pb::RevokeRequest {
+        dir,
+        lease_id: lease_id.unwrap_or_default(),
+        reference: reference.unwrap_or_default(),
+    };
+    let Some(mut client) = daemon_conn::probe().await? else {
+        // No daemon, nothing cached: revoking is already done.
+        println!("secd is not running; nothing is cached");
+        return Ok(0);
+    };
+    let reply = client.revoke(request).await.map_err(Failure::from_status)?.into_inner();
+    println!(
+        "revoked: {} cached secret(s) dropped, {} lease(s) ended",
+        reply.secrets_dropped, reply.leases_ended
+    );
+    Ok(0)
+}
+
+pub async fn set(reference: String) -> Result<u8, Failure> {
+    let value = read_value(&reference)?;
+    let mut client = connect(true).await?;
+    client
+        .store(pb::StoreRequest { reference: reference.clone(), value: value.into_inner() })
+        .await
+        .map_err(Failure::from_status)?;
+    eprintln!("stored {reference}");
+    Ok(0)
+}
+
+pub async fn rm(reference: String) -> Result<u8, Failure> {
+    let mut client = connect(true).await?;
+    client
+        .delete(pb::DeleteRequest { reference: reference.clone() })
+        .await
+        .map_err(Failure::from_status)?;
+    eprintln!("deleted {reference}");
+    Ok(0)
+}
+
+/// A value that zeroizes itself unless handed on with `into_inner`.
+struct Plain(String);
+
+impl Plain {
+    fn into_inner(mut self) -> String {
+        std::mem::take(&mut self.0)
+    }
+}
+
+impl Drop for Plain {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
+
+/// The value from stdin when it is not a terminal (one trailing newline dropped), else a
+/// no-echo prompt on the terminal.
+fn read_value(reference: &str) -> Result<Plain, Failure> {
+    let stdin = std::io::stdin();
+    let mut value = Plain(String::new());
+    if stdin.is_terminal() {
+        value.0 = rpassword::prompt_password(format!("value for {reference}: "))
+            .map_err(|e| Failure::new(format!("cannot read the value from the terminal: {e}")))?;
+    } else {
+        stdin
+            .lock()
+            .read_to_string(&mut value.0)
+            .map_err(|e| Failure::new(format!("cannot read the value from stdin: {e}")))?;
+        if value.0.ends_with('\n') {
+            value.0.pop();
+            if value.0.ends_with('\r') {
+                value.0.pop();
+            }
+        }
+    }
+    if value.0.is_empty() {
+        return Err(Failure::new(format!("refusing to store an empty value for {reference}")));
+    }
+    Ok(value)
+}
+
+pub async fn daemon(action: DaemonAction) -> Result<u8, Failure> {
+    match action {
+        DaemonAction::Start => {
+            let mut client = connect(true).await?;
+            let hello = client
+                .hello(pb::HelloRequest { client_protocol: sec_proto::PROTOCOL })
+                .await
+                .map_err(Failure::from_status)?
+                .into_inner();
+            println!("secd {} runs (pid {})", hello.version, hello.pid);
+            Ok(0)
+        }
+        DaemonAction::Stop => {
+            let Some(mut client) = daemon_conn::probe().await? else {
+                println!("secd is not running");
+                return Ok(0);
+            };
+            client.shutdown(pb::ShutdownRequest {}).await.map_err(Failure::from_status)?;
+            let path = sec_proto::socket::socket_path().map_err(|e| Failure::new(e.to_string()))?;
+            if daemon_conn::wait_until_gone(&path, Duration::from_secs(5)).await {
+                println!("secd stopped");
+                Ok(0)
+            } else {
+                Err(Failure::new("secd did not stop within 5s"))
+            }
+        }
+        DaemonAction::Status => match daemon_conn::probe().await? {
+            Some(mut client) => {
+                let hello = client
+                    .hello(pb::HelloRequest { client_protocol: sec_proto::PROTOCOL })
+                    .await
+                    .map_err(Failure::from_status)?
+                    .into_inner();
+                println!("secd {} runs (pid {}, protocol {})", hello.version, hello.pid, hello.protocol);
+                Ok(0)
+            }
+            None => {
+                println!("secd is not running");
+                Ok(3)
+            }
+        },
+    }
+}
+
+fn human(secs: u64) -> String {
+    humantime::format_duration(Duration::from_secs(secs)).to_string()
+}
+

@@ -1,0 +1,167 @@
+//! Reaching the daemon: connect, or start it when nobody answers.
+//!
+//! Autostart follows gpg-agent and atuin: connect; on failure take the startup lock, connect
+//! again (another `sec` may have won the race), start `secd` and wait for its explicit
+//! readiness line, then shake hands. A daemon that speaks another protocol is stopped and
+//! replaced.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use sec_proto::pb::HelloRequest;
+use sec_proto::pb::sec_client::SecClient;
+use sec_proto::socket;
+use tonic::transport::Channel;
+
+pub type Client = SecClient<Channel>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnError {
+    #[error(transparent)]
+    Socket(#[from] socket::SocketError),
+    #[error(transparent)]
+    Launch(#[from] sec_proto::launch::LaunchError),
+    #[error("secd is not running; `sec daemon start` starts it")]
+    NotRunning,
+    #[error("cannot reach secd at {}: {reason}; `sec daemon stop` and try again, or see {}", path.display(), log.display())]
+    Unreachable { path: PathBuf, reason: String, log: PathBuf },
+    #[error("cannot take the startup lock {}: {source}", path.display())]
+    Lock { path: PathBuf, source: std::io::Error },
+    #[error("the running secd (pid {pid}) speaks protocol {theirs} and would not stop; stop it with `kill {pid}`")]
+    StuckDaemon { pid: u32, theirs: u32 },
+}
+
+enum Attempt {
+    Ready(Client),
+    Mismatch { pid: u32, version: String, protocol: u32 },
+    Absent(String),
+}
+
+async fn attempt(path: &Path) -> Attempt {
+    let channel = match socket::connect(path).await {
+        Ok(channel) => channel,
+        Err(e) => return Attempt::Absent(error_chain(&e)),
+    };
+    let mut client = SecClient::new(channel);
+    match client.hello(HelloRequest { client_protocol: sec_proto::PROTOCOL }).await {
+        Ok(reply) => {
+            let hello = reply.into_inner();
+            if hello.protocol == sec_proto::PROTOCOL {
+                Attempt::Ready(client)
+            } else {
+                Attempt::Mismatch { pid: hello.pid, version: hello.version, protocol: hello.protocol }
+            }
+        }
+        Err(status) => Attempt::Absent(status.message().to_string()),
+    }
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+fn log_path() -> PathBuf {
+    sec_proto::launch::log_path().unwrap_or_else(|| PathBuf::from("secd.log"))
+}
+
+/// A client for a daemon that speaks our protocol; starts one when `autostart` allows.
+pub async fn connect(autostart: bool) -> Result<Client, ConnError> {
+    let path = socket::socket_path()?;
+    match attempt(&path).await {
+        Attempt::Ready(client) => return Ok(client),
+        Attempt::Mismatch { pid, version, protocol } => replace_daemon(&path, pid, &version, protocol).await?,
+        Attempt::Absent(_) if !autostart => return Err(ConnError::NotRunning),
+        Attempt::Absent(_) => {}
+    }
+    let _lock = startup_lock(path.parent().unwrap_or(Path::new(".")))?;
+    if let Attempt::Ready(client) = attempt(&path).await {
+        return Ok(client);
+    }
+    sec_proto::launch::launch_daemon(&secd_program(), &[], &log_path())?;
+    match attempt(&path).await {
+        Attempt::Ready(client) => Ok(client),
+        Attempt::Mismatch { pid, protocol, .. } => Err(ConnError::StuckDaemon { pid, theirs: protocol }),
+        Attempt::Absent(reason) => Err(ConnError::Unreachable { path, reason, log: log_path() }),
+    }
+}
+
+/// Whether a daemon answers, without starting one.
+pub async fn probe() -> Result<Option<Client>, ConnError> {
+    match connect(false).await {
+        Ok(client) => Ok(Some(client)),
+        Err(ConnError::NotRunning) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+async fn replace_daemon(path: &Path, pid: u32, version: &str, protocol: u32) -> Result<(), ConnError> {
+    eprintln!(
+        "sec: the running secd {version} (pid {pid}) speaks protocol {protocol}, this sec speaks protocol {}; restarting it",
+        sec_proto::PROTOCOL
+    );
+    terminate(pid);
+    if wait_until_gone(path, Duration::from_secs(5)).await {
+        Ok(())
+    } else {
+        Err(ConnError::StuckDaemon { pid, theirs: protocol })
+    }
+}
+
+#[cfg(unix)]
+fn terminate(pid: u32) {
+    use nix::sys::signal::{Signal, kill};
+    let _ = kill(nix::unistd::Pid::from_raw(pid as i32), Signal::SIGTERM);
+}
+
+#[cfg(not(unix))]
+fn terminate(_pid: u32) {}
+
+/// Waits until nobody answers on the socket any more (after a stop request).
+pub async fn wait_until_gone(path: &Path, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    let mut pause = Duration::from_millis(2);
+    while Instant::now() < deadline {
+        if !socket::is_live(path).await {
+            return true;
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(100));
+    }
+    false
+}
+
+/// `secd` next to this `sec` (an installed pair), else the one on PATH.
+fn secd_program() -> PathBuf {
+    let name = if cfg!(windows) { "secd.exe" } else { "secd" };
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join(name)))
+        .filter(|candidate| candidate.is_file())
+        .unwrap_or_else(|| PathBuf::from(name))
+}
+
+/// An exclusive lock held while one `sec` checks for and starts the daemon; released on drop.
+#[cfg(unix)]
+fn startup_lock(dir: &Path) -> Result<nix::fcntl::Flock<std::fs::File>, ConnError> {
+    let path = dir.join("startup.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| ConnError::Lock { path: path.clone(), source })?;
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, errno)| ConnError::Lock { path, source: errno.into() })
+}
+
+#[cfg(not(unix))]
+fn startup_lock(_dir: &Path) -> Result<(), ConnError> {
+    Ok(())
+}

@@ -1,0 +1,191 @@
+//! `sec exec`: lease the current directory's secrets and run one command with them.
+//!
+//! The child runs in sec's own process group with the terminal's stdin, stdout and stderr,
+//! so interactive programs and job control (Ctrl-Z, `fg`) behave as without sec. Signals
+//! the terminal sends reach the child directly; the same signals sent to sec by another
+//! process (`kill`) are forwarded. sec holds the lease stream open while the child runs and
+//! exits with the child's status.
+
+use std::process::Command;
+
+use sec_proto::pb::{LeaseRequest, lease_event};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::daemon_conn;
+use crate::report::{Failure, warn_config};
+
+/// `env`/`timeout` conventions for what went wrong before the command ran.
+pub const EXIT_SEC_FAILED: u8 = 125;
+pub const EXIT_CANNOT_RUN: u8 = 126;
+pub const EXIT_NOT_FOUND: u8 = 127;
+
+pub async fn run(argv: Vec<String>, only: Vec<String>) -> Result<u8, Failure> {
+    let cwd = std::env::current_dir()
+        .map_err(|e| Failure::new(format!("cannot tell the current directory: {e}")))?;
+    let mut client = daemon_conn::connect(true).await?;
+    let request = LeaseRequest { argv: argv.clone(), cwd: cwd.display().to_string(), only };
+    let mut events = client.lease(request).await.map_err(Failure::from_status)?.into_inner();
+    let grant = match events.message().await.map_err(Failure::from_status)? {
+        Some(event) => match event.event {
+            Some(lease_event::Event::Grant(grant)) => grant,
+            Some(lease_event::Event::Revoked(revoked)) => {
+                return Err(Failure::new(format!("the lease was refused: {}", revoked.reason)));
+            }
+            None => return Err(Failure::new("secd sent an empty lease event")),
+        },
+        None => return Err(Failure::new("secd closed the lease before granting it")),
+    };
+    warn_config(&grant.config_error);
+    if grant.scope.is_empty() {
+        eprintln!("sec: no scope covers {}; running {} without secrets", cwd.display(), argv[0]);
+    }
+    let env: Vec<(String, SecretString)> = grant
+        .env
+        .into_iter()
+        .map(|var| (var.name, crate::secret_from(var.value)))
+        .collect();
+    // The values are in this process now: keep other processes of the user from reading them.
+    forbid_dumps();
+
+    let forwarder = signals::Forwarder::install()
+        .map_err(|e| Failure::new(format!("cannot install signal handlers: {e}")))?;
+    let mut child = {
+        let mut command = Command::new(&argv[0]);
+        command.args(&argv[1..]);
+        for (name, value) in &env {
+            command.env(name, value.expose_secret());
+        }
+        let spawned = command.spawn();
+        drop(command);
+        drop(env);
+        match spawned {
+            Ok(child) => child,
+            Err(e) => return Err(spawn_failure(&argv[0], e)),
+        }
+    };
+    forwarder.set_child(child.id());
+
+    let mut wait = tokio::task::spawn_blocking(move || child.wait());
+    let mut lease_open = true;
+    let status = loop {
+        tokio::select! {
+            status = &mut wait => break status,
+            event = events.message(), if lease_open => match event {
+                Ok(Some(event)) => {
+                    if let Some(lease_event::Event::Revoked(revoked)) = event.event {
+                        eprintln!("sec: {}; {} keeps running with what it already has", revoked.reason, argv[0]);
+                    }
+                }
+                // The daemon went away; the child keeps what it has.
+                Ok(None) | Err(_) => lease_open = false,
+            },
+        }
+    };
+    drop(events);
+    let status = status
+        .map_err(|e| Failure::new(format!("lost track of {}: {e}", argv[0])))?
+        .map_err(|e| Failure::new(format!("cannot wait for {}: {e}", argv[0])))?;
+    Ok(exit_code(status))
+}
+
+fn spawn_failure(program: &str, error: std::io::Error) -> Failure {
+    match error.kind() {
+        std::io::ErrorKind::NotFound => {
+            Failure::with_code(format!("{program}: command not found"), EXIT_NOT_FOUND)
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            Failure::with_code(format!("{program}: permission denied"), EXIT_CANNOT_RUN)
+        }
+        _ => Failure::with_code(format!("{program}: cannot run: {error}"), EXIT_CANNOT_RUN),
+    }
+}
+
+/// The child's exit code, or 128+N when signal N ended it (as shells report it).
+fn exit_code(status: std::process::ExitStatus) -> u8 {
+    if let Some(code) = status.code() {
+        return code as u8;
+    }
+    #[cfg(unix)]
+    if let Some(signal) = std::os::unix::process::ExitStatusExt::signal(&status) {
+        return (128 + signal) as u8;
+    }
+    EXIT_SEC_FAILED
+}
+
+#[cfg(target_os = "linux")]
+fn forbid_dumps() {
+    // Reset by the kernel for the child at execve; protects only sec's own copies.
+    let _ = nix::sys::prctl::set_dumpable(false);
+}
+
+#[cfg(not(target_os = "linux"))]
+fn forbid_dumps() {}
+
+#[cfg(unix)]
+mod signals {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicI32, Ordering};
+
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
+    use signal_hook::iterator::SignalsInfo;
+    use signal_hook::iterator::exfiltrator::WithOrigin;
+    use signal_hook::low_level::siginfo::Cause;
+
+    /// Forwards SIGINT, SIGTERM, SIGHUP and SIGQUIT that another process sent to sec. A
+    /// signal the terminal generated (Ctrl-C, Ctrl-\) went to the whole foreground process
+    /// group, child included, and is not sent a second time.
+    pub struct Forwarder {
+        child: Arc<AtomicI32>,
+        pending: Arc<AtomicI32>,
+    }
+
+    impl Forwarder {
+        pub fn install() -> std::io::Result<Self> {
+            let mut signals = SignalsInfo::<WithOrigin>::new([SIGINT, SIGTERM, SIGHUP, SIGQUIT])?;
+            let child = Arc::new(AtomicI32::new(0));
+            let pending = Arc::new(AtomicI32::new(0));
+            let (child_pid, pending_signal) = (Arc::clone(&child), Arc::clone(&pending));
+            std::thread::spawn(move || {
+                for origin in signals.forever() {
+                    if matches!(origin.cause, Cause::Kernel) {
+                        continue;
+                    }
+                    match child_pid.load(Ordering::SeqCst) {
+                        0 => pending_signal.store(origin.signal, Ordering::SeqCst),
+                        pid => send(pid, origin.signal),
+                    }
+                }
+            });
+            Ok(Self { child, pending })
+        }
+
+        /// From now on signals go to `pid`; one that arrived before the child existed is
+        /// delivered now.
+        pub fn set_child(&self, pid: u32) {
+            self.child.store(pid as i32, Ordering::SeqCst);
+            let early = self.pending.swap(0, Ordering::SeqCst);
+            if early != 0 {
+                send(pid as i32, early);
+            }
+        }
+    }
+
+    fn send(pid: i32, signal: i32) {
+        if let Ok(signal) = Signal::try_from(signal) {
+            let _ = kill(Pid::from_raw(pid), signal);
+        }
+    }
+}
+
+#[cfg(not(unix))]
+mod signals {
+    pub struct Forwarder;
+    impl Forwarder {
+        pub fn install() -> std::io::Result<Self> {
+            Ok(Self)
+        }
+        pub fn set_child(&self, _pid: u32) {}
+    }
+}

@@ -1,0 +1,54 @@
+//! sec: the command-line client of secd. Thin: it links no vault code; every secret
+//! operation is one request to the daemon.
+
+mod cli;
+mod commands;
+mod daemon_conn;
+mod exec;
+mod report;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use secrecy::SecretString;
+
+use crate::cli::{Cli, Command};
+use crate::report::Failure;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let is_exec = matches!(cli.command, Command::Exec { .. });
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("sec: cannot start the async runtime: {e}");
+            return ExitCode::from(exec::EXIT_SEC_FAILED);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Exec { only, argv } => exec::run(argv, only).await,
+            Command::Ls { dir } => commands::ls(dir).await,
+            Command::Status { json } => commands::status(json).await,
+            Command::Revoke { dir, reference, lease_id } => commands::revoke(dir, reference, lease_id).await,
+            Command::Set { reference } => commands::set(reference).await,
+            Command::Rm { reference } => commands::rm(reference).await,
+            Command::Daemon { action } => commands::daemon(action).await,
+        }
+    });
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(Failure { message, code }) => {
+            eprintln!("sec: {message}");
+            let fallback = if is_exec { exec::EXIT_SEC_FAILED } else { 1 };
+            ExitCode::from(code.unwrap_or(fallback))
+        }
+    }
+}
+
+/// Moves a value received from the daemon into a `SecretString`, wiping the original buffer.
+pub fn secret_from(mut plain: String) -> SecretString {
+    let secret = SecretString::from(plain.as_str());
+    zeroize::Zeroize::zeroize(&mut plain);
+    secret
+}

@@ -1,0 +1,385 @@
+//! The user's `config.toml`: defaults and scopes, parsed with source positions so every
+//! mistake is reported as `file:line:column: what is wrong`.
+//!
+//! ```toml
+//! [defaults]
+//! ttl = "15m"          # idle: reset on each use
+//! max_ttl = "8h"       # hard cap from the moment of lookup
+//!
+//! [[scope]]
+//! dir = "~/src/coveragepy"
+//! ttl = "10m"
+//! [scope.env]
+//! TWINE_USERNAME = { value = "__token__" }           # a literal
+//! TWINE_PASSWORD = "keyring:pypi/coveragepy"         # a reference: SCHEME:REST
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::vault::Reference;
+
+pub const DEFAULT_TTL: Duration = Duration::from_secs(15 * 60);
+pub const DEFAULT_MAX_TTL: Duration = Duration::from_secs(8 * 60 * 60);
+
+/// A parsed, valid configuration.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    pub scopes: Vec<Scope>,
+}
+
+/// One directory (and everything below it) and the variables its commands get.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    /// Absolute, symlinks resolved where the directory exists.
+    pub dir: PathBuf,
+    pub ttl: Duration,
+    pub max_ttl: Duration,
+    pub env: BTreeMap<String, Value>,
+}
+
+/// What a variable receives: a literal written in the config, or a secret looked up in a vault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    Literal(String),
+    Secret(Reference),
+}
+
+/// A config mistake with its position.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}:{line}:{column}: {message}", path.display())]
+pub struct ConfigError {
+    pub path: PathBuf,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    defaults: RawTtls,
+    #[serde(default)]
+    scope: Vec<RawScope>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawTtls {
+    ttl: Option<Spanned<String>>,
+    max_ttl: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScope {
+    dir: Spanned<String>,
+    ttl: Option<Spanned<String>>,
+    max_ttl: Option<Spanned<String>>,
+    #[serde(default)]
+    env: BTreeMap<String, Spanned<toml::Value>>,
+}
+
+/// A mistake found after TOML parsing, located by its byte span.
+struct Located {
+    span: Range<usize>,
+    message: String,
+}
+
+impl Located {
+    fn new(span: Range<usize>, message: impl fmt::Display) -> Self {
+        Self { span, message: message.to_string() }
+    }
+}
+
+impl Config {
+    /// Reads `path`. A missing file is an empty config (no scopes), not an error.
+    pub fn load(path: &Path, home: &Path) -> Result<Config, ConfigError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Config::parse(&text, path, home),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+            Err(e) => Err(ConfigError {
+                path: path.to_path_buf(),
+                line: 0,
+                column: 0,
+                message: format!("cannot read the file: {e}"),
+            }),
+        }
+    }
+
+    /// Parses config text; `path` is only used in error messages, `home` expands `~`.
+    pub fn parse(text: &str, path: &Path, home: &Path) -> Result<Config, ConfigError> {
+        let located = |l: Located| position_error(text, path, l.span, &l.message);
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let span = e.span().unwrap_or(0..0);
+            position_error(text, path, span, e.message().trim())
+        })?;
+        let default_ttl = duration_or(raw.defaults.ttl.as_ref(), DEFAULT_TTL).map_err(located)?;
+        let default_max =
+            duration_or(raw.defaults.max_ttl.as_ref(), DEFAULT_MAX_TTL).map_err(located)?;
+        let mut scopes = Vec::with_capacity(raw.scope.len());
+        for raw_scope in raw.scope {
+            let scope = build_scope(raw_scope, home, default_ttl, default_max).map_err(located)?;
+            if let Some(other) = scopes.iter().find(|s: &&Scope| s.dir == scope.dir) {
+                let message = format!(
+                    "two scopes for the same directory {}; merge them into one [[scope]]",
+                    other.dir.display()
+                );
+                return Err(position_error(text, path, 0..0, &message));
+            }
+            scopes.push(scope);
+        }
+        Ok(Config { scopes })
+    }
+
+    /// The scope that covers `dir`: the deepest scope directory that is `dir` or an ancestor.
+    /// `dir` should already be canonical (the kernel's view of a process's cwd is).
+    pub fn scope_for(&self, dir: &Path) -> Option<&Scope> {
+        self.scopes
+            .iter()
+            .filter(|s| dir.starts_with(&s.dir))
+            .max_by_key(|s| s.dir.components().count())
+    }
+}
+
+fn build_scope(
+    raw: RawScope,
+    home: &Path,
+    default_ttl: Duration,
+    default_max: Duration,
+) -> Result<Scope, Located> {
+    let dir = scope_dir(&raw.dir, home)?;
+    let ttl = duration_or(raw.ttl.as_ref(), default_ttl)?;
+    let max_ttl = duration_or(raw.max_ttl.as_ref(), default_max)?;
+    let mut env = BTreeMap::new();
+    for (name, value) in raw.env {
+        if !is_env_name(&name) {
+            return Err(Located::new(
+                value.span(),
+                format!("`{name}` is not a valid environment variable name"),
+            ));
+        }
+        env.insert(name, parse_value(&value)?);
+    }
+    Ok(Scope { dir, ttl, max_ttl, env })
+}
+
+fn scope_dir(raw: &Spanned<String>, home: &Path) -> Result<PathBuf, Located> {
+    let text = raw.get_ref();
+    let expanded = if text == "~" {
+        home.to_path_buf()
+    } else if let Some(rest) = text.strip_prefix("~/") {
+        home.join(rest)
+    } else {
+        PathBuf::from(text)
+    };
+    if !expanded.is_absolute() {
+        return Err(Located::new(
+            raw.span(),
+            format!("scope dir `{text}` must be absolute or start with `~/`"),
+        ));
+    }
+    Ok(canonical_or_normal(&expanded))
+}
+
+/// Symlinks resolved when the path exists; otherwise `.` and `..` folded lexically, so a scope
+/// for a directory that does not exist yet still matches once it does (after a reload).
+pub fn canonical_or_normal(path: &Path) -> PathBuf {
+    if let Ok(real) = std::fs::canonicalize(path) {
+        return real;
+    }
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+fn parse_value(value: &Spanned<toml::Value>) -> Result<Value, Located> {
+    let span = value.span();
+    match value.get_ref() {
+        toml::Value::String(s) => Reference::parse(s)
+            .map(Value::Secret)
+            .map_err(|e| Located::new(span, e)),
+        toml::Value::Table(table) => {
+            let keys: Vec<&str> = table.keys().map(String::as_str).collect();
+            match (keys.as_slice(), table.get("value")) {
+                (["value"], Some(toml::Value::String(literal))) => {
+                    Ok(Value::Literal(literal.clone()))
+                }
+                _ => Err(Located::new(
+                    span,
+                    "a table value must be exactly `{ value = \"...\" }` (a literal string)",
+                )),
+            }
+        }
+        other => Err(Located::new(
+            span,
+            format!(
+                "expected a secret reference string or `{{ value = \"...\" }}`, found a {}",
+                other.type_str()
+            ),
+        )),
+    }
+}
+
+fn duration_or(raw: Option<&Spanned<String>>, default: Duration) -> Result<Duration, Located> {
+    let Some(raw) = raw else { return Ok(default) };
+    let parsed = humantime::parse_duration(raw.get_ref()).map_err(|e| {
+        Located::new(
+            raw.span(),
+            format!("`{}` is not a duration ({e}); write e.g. \"90s\", \"15m\" or \"8h\"", raw.get_ref()),
+        )
+    })?;
+    if parsed.is_zero() {
+        return Err(Located::new(raw.span(), "a duration must be longer than zero"));
+    }
+    Ok(parsed)
+}
+
+fn is_env_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c == '_' || c.is_ascii_alphabetic())
+        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
+}
+
+fn position_error(text: &str, path: &Path, span: Range<usize>, message: &str) -> ConfigError {
+    let (line, column) = line_column(text, span.start);
+    ConfigError { path: path.to_path_buf(), line, column, message: message.to_string() }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("/c/config.toml"), Path::new("/home/u"))
+    }
+
+    const ISSUE_EXAMPLE: &str = r#"
+[defaults]
+ttl = "15m"
+max_ttl = "8h"
+
+[[scope]]
+dir = "~/src/coveragepy"
+ttl = "10m"
+[scope.env]
+TWINE_USERNAME = { value = "__token__" }
+TWINE_PASSWORD = "keyring:pypi/coveragepy"
+GH_TOKEN = "op://Private/GitHub/credential"
+"#;
+
+    #[test]
+    fn parses_the_documented_shape() {
+        let config = parse(ISSUE_EXAMPLE).unwrap();
+        let scope = &config.scopes[0];
+        assert_eq!(scope.dir, Path::new("/home/u/src/coveragepy"));
+        assert_eq!(scope.ttl, Duration::from_secs(600));
+        assert_eq!(scope.max_ttl, Duration::from_secs(8 * 3600));
+        assert_eq!(scope.env["TWINE_USERNAME"], Value::Literal("__token__".into()));
+        assert_eq!(
+            scope.env["TWINE_PASSWORD"],
+            Value::Secret(Reference::parse("keyring:pypi/coveragepy").unwrap())
+        );
+        assert!(matches!(scope.env["GH_TOKEN"], Value::Secret(Reference::OnePassword(_))));
+    }
+
+    #[test]
+    fn a_bare_word_is_an_error_that_suggests_a_literal() {
+        let err = parse("[[scope]]\ndir = \"/p\"\n[scope.env]\nUSER_NAME = \"__token__\"\n")
+            .unwrap_err();
+        assert_eq!((err.line, err.column), (4, 13), "{err}");
+        assert!(err.message.contains("{ value = \"__token__\" }"), "{err}");
+        assert!(err.to_string().starts_with("/c/config.toml:4:13: "), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_scheme_is_an_error_that_suggests_a_literal() {
+        let err = parse("[[scope]]\ndir = \"/p\"\n[scope.env]\nX = \"vault:a/b\"\n").unwrap_err();
+        assert!(err.message.contains("unknown scheme `vault`"), "{err}");
+        assert!(err.message.contains("{ value = "), "{err}");
+    }
+
+    #[test]
+    fn syntax_errors_carry_line_and_column() {
+        let err = parse("[defaults]\nttl = \"15m\"\nmax_ttl = \n").unwrap_err();
+        assert_eq!(err.line, 3, "{err}");
+        assert!(err.column > 1, "{err}");
+    }
+
+    #[test]
+    fn a_bad_duration_names_the_value() {
+        let err = parse("[defaults]\nttl = \"soon\"\n").unwrap_err();
+        assert_eq!((err.line, err.column), (2, 7));
+        assert!(err.message.contains("`soon` is not a duration"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let err = parse("[[scope]]\ndir = \"/p\"\ntll = \"5m\"\n").unwrap_err();
+        assert_eq!(err.line, 3, "{err}");
+        assert!(err.message.contains("tll"), "{err}");
+    }
+
+    #[test]
+    fn relative_scope_dirs_are_refused() {
+        let err = parse("[[scope]]\ndir = \"src/p\"\n").unwrap_err();
+        assert!(err.message.contains("must be absolute"), "{err}");
+    }
+
+    #[test]
+    fn the_deepest_scope_wins() {
+        let config = parse(
+            "[[scope]]\ndir = \"/a\"\n[[scope]]\ndir = \"/a/b\"\n[[scope]]\ndir = \"/a/bc\"\n",
+        )
+        .unwrap();
+        let dir_of = |p: &str| config.scope_for(Path::new(p)).map(|s| s.dir.clone());
+        assert_eq!(dir_of("/a/b/c"), Some(PathBuf::from("/a/b")));
+        assert_eq!(dir_of("/a/b"), Some(PathBuf::from("/a/b")));
+        assert_eq!(dir_of("/a/bcd"), Some(PathBuf::from("/a")), "prefixes match whole components");
+        assert_eq!(dir_of("/a"), Some(PathBuf::from("/a")));
+        assert_eq!(dir_of("/elsewhere"), None);
+    }
+
+    #[test]
+    fn scope_dirs_are_compared_after_resolving_symlinks() {
+        let tmp = tempfile::tempdir().unwrap();
+        let real = tmp.path().join("real");
+        std::fs::create_dir(&real).unwrap();
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let text = format!("[[scope]]\ndir = \"{}\"\n", link.display());
+        let config = parse(&text).unwrap();
+        let inside = std::fs::canonicalize(&real).unwrap().join("sub");
+        assert!(config.scope_for(&inside).is_some());
+    }
+
+    #[test]
+    fn line_column_counts_characters() {
+        assert_eq!(line_column("ab\ncdé\nx", 0), (1, 1));
+        assert_eq!(line_column("ab\ncdé\nx", 3), (2, 1));
+        assert_eq!(line_column("ab\ncdé\nx", 9), (3, 1));
+    }
+}

@@ -1,0 +1,79 @@
+//! Live leases: one per `sec exec` whose child runs. A lease lives exactly as long as its
+//! gRPC stream; ending it (revoke) sends a notice down that stream and forgets it.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use sec_proto::pb::{LeaseEvent, Revoked, lease_event};
+use tokio::sync::mpsc;
+use tonic::Status;
+
+use crate::vault::Reference;
+
+pub type EventSender = mpsc::Sender<Result<LeaseEvent, Status>>;
+
+#[derive(Debug, Clone)]
+pub struct LeaseRecord {
+    pub id: String,
+    /// `None` when no scope covered the caller's directory.
+    pub scope: Option<PathBuf>,
+    pub names: Vec<String>,
+    pub references: Vec<Reference>,
+    pub command: Vec<String>,
+    pub pid: u32,
+    pub granted_at: SystemTime,
+}
+
+struct Live {
+    record: LeaseRecord,
+    events: EventSender,
+}
+
+#[derive(Default)]
+pub struct Leases {
+    live: Mutex<HashMap<String, Live>>,
+}
+
+impl Leases {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn insert(&self, record: LeaseRecord, events: EventSender) {
+        let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        live.insert(record.id.clone(), Live { record, events });
+    }
+
+    /// Forgets a lease whose stream has closed; returns it if it was still live.
+    pub fn remove(&self, id: &str) -> Option<LeaseRecord> {
+        let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        live.remove(id).map(|l| l.record)
+    }
+
+    pub fn list(&self) -> Vec<LeaseRecord> {
+        let live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        let mut records: Vec<LeaseRecord> = live.values().map(|l| l.record.clone()).collect();
+        records.sort_by_key(|r| r.granted_at);
+        records
+    }
+
+    /// Ends every lease `matches` selects: tells its client why and forgets it.
+    pub fn end(&self, matches: impl Fn(&LeaseRecord) -> bool, reason: &str) -> Vec<LeaseRecord> {
+        let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        let ids: Vec<String> =
+            live.values().filter(|l| matches(&l.record)).map(|l| l.record.id.clone()).collect();
+        ids.iter()
+            .filter_map(|id| live.remove(id))
+            .map(|ended| {
+                let notice = LeaseEvent {
+                    event: Some(lease_event::Event::Revoked(Revoked { reason: reason.into() })),
+                };
+                // A full or closed stream means the client is gone or going; nothing to do.
+                let _ = ended.events.try_send(Ok(notice));
+                ended.record
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,202 @@
+//! secd: the per-user daemon. It looks secrets up in vaults, caches them per project
+//! directory with an idle TTL and a hard maximum, and leases them to `sec exec` over a
+//! private local socket.
+
+mod cache;
+mod config;
+mod hardening;
+mod leases;
+mod live_config;
+mod peer;
+mod service;
+mod state;
+mod vault;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use sec_proto::pb::sec_server::SecServer;
+use sec_proto::socket;
+use tokio::sync::Notify;
+
+use crate::live_config::LiveConfig;
+use crate::state::Daemon;
+
+/// The sec daemon: holds looked-up secrets per directory for a limited time and leases them
+/// to `sec exec`. Normally started by `sec` on demand.
+#[derive(Parser)]
+#[command(name = "secd", version)]
+struct Args {
+    /// Stay in the foreground and log to stderr (for debugging and service managers).
+    #[arg(long)]
+    foreground: bool,
+    /// Check a config file and exit: prints `file:line:column: what` for a mistake.
+    #[arg(long, value_name = "FILE")]
+    check_config: Option<PathBuf>,
+    /// Print `READY` on stdout once the socket accepts connections (used by `sec`).
+    #[arg(long, hide = true)]
+    notify_ready: bool,
+    /// Claim another protocol number (tests of the client's mismatch handling).
+    #[arg(long, hide = true)]
+    test_protocol: Option<u32>,
+}
+
+fn main() -> ExitCode {
+    // Before anything else, so no secret ever sits in a dumpable process.
+    if let Err(e) = hardening::harden() {
+        eprintln!("secd: cannot protect its memory ({e}); refusing to run");
+        return ExitCode::FAILURE;
+    }
+    let args = Args::parse();
+    let result = if let Some(path) = &args.check_config {
+        check_config(path)
+    } else if args.foreground {
+        run_foreground(&args)
+    } else {
+        start_in_background(&args)
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("secd: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn home_dir() -> anyhow::Result<PathBuf> {
+    directories::BaseDirs::new()
+        .map(|b| b.home_dir().to_path_buf())
+        .context("cannot tell your home directory; set HOME")
+}
+
+/// `$XDG_CONFIG_HOME/sec/config.toml` on Linux, the platform's config dir elsewhere.
+fn config_path() -> anyhow::Result<PathBuf> {
+    let dirs = directories::ProjectDirs::from("", "", "sec")
+        .context("cannot tell your config directory; set HOME")?;
+    Ok(dirs.config_dir().join("config.toml"))
+}
+
+fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
+    let config = config::Config::load(path, &home_dir()?)?;
+    println!("{}: ok, {} scope(s)", path.display(), config.scopes.len());
+    Ok(())
+}
+
+fn start_in_background(args: &Args) -> anyhow::Result<()> {
+    let program = std::env::current_exe().context("cannot find the secd executable")?;
+    let log = sec_proto::launch::log_path().context("cannot tell where to put the log; set HOME")?;
+    let extra: Vec<String> =
+        args.test_protocol.map(|p| vec!["--test-protocol".into(), p.to_string()]).unwrap_or_default();
+    let pid = sec_proto::launch::launch_daemon(&program, &extra, &log)?;
+    println!("secd started (pid {pid}), logging to {}", log.display());
+    Ok(())
+}
+
+fn run_foreground(args: &Args) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SECD_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let result = runtime.block_on(serve(args));
+    if let Err(e) = &result {
+        tracing::error!("{e:#}");
+    }
+    result
+}
+
+async fn serve(args: &Args) -> anyhow::Result<()> {
+    let socket_path = socket::socket_path()?;
+    if socket::is_live(&socket_path).await {
+        bail!("another secd already answers on {}; `sec daemon stop` stops it", socket_path.display());
+    }
+    let listener = socket::listen(&socket_path)?;
+    let config = LiveConfig::load(config_path()?, home_dir()?);
+    let protocol = args.test_protocol.unwrap_or(sec_proto::PROTOCOL);
+    let daemon = Arc::new(Daemon::new(config, vault::Vaults::new(), protocol));
+    let shutdown = Arc::new(Notify::new());
+    tokio::spawn(handle_signals(Arc::clone(&daemon), Arc::clone(&shutdown)));
+    tokio::spawn(housekeeping(Arc::clone(&daemon)));
+
+    tracing::info!(
+        pid = std::process::id(),
+        version = sec_proto::VERSION,
+        protocol,
+        socket = %socket_path.display(),
+        "listening"
+    );
+    if args.notify_ready {
+        println!("{}", sec_proto::launch::READY_LINE);
+    }
+    let service = SecServer::new(service::Service::new(Arc::clone(&daemon), Arc::clone(&shutdown)));
+    let served = tonic::transport::Server::builder()
+        .add_service(service)
+        .serve_with_incoming_shutdown(socket::incoming(listener), shutdown.notified())
+        .await;
+    // Zeroize everything before going.
+    let dropped = daemon.cache.revoke(|_| true);
+    daemon.leases.end(|_| true, "secd stopped");
+    let _ = std::fs::remove_file(&socket_path);
+    tracing::info!(dropped, "stopped");
+    served.context("the gRPC server failed")
+}
+
+/// SIGTERM and SIGINT: shut down (zeroize, remove the socket). SIGUSR1: revoke everything,
+/// like ssh-agent's. SIGHUP: re-read the config now.
+#[cfg(unix)]
+async fn handle_signals(daemon: Arc<Daemon>, shutdown: Arc<Notify>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int), Ok(mut usr1), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::user_defined1()),
+        signal(SignalKind::hangup()),
+    ) else {
+        tracing::error!("cannot install signal handlers");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = term.recv() => { tracing::info!("SIGTERM: stopping"); shutdown.notify_one(); }
+            _ = int.recv() => { tracing::info!("SIGINT: stopping"); shutdown.notify_one(); }
+            _ = usr1.recv() => {
+                let dropped = daemon.cache.revoke(|_| true);
+                let ended = daemon.leases.end(|_| true, "revoked by SIGUSR1").len();
+                tracing::info!(secrets = dropped, leases = ended, "SIGUSR1: revoked everything");
+            }
+            _ = hup.recv() => { tracing::info!("SIGHUP: re-reading the config"); daemon.current_config(); }
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn handle_signals(_daemon: Arc<Daemon>, shutdown: Arc<Notify>) {
+    if tokio::signal::ctrl_c().await.is_ok() {
+        shutdown.notify_one();
+    }
+}
+
+/// Once a second: drop expired secrets from memory and notice config edits (so a broken
+/// edit is logged even when no client asks).
+async fn housekeeping(daemon: Arc<Daemon>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let expired = daemon.cache.sweep();
+        if expired > 0 {
+            tracing::info!(expired, "expired cached secrets dropped");
+        }
+        daemon.current_config();
+    }
+}

@@ -1,0 +1,318 @@
+//! The gRPC surface: checks the caller, maps requests onto [`Daemon`] operations and
+//! results onto replies. No vault or cache logic lives here.
+
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use sec_proto::pb::{self, lease_event, sec_server::Sec};
+use sec_proto::socket::{Peer, peer_allowed};
+use secrecy::ExposeSecret;
+use tokio::sync::{Notify, mpsc};
+use tokio_stream::Stream;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+use crate::config::{Value, canonical_or_normal};
+use crate::leases::LeaseRecord;
+use crate::state::{Daemon, LeaseError, unix_time};
+use crate::vault::Reference;
+use crate::{peer, vault};
+
+pub struct Service {
+    daemon: Arc<Daemon>,
+    shutdown: Arc<Notify>,
+}
+
+impl Service {
+    pub fn new(daemon: Arc<Daemon>, shutdown: Arc<Notify>) -> Self {
+        Self { daemon, shutdown }
+    }
+}
+
+/// The caller's credentials, refused unless they are our own user's. The listener already
+/// drops other users' connections; this second check guards every request.
+fn caller<T>(request: &Request<T>) -> Result<Peer, Status> {
+    let peer = request.extensions().get::<Peer>().copied().unwrap_or_default();
+    if peer_allowed(&peer) {
+        Ok(peer)
+    } else {
+        Err(Status::permission_denied("secd serves only the user it runs as"))
+    }
+}
+
+fn parse_reference(text: &str) -> Result<Reference, Status> {
+    Reference::parse(text).map_err(|e| Status::invalid_argument(format!("`{text}`: {e}")))
+}
+
+fn absolute_dir(dir: &str) -> Result<PathBuf, Status> {
+    let path = Path::new(dir);
+    if !path.is_absolute() {
+        return Err(Status::invalid_argument(format!("{dir}: the directory must be absolute")));
+    }
+    Ok(canonical_or_normal(path))
+}
+
+impl Service {
+    fn scope_info(&self, dir: &Path) -> pb::ScopeInfo {
+        let snapshot = self.daemon.current_config();
+        let config_error = snapshot.error.clone().unwrap_or_default();
+        let Some(scope) = snapshot.config.scope_for(dir) else {
+            return pb::ScopeInfo { config_error, ..Default::default() };
+        };
+        let vars = scope
+            .env
+            .iter()
+            .map(|(name, value)| match value {
+                Value::Literal(_) => pb::VarInfo { name: name.clone(), literal: true, ..Default::default() },
+                Value::Secret(reference) => pb::VarInfo {
+                    name: name.clone(),
+                    reference: reference.to_string(),
+                    literal: false,
+                    cached: self.daemon.is_cached(&scope.dir, reference),
+                },
+            })
+            .collect();
+        pb::ScopeInfo {
+            found: true,
+            dir: scope.dir.display().to_string(),
+            source: self.daemon.config.path().display().to_string(),
+            vars,
+            ttl_secs: scope.ttl.as_secs(),
+            max_ttl_secs: scope.max_ttl.as_secs(),
+            unlocked: self.daemon.scope_unlocked(scope),
+            config_error,
+        }
+    }
+}
+
+type LeaseStream = Pin<Box<dyn Stream<Item = Result<pb::LeaseEvent, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Sec for Service {
+    async fn hello(&self, request: Request<pb::HelloRequest>) -> Result<Response<pb::HelloReply>, Status> {
+        caller(&request)?;
+        Ok(Response::new(pb::HelloReply {
+            version: sec_proto::VERSION.into(),
+            protocol: self.daemon.protocol,
+            pid: std::process::id(),
+        }))
+    }
+
+    async fn status(&self, request: Request<pb::StatusRequest>) -> Result<Response<pb::StatusReply>, Status> {
+        caller(&request)?;
+        let snapshot = self.daemon.current_config();
+        let mut cached: Vec<pb::CachedScope> = Vec::new();
+        for info in self.daemon.cache.snapshot() {
+            let dir = info.key.scope.display().to_string();
+            let expires = info.expires_in.as_secs();
+            match cached.last_mut() {
+                Some(last) if last.dir == dir => {
+                    last.references.push(info.key.reference.to_string());
+                    last.expires_in_secs = last.expires_in_secs.min(expires);
+                }
+                _ => cached.push(pb::CachedScope {
+                    dir,
+                    references: vec![info.key.reference.to_string()],
+                    expires_in_secs: expires,
+                }),
+            }
+        }
+        let leases = self.daemon.leases.list().into_iter().map(lease_info).collect();
+        Ok(Response::new(pb::StatusReply {
+            pid: std::process::id(),
+            version: sec_proto::VERSION.into(),
+            protocol: self.daemon.protocol,
+            cached,
+            leases,
+            config_path: self.daemon.config.path().display().to_string(),
+            config_error: snapshot.error.unwrap_or_default(),
+            uptime_secs: self.daemon.uptime().as_secs(),
+        }))
+    }
+
+    async fn resolve(&self, request: Request<pb::ResolveRequest>) -> Result<Response<pb::ScopeInfo>, Status> {
+        caller(&request)?;
+        let dir = absolute_dir(&request.get_ref().dir)?;
+        Ok(Response::new(self.scope_info(&dir)))
+    }
+
+    async fn unlock(&self, request: Request<pb::UnlockRequest>) -> Result<Response<pb::ScopeInfo>, Status> {
+        caller(&request)?;
+        let dir = absolute_dir(&request.get_ref().dir)?;
+        let snapshot = self.daemon.current_config();
+        if let Some(scope) = snapshot.config.scope_for(&dir) {
+            self.daemon.resolve_vars(scope, &[]).await.map_err(lease_status)?;
+            tracing::info!(scope = %scope.dir.display(), "unlocked");
+        }
+        Ok(Response::new(self.scope_info(&dir)))
+    }
+
+    type LeaseStream = LeaseStream;
+
+    async fn lease(&self, request: Request<pb::LeaseRequest>) -> Result<Response<LeaseStream>, Status> {
+        let peer = caller(&request)?;
+        let request = request.into_inner();
+        let cwd = peer::caller_cwd(peer.pid, &request.cwd).ok_or_else(|| {
+            Status::invalid_argument("cannot tell the caller's working directory")
+        })?;
+        let snapshot = self.daemon.current_config();
+        let scope = snapshot.config.scope_for(&cwd);
+        let resolved = match scope {
+            Some(scope) => self.daemon.resolve_vars(scope, &request.only).await.map_err(lease_status)?,
+            None if !request.only.is_empty() => {
+                return Err(Status::failed_precondition(format!(
+                    "--only {}: no scope covers {}",
+                    request.only.join(","),
+                    cwd.display()
+                )));
+            }
+            None => Vec::new(),
+        };
+        let record = LeaseRecord {
+            id: uuid::Uuid::new_v4().simple().to_string()[..12].to_string(),
+            scope: scope.map(|s| s.dir.clone()),
+            names: resolved.iter().map(|r| r.name.clone()).collect(),
+            references: scope
+                .map(|s| {
+                    s.env
+                        .iter()
+                        .filter(|(name, _)| resolved.iter().any(|r| &r.name == *name))
+                        .filter_map(|(_, v)| match v {
+                            Value::Secret(r) => Some(r.clone()),
+                            Value::Literal(_) => None,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            command: request.argv.clone(),
+            pid: peer.pid.unwrap_or_default() as u32,
+            granted_at: SystemTime::now(),
+        };
+        tracing::info!(
+            lease = %record.id,
+            scope = %record.scope.as_deref().map(Path::display).map(|d| d.to_string()).unwrap_or_default(),
+            names = ?record.names,
+            command = ?record.command,
+            pid = record.pid,
+            exe = ?peer::caller_exe(peer.pid),
+            "granted"
+        );
+        let grant = pb::Grant {
+            lease_id: record.id.clone(),
+            scope: record.scope.as_deref().map(|d| d.display().to_string()).unwrap_or_default(),
+            env: resolved
+                .iter()
+                .map(|r| pb::EnvVar { name: r.name.clone(), value: r.value.expose_secret().to_string() })
+                .collect(),
+            config_error: snapshot.error.clone().unwrap_or_default(),
+        };
+        drop(resolved);
+        let (events, receiver) = mpsc::channel(4);
+        events
+            .try_send(Ok(pb::LeaseEvent { event: Some(lease_event::Event::Grant(grant)) }))
+            .map_err(|_| Status::internal("cannot queue the grant"))?;
+        let id = record.id.clone();
+        self.daemon.leases.insert(record, events.clone());
+        // The lease lives as long as the stream: when the client goes, forget the lease.
+        let daemon = Arc::clone(&self.daemon);
+        tokio::spawn(async move {
+            events.closed().await;
+            if daemon.leases.remove(&id).is_some() {
+                tracing::info!(lease = %id, "lease ended");
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+    }
+
+    async fn revoke(&self, request: Request<pb::RevokeRequest>) -> Result<Response<pb::RevokeReply>, Status> {
+        caller(&request)?;
+        let pb::RevokeRequest { dir, lease_id, reference } = request.into_inner();
+        let cache = &self.daemon.cache;
+        let leases = &self.daemon.leases;
+        let (dropped, ended) = if !lease_id.is_empty() {
+            let ended = leases.end(|l| l.id == lease_id, "revoked by `sec revoke LEASE_ID`");
+            if ended.is_empty() {
+                return Err(Status::not_found(format!("no live lease {lease_id}; `sec status` lists them")));
+            }
+            (0, ended.len())
+        } else if !reference.is_empty() {
+            let reference = parse_reference(&reference)?;
+            let dropped = cache.revoke(|k| k.reference == reference);
+            let ended = leases.end(|l| l.references.contains(&reference), "revoked by `sec revoke --ref`");
+            (dropped, ended.len())
+        } else if !dir.is_empty() {
+            let dir = absolute_dir(&dir)?;
+            let snapshot = self.daemon.current_config();
+            let scope = snapshot.config.scope_for(&dir).map(|s| s.dir.clone()).unwrap_or(dir);
+            let dropped = cache.revoke_scope(&scope);
+            let ended = leases.end(|l| l.scope.as_ref() == Some(&scope), "revoked by `sec revoke --dir`");
+            (dropped, ended.len())
+        } else {
+            let dropped = cache.revoke(|_| true);
+            let ended = leases.end(|_| true, "revoked by `sec revoke`");
+            (dropped, ended.len())
+        };
+        tracing::info!(secrets = dropped, leases = ended, "revoked");
+        Ok(Response::new(pb::RevokeReply { secrets_dropped: dropped as u32, leases_ended: ended as u32 }))
+    }
+
+    async fn store(&self, request: Request<pb::StoreRequest>) -> Result<Response<pb::StoreReply>, Status> {
+        caller(&request)?;
+        let pb::StoreRequest { reference, value } = request.into_inner();
+        let reference = parse_reference(&reference)?;
+        let value = vault::into_secret(value);
+        self.daemon.vaults.backend(&reference).store(&reference, value).await.map_err(vault_status)?;
+        // A changed secret must not be served stale from the cache.
+        self.daemon.cache.revoke(|k| k.reference == reference);
+        tracing::info!(reference = %reference, "stored");
+        Ok(Response::new(pb::StoreReply {}))
+    }
+
+    async fn delete(&self, request: Request<pb::DeleteRequest>) -> Result<Response<pb::DeleteReply>, Status> {
+        caller(&request)?;
+        let reference = parse_reference(&request.get_ref().reference)?;
+        self.daemon.vaults.backend(&reference).delete(&reference).await.map_err(vault_status)?;
+        self.daemon.cache.revoke(|k| k.reference == reference);
+        tracing::info!(reference = %reference, "deleted");
+        Ok(Response::new(pb::DeleteReply {}))
+    }
+
+    async fn shutdown(&self, request: Request<pb::ShutdownRequest>) -> Result<Response<pb::ShutdownReply>, Status> {
+        caller(&request)?;
+        tracing::info!("shutdown requested");
+        self.shutdown.notify_one();
+        Ok(Response::new(pb::ShutdownReply {}))
+    }
+}
+
+fn lease_info(record: LeaseRecord) -> pb::LeaseInfo {
+    pb::LeaseInfo {
+        id: record.id,
+        scope: record.scope.map(|d| d.display().to_string()).unwrap_or_default(),
+        names: record.names,
+        command: record.command,
+        pid: record.pid,
+        granted_at_unix: unix_time(record.granted_at),
+    }
+}
+
+fn vault_status(error: vault::VaultError) -> Status {
+    match error {
+        vault::VaultError::NotFound { .. } => Status::not_found(error.to_string()),
+        vault::VaultError::Unavailable { .. } => Status::unavailable(error.to_string()),
+        vault::VaultError::Unsupported { .. } => Status::unimplemented(error.to_string()),
+        vault::VaultError::Failed { .. } => Status::failed_precondition(error.to_string()),
+    }
+}
+
+fn lease_status(error: LeaseError) -> Status {
+    match error {
+        LeaseError::Vault { ref name, source } => {
+            let status = vault_status(source);
+            Status::new(status.code(), format!("{name}: {}", status.message()))
+        }
+        other => Status::failed_precondition(other.to_string()),
+    }
+}

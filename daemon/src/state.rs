@@ -1,0 +1,131 @@
+//! The daemon's state and the operations the gRPC surface exposes: scopes from the live
+//! config, secrets from the cache or the vaults, leases.
+
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime};
+
+use secrecy::SecretString;
+
+use crate::cache::{Cache, Key, Limits, Source};
+use crate::config::{Scope, Value};
+use crate::leases::Leases;
+use crate::live_config::{LiveConfig, Refresh, Snapshot};
+use crate::vault::{Reference, VaultError, Vaults};
+
+pub struct Daemon {
+    pub config: LiveConfig,
+    pub cache: Cache,
+    pub vaults: Vaults,
+    pub leases: Leases,
+    pub started: Instant,
+    pub protocol: u32,
+}
+
+/// A variable resolved for a lease: its name and the value the child gets.
+pub struct Resolved {
+    pub name: String,
+    pub value: SecretString,
+}
+
+/// Why a lease could not be granted, naming the variable.
+#[derive(Debug, thiserror::Error)]
+pub enum LeaseError {
+    #[error("{name}: {source}")]
+    Vault { name: String, source: VaultError },
+    #[error(
+        "--only {name}: the scope for {} has no variable {name}; `sec ls` lists them",
+        scope.display()
+    )]
+    UnknownName { name: String, scope: PathBuf },
+}
+
+impl Daemon {
+    pub fn new(config: LiveConfig, vaults: Vaults, protocol: u32) -> Self {
+        Self {
+            config,
+            cache: Cache::new(),
+            vaults,
+            leases: Leases::new(),
+            started: Instant::now(),
+            protocol,
+        }
+    }
+
+    /// The config in force, re-read first if the file changed. Entries cached for scopes or
+    /// references that a reload removed are dropped.
+    pub fn current_config(&self) -> Snapshot {
+        if let Refresh::Reloaded(config) = self.config.refresh_if_changed() {
+            let dropped = self.cache.revoke(|key| {
+                !config.scopes.iter().any(|s| {
+                    s.dir == key.scope && s.env.values().any(|v| *v == Value::Secret(key.reference.clone()))
+                })
+            });
+            if dropped > 0 {
+                tracing::info!(dropped, "dropped cached secrets the new config no longer uses");
+            }
+        }
+        self.config.snapshot()
+    }
+
+    /// Looks up (or serves from cache) the value of every variable of `scope`, in name order.
+    pub async fn resolve_vars(
+        &self,
+        scope: &Scope,
+        only: &[String],
+    ) -> Result<Vec<Resolved>, LeaseError> {
+        for name in only {
+            if !scope.env.contains_key(name) {
+                return Err(LeaseError::UnknownName { name: name.clone(), scope: scope.dir.clone() });
+            }
+        }
+        let mut out = Vec::with_capacity(scope.env.len());
+        for (name, value) in &scope.env {
+            if !only.is_empty() && !only.contains(name) {
+                continue;
+            }
+            let value = match value {
+                Value::Literal(text) => SecretString::from(text.as_str()),
+                Value::Secret(reference) => self
+                    .secret(scope, reference)
+                    .await
+                    .map_err(|source| LeaseError::Vault { name: name.clone(), source })?,
+            };
+            out.push(Resolved { name: name.clone(), value });
+        }
+        Ok(out)
+    }
+
+    async fn secret(&self, scope: &Scope, reference: &Reference) -> Result<SecretString, VaultError> {
+        let key = Key { scope: scope.dir.clone(), reference: reference.clone() };
+        let limits = Limits { ttl: scope.ttl, max_ttl: scope.max_ttl };
+        let backend = self.vaults.backend(reference);
+        let started = Instant::now();
+        let (value, source) = self.cache.get_or_fetch(&key, limits, || backend.get(reference)).await?;
+        if source == Source::Vault {
+            tracing::info!(reference = %reference, elapsed = ?started.elapsed(), "looked up in the vault");
+        }
+        Ok(value)
+    }
+
+    /// Whether every secret of `scope` is cached right now.
+    pub fn scope_unlocked(&self, scope: &Scope) -> bool {
+        scope.env.values().all(|v| match v {
+            Value::Literal(_) => true,
+            Value::Secret(reference) => {
+                self.cache.is_cached(&Key { scope: scope.dir.clone(), reference: reference.clone() })
+            }
+        })
+    }
+
+    pub fn is_cached(&self, scope: &Path, reference: &Reference) -> bool {
+        self.cache.is_cached(&Key { scope: scope.to_path_buf(), reference: reference.clone() })
+    }
+
+    pub fn uptime(&self) -> std::time::Duration {
+        self.started.elapsed()
+    }
+}
+
+pub fn unix_time(t: SystemTime) -> i64 {
+    t.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}

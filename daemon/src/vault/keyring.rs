@@ -1,0 +1,149 @@
+//! `keyring:SERVICE/ACCOUNT`: the OS keychain through keyring-core and one store crate per
+//! platform: the Secret Service over zbus on Linux and the BSDs, the Keychain on macOS, the
+//! Credential Manager on Windows.
+//!
+//! Deliberately no fallback: keyring 4's kernel-keyutils store forgets everything at reboot,
+//! so where no persistent store answers the user gets a sentence saying what to start.
+//! keyring-core calls are synchronous (and the zbus store panics inside a tokio runtime), so
+//! every call runs on the blocking pool, one at a time.
+
+use std::sync::{Arc, Mutex};
+
+use keyring_core::{CredentialStore, Entry, Error};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::{Backend, BoxFuture, Reference, VaultError, into_secret};
+
+const BACKEND: &str = "the OS keychain";
+
+#[derive(Default)]
+pub struct KeyringBackend {
+    /// Created on first use and kept; a failed creation is retried on the next call (the
+    /// session bus may come up after the daemon).
+    store: Arc<Mutex<Option<Arc<CredentialStore>>>>,
+}
+
+impl KeyringBackend {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Runs `op` on an entry for `reference` on the blocking pool, serialised by the store lock.
+    fn with_entry<'a, T: Send + 'static>(
+        &'a self,
+        reference: &'a Reference,
+        op: impl FnOnce(&Entry) -> Result<T, Error> + Send + 'static,
+    ) -> BoxFuture<'a, Result<T, VaultError>> {
+        let Reference::Keyring { service, account } = reference else {
+            unreachable!("the registry sends only keyring references here")
+        };
+        let (service, account) = (service.clone(), account.clone());
+        let store = Arc::clone(&self.store);
+        let name = reference.to_string();
+        Box::pin(async move {
+            let joined = tokio::task::spawn_blocking(move || {
+                let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
+                let store = match guard.as_ref() {
+                    Some(store) => Arc::clone(store),
+                    None => {
+                        let created = platform_store()?;
+                        *guard = Some(Arc::clone(&created));
+                        created
+                    }
+                };
+                let entry = Entry::new_in_store(&store, &service, &account)?;
+                op(&entry)
+            })
+            .await;
+            match joined {
+                Ok(result) => result.map_err(|e| describe(&name, e)),
+                Err(join) => Err(VaultError::Failed {
+                    reference: name,
+                    backend: BACKEND,
+                    reason: format!("the keychain call did not finish ({join})"),
+                }),
+            }
+        })
+    }
+}
+
+impl Backend for KeyringBackend {
+    fn get<'a>(&'a self, reference: &'a Reference) -> BoxFuture<'a, Result<SecretString, VaultError>> {
+        let lookup = self.with_entry(reference, |entry| entry.get_password());
+        Box::pin(async move { lookup.await.map(into_secret) })
+    }
+
+    fn store<'a>(
+        &'a self,
+        reference: &'a Reference,
+        value: SecretString,
+    ) -> BoxFuture<'a, Result<(), VaultError>> {
+        self.with_entry(reference, move |entry| entry.set_password(value.expose_secret()))
+    }
+
+    fn delete<'a>(&'a self, reference: &'a Reference) -> BoxFuture<'a, Result<(), VaultError>> {
+        self.with_entry(reference, |entry| entry.delete_credential())
+    }
+}
+
+#[cfg(all(unix, not(target_os = "macos")))]
+fn platform_store() -> Result<Arc<CredentialStore>, Error> {
+    if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_none() {
+        // zbus would guess a bus path; a clear sentence is more useful than its guess failing.
+        return Err(Error::NoDefaultStore);
+    }
+    Ok(zbus_secret_service_keyring_store::Store::new()?)
+}
+
+#[cfg(target_os = "macos")]
+fn platform_store() -> Result<Arc<CredentialStore>, Error> {
+    Ok(apple_native_keyring_store::keychain::Store::new()?)
+}
+
+#[cfg(windows)]
+fn platform_store() -> Result<Arc<CredentialStore>, Error> {
+    Ok(windows_native_keyring_store::Store::new()?)
+}
+
+/// Turns a keyring error into a sentence. Variants that carry raw secret bytes
+/// (`BadEncoding`, `BadDataFormat`) are described without them.
+fn describe(reference: &str, error: Error) -> VaultError {
+    let reference = reference.to_string();
+    let unavailable = |reason: String| VaultError::Unavailable {
+        reference: reference.clone(),
+        backend: BACKEND,
+        reason,
+    };
+    match error {
+        Error::NoEntry => VaultError::NotFound { reference, backend: BACKEND },
+        Error::NoDefaultStore => unavailable(
+            "no Secret Service session (DBUS_SESSION_BUS_ADDRESS is unset); run sec from a desktop session, or start a session bus and a keyring daemon (e.g. `gnome-keyring-daemon --unlock`), then `sec daemon stop` so secd restarts with it"
+                .into(),
+        ),
+        Error::NoStorageAccess(e) => unavailable(format!(
+            "the keychain refused access ({e}); unlock it (for example by logging in to your desktop session) and try again"
+        )),
+        Error::PlatformFailure(e) => unavailable(format!(
+            "{e}; make sure a Secret Service (e.g. gnome-keyring) runs in your session"
+        )),
+        Error::BadEncoding(_) => VaultError::Failed {
+            reference,
+            backend: BACKEND,
+            reason: "the stored value is not UTF-8 text".into(),
+        },
+        Error::BadDataFormat(_, _) => VaultError::Failed {
+            reference,
+            backend: BACKEND,
+            reason: "the stored value has an unexpected format".into(),
+        },
+        Error::Ambiguous(entries) => VaultError::Failed {
+            reference,
+            backend: BACKEND,
+            reason: format!(
+                "{} entries match; remove the duplicates with your keychain tool",
+                entries.len()
+            ),
+        },
+        other => VaultError::Failed { reference, backend: BACKEND, reason: other.to_string() },
+    }
+}

@@ -1,0 +1,182 @@
+//! Vault backends behind one trait. A [`Reference`] names a secret (`SCHEME:REST`); the
+//! [`Vaults`] registry sends it to the backend for its scheme. Adding a backend means a
+//! variant in `Reference`, a module implementing [`Backend`], and a line in `Vaults::new`.
+
+mod keyring;
+mod op;
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+
+use secrecy::SecretString;
+use zeroize::Zeroize;
+
+pub use self::keyring::KeyringBackend;
+pub use self::op::OpBackend;
+
+/// A parsed secret reference. Its `Display` is the reference as the user wrote it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Reference {
+    /// `keyring:SERVICE/ACCOUNT`: the OS keychain.
+    Keyring { service: String, account: String },
+    /// `op://VAULT/ITEM/[SECTION/]FIELD`: 1Password, through `op read`.
+    OnePassword(String),
+}
+
+const KNOWN_SCHEMES: &str = "`keyring:SERVICE/ACCOUNT`, `op://VAULT/ITEM/FIELD`";
+
+impl Reference {
+    /// Parses `SCHEME:REST`. Error messages never repeat the text after the scheme: a user
+    /// who pasted a token where a reference belongs must not find it in a log.
+    pub fn parse(text: &str) -> Result<Reference, String> {
+        let literal_hint = "for a literal value write `{ value = \"...\" }`";
+        let Some((scheme, rest)) = text.split_once(':') else {
+            return Err(format!(
+                "a string here is a secret reference (SCHEME:REST, e.g. {KNOWN_SCHEMES}); {literal_hint}"
+            ));
+        };
+        match scheme {
+            "keyring" => {
+                let (service, account) = rest.split_once('/').unwrap_or((rest, ""));
+                if service.is_empty() || account.is_empty() {
+                    return Err("a keyring reference is `keyring:SERVICE/ACCOUNT`".into());
+                }
+                Ok(Reference::Keyring { service: service.into(), account: account.into() })
+            }
+            "op" => {
+                let path = rest.strip_prefix("//").unwrap_or("");
+                let parts: Vec<&str> = path.split('/').collect();
+                if parts.len() < 3 || parts.len() > 4 || parts.iter().any(|p| p.is_empty()) {
+                    return Err(
+                        "a 1Password reference is `op://VAULT/ITEM/FIELD` or `op://VAULT/ITEM/SECTION/FIELD`"
+                            .into(),
+                    );
+                }
+                Ok(Reference::OnePassword(text.into()))
+            }
+            other if other.len() <= 12 && other.chars().all(|c| c.is_ascii_lowercase()) => Err(
+                format!("unknown scheme `{other}`; known are {KNOWN_SCHEMES}; {literal_hint}"),
+            ),
+            _ => Err(format!(
+                "a string here is a secret reference (SCHEME:REST, e.g. {KNOWN_SCHEMES}); {literal_hint}"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Reference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reference::Keyring { service, account } => write!(f, "keyring:{service}/{account}"),
+            Reference::OnePassword(text) => f.write_str(text),
+        }
+    }
+}
+
+/// Why a vault could not give, store or delete a secret. Every message names the reference
+/// and the backend and says what to do; none ever holds a secret value.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum VaultError {
+    #[error("{reference}: no such secret in {backend}; store it with `sec set {reference}`")]
+    NotFound { reference: String, backend: &'static str },
+    #[error("{reference}: {backend} is not reachable: {reason}")]
+    Unavailable { reference: String, backend: &'static str, reason: String },
+    #[error("{reference}: {backend} failed: {reason}")]
+    Failed { reference: String, backend: &'static str, reason: String },
+    #[error("{reference}: {backend} cannot {action} secrets; {hint}")]
+    Unsupported { reference: String, backend: &'static str, action: &'static str, hint: &'static str },
+}
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// One kind of vault. Implementations must not block the async runtime: blocking store
+/// calls go to `spawn_blocking`, programs run under `tokio::process` with a timeout.
+pub trait Backend: Send + Sync {
+    fn get<'a>(&'a self, reference: &'a Reference) -> BoxFuture<'a, Result<SecretString, VaultError>>;
+    fn store<'a>(
+        &'a self,
+        reference: &'a Reference,
+        value: SecretString,
+    ) -> BoxFuture<'a, Result<(), VaultError>>;
+    fn delete<'a>(&'a self, reference: &'a Reference) -> BoxFuture<'a, Result<(), VaultError>>;
+}
+
+/// All backends, by scheme.
+pub struct Vaults {
+    keyring: Box<dyn Backend>,
+    op: Box<dyn Backend>,
+}
+
+impl Vaults {
+    pub fn new() -> Self {
+        Self { keyring: Box::new(KeyringBackend::new()), op: Box::new(OpBackend::new()) }
+    }
+
+    /// The registry with other backends, for tests of the layers above.
+    #[cfg(test)]
+    pub fn with(keyring: Box<dyn Backend>, op: Box<dyn Backend>) -> Self {
+        Self { keyring, op }
+    }
+
+    pub fn backend(&self, reference: &Reference) -> &dyn Backend {
+        match reference {
+            Reference::Keyring { .. } => self.keyring.as_ref(),
+            Reference::OnePassword(_) => self.op.as_ref(),
+        }
+    }
+}
+
+impl Default for Vaults {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Moves a value that arrived as a `String` into a `SecretString` and wipes the original
+/// buffer (`SecretString::from(String)` may reallocate and leave the old bytes behind).
+pub fn into_secret(mut plain: String) -> SecretString {
+    let secret = SecretString::from(plain.as_str());
+    plain.zeroize();
+    secret
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_keyring_references() {
+        let r = Reference::parse("keyring:pypi/coveragepy").unwrap();
+        assert_eq!(r, Reference::Keyring { service: "pypi".into(), account: "coveragepy".into() });
+        assert_eq!(r.to_string(), "keyring:pypi/coveragepy");
+        let nested = Reference::parse("keyring:svc/a/b").unwrap();
+        assert_eq!(nested.to_string(), "keyring:svc/a/b");
+        assert!(Reference::parse("keyring:pypi").is_err());
+        assert!(Reference::parse("keyring:/x").is_err());
+    }
+
+    #[test]
+    fn parses_1password_references() {
+        assert!(Reference::parse("op://Private/GitHub/credential").is_ok());
+        assert!(Reference::parse("op://Private/GitHub/section/credential").is_ok());
+        assert!(Reference::parse("op://Private/GitHub").is_err());
+        assert!(Reference::parse("op:Private/GitHub/x").is_err());
+    }
+
+    #[test]
+    fn errors_never_repeat_what_might_be_a_pasted_token() {
+        for text in ["pypi-AgEIcHlwaS5vcmcCJDQ", "ghp_Secret123:morestuff", "Token:xyz"] {
+            let err = Reference::parse(text).unwrap_err();
+            assert!(!err.contains(text), "{err}");
+            assert!(!err.contains("xyz") && !err.contains("Secret123"), "{err}");
+            assert!(err.contains("{ value = \"...\" }"), "{err}");
+        }
+    }
+
+    #[test]
+    fn secrets_debug_as_a_placeholder() {
+        let s = into_secret("canary-value".to_string());
+        assert!(!format!("{s:?}").contains("canary"));
+    }
+}

@@ -1,0 +1,98 @@
+//! Starting `secd` in the background and waiting until it is ready.
+//!
+//! The daemon is started as `secd --foreground --notify-ready` in its own process group
+//! (so a Ctrl-C at the terminal does not reach it), with stdin from /dev/null, stderr
+//! appended to its log file and stdout on a pipe. It prints `READY` on that pipe once its
+//! socket accepts connections: an explicit readiness signal, no sleeping and polling.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// The line the daemon prints on stdout when it accepts connections.
+pub const READY_LINE: &str = "READY";
+
+const READY_TIMEOUT: Duration = Duration::from_secs(15);
+
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    #[error("cannot start {}: {source}", program.display())]
+    Spawn { program: PathBuf, source: std::io::Error },
+    #[error("cannot open the daemon log {}: {source}", path.display())]
+    Log { path: PathBuf, source: std::io::Error },
+    #[error("secd stopped before it was ready{}; its log is {}", last_line.as_deref().map(|l| format!(" ({l})")).unwrap_or_default(), log.display())]
+    Exited { log: PathBuf, last_line: Option<String> },
+    #[error("secd did not become ready within {}s; its log is {}", READY_TIMEOUT.as_secs(), log.display())]
+    Timeout { log: PathBuf },
+}
+
+/// The directory for the daemon's log: `$XDG_STATE_HOME/sec` on Linux.
+pub fn state_dir() -> Option<PathBuf> {
+    let dirs = directories::ProjectDirs::from("", "", "sec")?;
+    Some(dirs.state_dir().unwrap_or(dirs.data_local_dir()).to_path_buf())
+}
+
+/// The daemon's log file, when it runs in the background.
+pub fn log_path() -> Option<PathBuf> {
+    state_dir().map(|d| d.join("secd.log"))
+}
+
+/// Starts `secd` detached and returns its pid once it is ready.
+pub fn launch_daemon(program: &Path, extra_args: &[String], log: &Path) -> Result<u32, LaunchError> {
+    let log_err = |source| LaunchError::Log { path: log.to_path_buf(), source };
+    if let Some(dir) = log.parent() {
+        create_private_dir_all(dir).map_err(log_err)?;
+    }
+    let log_file = std::fs::OpenOptions::new().create(true).append(true).open(log).map_err(log_err)?;
+    let mut command = Command::new(program);
+    command
+        .args(["--foreground", "--notify-ready"])
+        .args(extra_args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log_file)
+        .current_dir("/");
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    let mut child = command
+        .spawn()
+        .map_err(|source| LaunchError::Spawn { program: program.to_path_buf(), source })?;
+    let pid = child.id();
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let ready = BufReader::new(stdout).read_line(&mut line).is_ok() && line.trim() == READY_LINE;
+        let _ = tx.send(ready);
+    });
+    match rx.recv_timeout(READY_TIMEOUT) {
+        Ok(true) => Ok(pid),
+        Ok(false) => {
+            let _ = child.wait();
+            Err(LaunchError::Exited { log: log.to_path_buf(), last_line: last_line(log) })
+        }
+        Err(_) => {
+            let _ = child.kill();
+            Err(LaunchError::Timeout { log: log.to_path_buf() })
+        }
+    }
+}
+
+/// The last non-empty line of the log, with the timestamp and level that tracing adds
+/// stripped, so a start failure can be explained in one sentence.
+fn last_line(log: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(log).ok()?;
+    let line = text.lines().rev().find(|l| !l.trim().is_empty())?;
+    let message = line.split_once(": ").map_or(line, |(_, rest)| rest);
+    Some(message.trim().to_string())
+}
+
+fn create_private_dir_all(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}

@@ -1,0 +1,340 @@
+//! Where the daemon's socket lives and how both sides reach it.
+//!
+//! The socket sits in a private per-user runtime directory: `$XDG_RUNTIME_DIR/sec/`, or
+//! `$TMPDIR/sec-$UID/` where `XDG_RUNTIME_DIR` is unset. The directory is created 0700 and
+//! checked at every start and every connect (a directory, not a symlink, owned by us, no
+//! group or other bits). The socket itself is created 0600. On top of that the daemon checks
+//! every connection's peer credentials, so loosened modes do not let another user in.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use interprocess::local_socket::tokio::{Listener, Stream, prelude::*};
+use interprocess::local_socket::{GenericFilePath, ListenerOptions};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tonic::transport::{Channel, Endpoint, Uri, server::Connected};
+
+/// File name of the socket inside the runtime directory.
+pub const SOCKET_NAME: &str = "secd.sock";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SocketError {
+    #[error(
+        "cannot find a runtime directory for the socket; set XDG_RUNTIME_DIR to a private directory"
+    )]
+    NoRuntimeDir,
+    #[error("cannot create the runtime directory {path}: {source}")]
+    Create { path: PathBuf, source: io::Error },
+    #[error("{path} is a symbolic link; remove it so sec can create its own private directory")]
+    Symlink { path: PathBuf },
+    #[error("{path} is not a directory; remove it so sec can create its private directory there")]
+    NotADirectory { path: PathBuf },
+    #[error(
+        "{path} belongs to uid {owner}, not to you (uid {me}); remove it or set XDG_RUNTIME_DIR to a directory of your own"
+    )]
+    WrongOwner { path: PathBuf, owner: u32, me: u32 },
+    #[error(
+        "{path} is open to other users (mode {mode:o}); run `chmod 700 {path}` or remove it"
+    )]
+    TooOpen { path: PathBuf, mode: u32 },
+    #[error("cannot inspect {path}: {source}")]
+    Inspect { path: PathBuf, source: io::Error },
+    #[error("cannot listen on {path}: {source}")]
+    Listen { path: PathBuf, source: io::Error },
+}
+
+/// The private runtime directory, not yet checked.
+pub fn runtime_dir() -> Result<PathBuf, SocketError> {
+    if let Some(dirs) = directories::ProjectDirs::from("", "", "sec") {
+        if let Some(dir) = dirs.runtime_dir() {
+            return Ok(dir.to_path_buf());
+        }
+    }
+    fallback_runtime_dir()
+}
+
+#[cfg(unix)]
+fn fallback_runtime_dir() -> Result<PathBuf, SocketError> {
+    // Like rbw and gpg-agent: a per-uid directory in the temporary directory. Its ownership
+    // and mode are checked like any other, so a directory planted by someone else is refused.
+    let uid = current_uid();
+    Ok(std::env::temp_dir().join(format!("sec-{uid}")))
+}
+
+#[cfg(not(unix))]
+fn fallback_runtime_dir() -> Result<PathBuf, SocketError> {
+    directories::BaseDirs::new()
+        .map(|b| b.data_local_dir().join("sec").join("run"))
+        .ok_or(SocketError::NoRuntimeDir)
+}
+
+/// The runtime directory, created 0700 if missing and checked.
+pub fn private_runtime_dir() -> Result<PathBuf, SocketError> {
+    let dir = runtime_dir()?;
+    ensure_private_dir(&dir)?;
+    Ok(dir)
+}
+
+/// The socket's path inside the checked runtime directory.
+pub fn socket_path() -> Result<PathBuf, SocketError> {
+    Ok(private_runtime_dir()?.join(SOCKET_NAME))
+}
+
+#[cfg(unix)]
+pub fn current_uid() -> u32 {
+    nix::unistd::getuid().as_raw()
+}
+
+/// Creates `dir` with mode 0700 when it is missing, then checks it: a directory, not a
+/// symlink, owned by us, nothing for group or other.
+#[cfg(unix)]
+pub fn ensure_private_dir(dir: &Path) -> Result<(), SocketError> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+
+    if let Some(parent) = dir.parent() {
+        if !parent.exists() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(parent)
+                .map_err(|source| SocketError::Create { path: parent.to_path_buf(), source })?;
+        }
+    }
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(source) => return Err(SocketError::Create { path: dir.to_path_buf(), source }),
+    }
+    let meta = std::fs::symlink_metadata(dir)
+        .map_err(|source| SocketError::Inspect { path: dir.to_path_buf(), source })?;
+    let path = dir.to_path_buf();
+    if meta.file_type().is_symlink() {
+        return Err(SocketError::Symlink { path });
+    }
+    if !meta.is_dir() {
+        return Err(SocketError::NotADirectory { path });
+    }
+    let me = current_uid();
+    if meta.uid() != me {
+        return Err(SocketError::WrongOwner { path, owner: meta.uid(), me });
+    }
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        return Err(SocketError::TooOpen { path, mode });
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+pub fn ensure_private_dir(dir: &Path) -> Result<(), SocketError> {
+    std::fs::create_dir_all(dir)
+        .map_err(|source| SocketError::Create { path: dir.to_path_buf(), source })
+}
+
+/// Who is on the other end of a connection, as the kernel says.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Peer {
+    pub uid: Option<u32>,
+    pub pid: Option<i32>,
+}
+
+/// A server-side connection that carries its peer's credentials into tonic's request
+/// extensions (`request.extensions().get::<Peer>()`).
+pub struct Conn {
+    stream: Stream,
+    peer: Peer,
+}
+
+impl Conn {
+    pub fn peer(&self) -> Peer {
+        self.peer
+    }
+}
+
+impl Connected for Conn {
+    type ConnectInfo = Peer;
+    fn connect_info(&self) -> Peer {
+        self.peer
+    }
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+/// Binds the socket at `path` with mode 0600, replacing a stale socket file. The caller must
+/// have made sure no live daemon answers there (see [`is_live`]).
+pub fn listen(path: &Path) -> Result<Listener, SocketError> {
+    let err = |source| SocketError::Listen { path: path.to_path_buf(), source };
+    let name = path.to_fs_name::<GenericFilePath>().map_err(err)?;
+    let opts = ListenerOptions::new().name(name).try_overwrite(true);
+    #[cfg(unix)]
+    let opts = {
+        use interprocess::os::unix::local_socket::ListenerOptionsExt;
+        opts.mode(0o600)
+    };
+    opts.create_tokio().map_err(err)
+}
+
+/// Accepts connections for tonic, dropping those whose peer is another user.
+pub fn incoming(
+    listener: Listener,
+) -> impl tokio_stream::Stream<Item = io::Result<Conn>> + Send + 'static {
+    async_stream::stream! {
+        loop {
+            match listener.accept().await {
+                Ok(stream) => {
+                    let peer = peer_of(&stream);
+                    if peer_allowed(&peer) {
+                        yield Ok(Conn { stream, peer });
+                    } else {
+                        // Closing the connection unanswered is the whole refusal.
+                        tracing::warn!(
+                            uid = ?peer.uid, pid = ?peer.pid,
+                            "refused a connection from another user"
+                        );
+                        drop(stream);
+                    }
+                }
+                Err(e) => yield Err(e),
+            }
+        }
+    }
+}
+
+fn peer_of(stream: &Stream) -> Peer {
+    match stream.peer_creds() {
+        Ok(creds) => Peer {
+            uid: peer_uid(&creds),
+            pid: creds.pid().map(|p| p as i32),
+        },
+        Err(_) => Peer::default(),
+    }
+}
+
+#[cfg(unix)]
+fn peer_uid(creds: &interprocess::local_socket::PeerCreds) -> Option<u32> {
+    creds.euid()
+}
+
+#[cfg(not(unix))]
+fn peer_uid(_creds: &interprocess::local_socket::PeerCreds) -> Option<u32> {
+    None
+}
+
+/// Only our own user may talk to the daemon; a peer whose uid the kernel cannot tell is refused.
+#[cfg(unix)]
+pub fn peer_allowed(peer: &Peer) -> bool {
+    peer.uid == Some(current_uid())
+}
+
+#[cfg(not(unix))]
+pub fn peer_allowed(_peer: &Peer) -> bool {
+    // Named pipes are created with the default DACL of the owning user.
+    true
+}
+
+/// Opens a raw connection, for liveness probes.
+pub async fn connect_raw(path: &Path) -> io::Result<Stream> {
+    let name = path.to_fs_name::<GenericFilePath>()?;
+    Stream::connect(name).await
+}
+
+/// True when a daemon accepts connections at `path`.
+pub async fn is_live(path: &Path) -> bool {
+    connect_raw(path).await.is_ok()
+}
+
+/// A gRPC channel to the daemon at `path`. Connects eagerly, so an absent daemon shows up
+/// here rather than at the first call.
+pub async fn connect(path: &Path) -> Result<Channel, tonic::transport::Error> {
+    let path = path.to_path_buf();
+    Endpoint::from_static("http://secd.invalid")
+        .connect_with_connector(tower::service_fn(move |_: Uri| {
+            let path = path.clone();
+            async move {
+                let stream = connect_raw(&path).await?;
+                Ok::<_, io::Error>(hyper_util::rt::TokioIo::new(stream))
+            }
+        }))
+        .await
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn creates_the_directory_private() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("sec");
+        ensure_private_dir(&dir).unwrap();
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+    }
+
+    #[test]
+    fn refuses_a_directory_open_to_others() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("sec");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let err = ensure_private_dir(&dir).unwrap_err();
+        assert!(matches!(err, SocketError::TooOpen { mode: 0o755, .. }), "{err}");
+        assert!(err.to_string().contains("chmod 700"));
+    }
+
+    #[test]
+    fn refuses_a_symlink() {
+        let tmp = tempfile::tempdir().unwrap();
+        let real = tmp.path().join("real");
+        std::fs::create_dir(&real).unwrap();
+        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let link = tmp.path().join("sec");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let err = ensure_private_dir(&link).unwrap_err();
+        assert!(matches!(err, SocketError::Symlink { .. }), "{err}");
+    }
+
+    #[test]
+    fn refuses_a_file_in_its_place() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("sec");
+        std::fs::write(&path, b"").unwrap();
+        let err = ensure_private_dir(&path).unwrap_err();
+        assert!(matches!(err, SocketError::NotADirectory { .. }), "{err}");
+    }
+
+    #[test]
+    fn the_peer_check_wants_our_uid() {
+        let me = current_uid();
+        assert!(peer_allowed(&Peer { uid: Some(me), pid: None }));
+        assert!(!peer_allowed(&Peer { uid: Some(me + 1), pid: None }));
+        assert!(!peer_allowed(&Peer { uid: None, pid: None }));
+    }
+}
