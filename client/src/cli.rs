@@ -24,7 +24,12 @@ pub enum Command {
         #[arg(long = "only", value_name = "NAME")]
         only: Vec<String>,
         /// The command and its arguments.
-        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "CMD")]
+        #[arg(
+            required = true,
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "CMD"
+        )]
         argv: Vec<String>,
     },
     /// Show the scope that applies to a directory: variable names and references, no values.
@@ -55,9 +60,7 @@ pub enum Command {
         reference: String,
     },
     /// Delete a secret from its vault.
-    Rm {
-        reference: String,
-    },
+    Rm { reference: String },
     /// Start, stop or query the daemon.
     Daemon {
         #[command(subcommand)]

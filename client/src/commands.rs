@@ -25,7 +25,9 @@ pub async fn ls(dir: Option<PathBuf>) -> Result<u8, Failure> {
     let dir = absolute(dir)?;
     let mut client = connect(true).await?;
     let info = client
-        .resolve(pb::ResolveRequest { dir: dir.display().to_string() })
+        .resolve(pb::ResolveRequest {
+            dir: dir.display().to_string(),
+        })
         .await
         .map_err(Failure::from_status)?
         .into_inner();
@@ -58,7 +60,11 @@ pub async fn ls(dir: Option<PathBuf>) -> Result<u8, Failure> {
 
 pub async fn status(as_json: bool) -> Result<u8, Failure> {
     let mut client = connect(true).await?;
-    let s = client.status(pb::StatusRequest {}).await.map_err(Failure::from_status)?.into_inner();
+    let s = client
+        .status(pb::StatusRequest {})
+        .await
+        .map_err(Failure::from_status)?
+        .into_inner();
     if as_json {
         let value = json!({
             "pid": s.pid,
@@ -80,14 +86,25 @@ pub async fn status(as_json: bool) -> Result<u8, Failure> {
         return Ok(0);
     }
     warn_config(&s.config_error);
-    println!("secd {} (protocol {}), pid {}, up {}", s.version, s.protocol, s.pid, human(s.uptime_secs));
+    println!(
+        "secd {} (protocol {}), pid {}, up {}",
+        s.version,
+        s.protocol,
+        s.pid,
+        human(s.uptime_secs)
+    );
     println!("config: {}", s.config_path);
     if s.cached.is_empty() {
         println!("cached: nothing");
     } else {
         println!("cached:");
         for c in &s.cached {
-            println!("  {}  {}  (expires in {})", c.dir, c.references.join(", "), human(c.expires_in_secs));
+            println!(
+                "  {}  {}  (expires in {})",
+                c.dir,
+                c.references.join(", "),
+                human(c.expires_in_secs)
+            );
         }
     }
     if s.leases.is_empty() {
@@ -95,14 +112,29 @@ pub async fn status(as_json: bool) -> Result<u8, Failure> {
     } else {
         println!("leases:");
         for l in &s.leases {
-            let scope = if l.scope.is_empty() { "(no scope)" } else { &l.scope };
-            println!("  {}  pid {}  {}  {}  {}", l.id, l.pid, scope, l.names.join(","), l.command.join(" "));
+            let scope = if l.scope.is_empty() {
+                "(no scope)"
+            } else {
+                &l.scope
+            };
+            println!(
+                "  {}  pid {}  {}  {}  {}",
+                l.id,
+                l.pid,
+                scope,
+                l.names.join(","),
+                l.command.join(" ")
+            );
         }
     }
     Ok(0)
 }
 
-pub async fn revoke(dir: Option<PathBuf>, reference: Option<String>, lease_id: Option<String>) -> Result<u8, Failure> {
+pub async fn revoke(
+    dir: Option<PathBuf>,
+    reference: Option<String>,
+    lease_id: Option<String>,
+) -> Result<u8, Failure> {
     let dir = match dir {
         Some(dir) => absolute(Some(dir))?.display().to_string(),
         None => String::new(),
@@ -117,7 +149,11 @@ pub async fn revoke(dir: Option<PathBuf>, reference: Option<String>, lease_id: O
         println!("secd is not running; nothing is cached");
         return Ok(0);
     };
-    let reply = client.revoke(request).await.map_err(Failure::from_status)?.into_inner();
+    let reply = client
+        .revoke(request)
+        .await
+        .map_err(Failure::from_status)?
+        .into_inner();
     println!(
         "revoked: {} cached secret(s) dropped, {} lease(s) ended",
         reply.secrets_dropped, reply.leases_ended
@@ -129,7 +165,10 @@ pub async fn set(reference: String) -> Result<u8, Failure> {
     let value = read_value(&reference)?;
     let mut client = connect(true).await?;
     client
-        .store(pb::StoreRequest { reference: reference.clone(), value: value.into_inner() })
+        .store(pb::StoreRequest {
+            reference: reference.clone(),
+            value: value.into_inner(),
+        })
         .await
         .map_err(Failure::from_status)?;
     eprintln!("stored {reference}");
@@ -139,7 +178,9 @@ pub async fn set(reference: String) -> Result<u8, Failure> {
 pub async fn rm(reference: String) -> Result<u8, Failure> {
     let mut client = connect(true).await?;
     client
-        .delete(pb::DeleteRequest { reference: reference.clone() })
+        .delete(pb::DeleteRequest {
+            reference: reference.clone(),
+        })
         .await
         .map_err(Failure::from_status)?;
     eprintln!("deleted {reference}");
@@ -182,7 +223,9 @@ fn read_value(reference: &str) -> Result<Plain, Failure> {
         }
     }
     if value.0.is_empty() {
-        return Err(Failure::new(format!("refusing to store an empty value for {reference}")));
+        return Err(Failure::new(format!(
+            "refusing to store an empty value for {reference}"
+        )));
     }
     Ok(value)
 }
@@ -192,7 +235,9 @@ pub async fn daemon(action: DaemonAction) -> Result<u8, Failure> {
         DaemonAction::Start => {
             let mut client = connect(true).await?;
             let hello = client
-                .hello(pb::HelloRequest { client_protocol: sec_proto::PROTOCOL })
+                .hello(pb::HelloRequest {
+                    client_protocol: sec_proto::PROTOCOL,
+                })
                 .await
                 .map_err(Failure::from_status)?
                 .into_inner();
@@ -204,7 +249,10 @@ pub async fn daemon(action: DaemonAction) -> Result<u8, Failure> {
                 println!("secd is not running");
                 return Ok(0);
             };
-            client.shutdown(pb::ShutdownRequest {}).await.map_err(Failure::from_status)?;
+            client
+                .shutdown(pb::ShutdownRequest {})
+                .await
+                .map_err(Failure::from_status)?;
             let path = sec_proto::socket::socket_path().map_err(|e| Failure::new(e.to_string()))?;
             if daemon_conn::wait_until_gone(&path, Duration::from_secs(5)).await {
                 println!("secd stopped");
@@ -216,11 +264,16 @@ pub async fn daemon(action: DaemonAction) -> Result<u8, Failure> {
         DaemonAction::Status => match daemon_conn::probe().await? {
             Some(mut client) => {
                 let hello = client
-                    .hello(pb::HelloRequest { client_protocol: sec_proto::PROTOCOL })
+                    .hello(pb::HelloRequest {
+                        client_protocol: sec_proto::PROTOCOL,
+                    })
                     .await
                     .map_err(Failure::from_status)?
                     .into_inner();
-                println!("secd {} runs (pid {}, protocol {})", hello.version, hello.pid, hello.protocol);
+                println!(
+                    "secd {} runs (pid {}, protocol {})",
+                    hello.version, hello.pid, hello.protocol
+                );
                 Ok(0)
             }
             None => {
@@ -234,4 +287,3 @@ pub async fn daemon(action: DaemonAction) -> Result<u8, Failure> {
 fn human(secs: u64) -> String {
     humantime::format_duration(Duration::from_secs(secs)).to_string()
 }
-

@@ -24,16 +24,29 @@ pub enum ConnError {
     #[error("secd is not running; `sec daemon start` starts it")]
     NotRunning,
     #[error("cannot reach secd at {}: {reason}; `sec daemon stop` and try again, or see {}", path.display(), log.display())]
-    Unreachable { path: PathBuf, reason: String, log: PathBuf },
+    Unreachable {
+        path: PathBuf,
+        reason: String,
+        log: PathBuf,
+    },
     #[error("cannot take the startup lock {}: {source}", path.display())]
-    Lock { path: PathBuf, source: std::io::Error },
-    #[error("the running secd (pid {pid}) speaks protocol {theirs} and would not stop; stop it with `kill {pid}`")]
+    Lock {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "the running secd (pid {pid}) speaks protocol {theirs} and would not stop; stop it with `kill {pid}`"
+    )]
     StuckDaemon { pid: u32, theirs: u32 },
 }
 
 enum Attempt {
     Ready(Client),
-    Mismatch { pid: u32, version: String, protocol: u32 },
+    Mismatch {
+        pid: u32,
+        version: String,
+        protocol: u32,
+    },
     Absent(String),
 }
 
@@ -43,13 +56,22 @@ async fn attempt(path: &Path) -> Attempt {
         Err(e) => return Attempt::Absent(error_chain(&e)),
     };
     let mut client = SecClient::new(channel);
-    match client.hello(HelloRequest { client_protocol: sec_proto::PROTOCOL }).await {
+    match client
+        .hello(HelloRequest {
+            client_protocol: sec_proto::PROTOCOL,
+        })
+        .await
+    {
         Ok(reply) => {
             let hello = reply.into_inner();
             if hello.protocol == sec_proto::PROTOCOL {
                 Attempt::Ready(client)
             } else {
-                Attempt::Mismatch { pid: hello.pid, version: hello.version, protocol: hello.protocol }
+                Attempt::Mismatch {
+                    pid: hello.pid,
+                    version: hello.version,
+                    protocol: hello.protocol,
+                }
             }
         }
         Err(status) => Attempt::Absent(status.message().to_string()),
@@ -76,7 +98,11 @@ pub async fn connect(autostart: bool) -> Result<Client, ConnError> {
     let path = socket::socket_path()?;
     match attempt(&path).await {
         Attempt::Ready(client) => return Ok(client),
-        Attempt::Mismatch { pid, version, protocol } => replace_daemon(&path, pid, &version, protocol).await?,
+        Attempt::Mismatch {
+            pid,
+            version,
+            protocol,
+        } => replace_daemon(&path, pid, &version, protocol).await?,
         Attempt::Absent(_) if !autostart => return Err(ConnError::NotRunning),
         Attempt::Absent(_) => {}
     }
@@ -87,8 +113,15 @@ pub async fn connect(autostart: bool) -> Result<Client, ConnError> {
     sec_proto::launch::launch_daemon(&secd_program(), &[], &log_path())?;
     match attempt(&path).await {
         Attempt::Ready(client) => Ok(client),
-        Attempt::Mismatch { pid, protocol, .. } => Err(ConnError::StuckDaemon { pid, theirs: protocol }),
-        Attempt::Absent(reason) => Err(ConnError::Unreachable { path, reason, log: log_path() }),
+        Attempt::Mismatch { pid, protocol, .. } => Err(ConnError::StuckDaemon {
+            pid,
+            theirs: protocol,
+        }),
+        Attempt::Absent(reason) => Err(ConnError::Unreachable {
+            path,
+            reason,
+            log: log_path(),
+        }),
     }
 }
 
@@ -101,7 +134,12 @@ pub async fn probe() -> Result<Option<Client>, ConnError> {
     }
 }
 
-async fn replace_daemon(path: &Path, pid: u32, version: &str, protocol: u32) -> Result<(), ConnError> {
+async fn replace_daemon(
+    path: &Path,
+    pid: u32,
+    version: &str,
+    protocol: u32,
+) -> Result<(), ConnError> {
     eprintln!(
         "sec: the running secd {version} (pid {pid}) speaks protocol {protocol}, this sec speaks protocol {}; restarting it",
         sec_proto::PROTOCOL
@@ -110,7 +148,10 @@ async fn replace_daemon(path: &Path, pid: u32, version: &str, protocol: u32) -> 
     if wait_until_gone(path, Duration::from_secs(5)).await {
         Ok(())
     } else {
-        Err(ConnError::StuckDaemon { pid, theirs: protocol })
+        Err(ConnError::StuckDaemon {
+            pid,
+            theirs: protocol,
+        })
     }
 }
 
@@ -156,9 +197,16 @@ fn startup_lock(dir: &Path) -> Result<nix::fcntl::Flock<std::fs::File>, ConnErro
         .truncate(false)
         .write(true)
         .open(&path)
-        .map_err(|source| ConnError::Lock { path: path.clone(), source })?;
-    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
-        .map_err(|(_, errno)| ConnError::Lock { path, source: errno.into() })
+        .map_err(|source| ConnError::Lock {
+            path: path.clone(),
+            source,
+        })?;
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive).map_err(|(_, errno)| {
+        ConnError::Lock {
+            path,
+            source: errno.into(),
+        }
+    })
 }
 
 #[cfg(not(unix))]

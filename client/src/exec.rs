@@ -23,13 +23,24 @@ pub async fn run(argv: Vec<String>, only: Vec<String>) -> Result<u8, Failure> {
     let cwd = std::env::current_dir()
         .map_err(|e| Failure::new(format!("cannot tell the current directory: {e}")))?;
     let mut client = daemon_conn::connect(true).await?;
-    let request = LeaseRequest { argv: argv.clone(), cwd: cwd.display().to_string(), only };
-    let mut events = client.lease(request).await.map_err(Failure::from_status)?.into_inner();
+    let request = LeaseRequest {
+        argv: argv.clone(),
+        cwd: cwd.display().to_string(),
+        only,
+    };
+    let mut events = client
+        .lease(request)
+        .await
+        .map_err(Failure::from_status)?
+        .into_inner();
     let grant = match events.message().await.map_err(Failure::from_status)? {
         Some(event) => match event.event {
             Some(lease_event::Event::Grant(grant)) => grant,
             Some(lease_event::Event::Revoked(revoked)) => {
-                return Err(Failure::new(format!("the lease was refused: {}", revoked.reason)));
+                return Err(Failure::new(format!(
+                    "the lease was refused: {}",
+                    revoked.reason
+                )));
             }
             None => return Err(Failure::new("secd sent an empty lease event")),
         },
@@ -37,7 +48,11 @@ pub async fn run(argv: Vec<String>, only: Vec<String>) -> Result<u8, Failure> {
     };
     warn_config(&grant.config_error);
     if grant.scope.is_empty() {
-        eprintln!("sec: no scope covers {}; running {} without secrets", cwd.display(), argv[0]);
+        eprintln!(
+            "sec: no scope covers {}; running {} without secrets",
+            cwd.display(),
+            argv[0]
+        );
     }
     let env: Vec<(String, SecretString)> = grant
         .env

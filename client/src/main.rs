@@ -18,7 +18,10 @@ use crate::report::Failure;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let is_exec = matches!(cli.command, Command::Exec { .. });
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("sec: cannot start the async runtime: {e}");
@@ -30,7 +33,11 @@ fn main() -> ExitCode {
             Command::Exec { only, argv } => exec::run(argv, only).await,
             Command::Ls { dir } => commands::ls(dir).await,
             Command::Status { json } => commands::status(json).await,
-            Command::Revoke { dir, reference, lease_id } => commands::revoke(dir, reference, lease_id).await,
+            Command::Revoke {
+                dir,
+                reference,
+                lease_id,
+            } => commands::revoke(dir, reference, lease_id).await,
             Command::Set { reference } => commands::set(reference).await,
             Command::Rm { reference } => commands::rm(reference).await,
             Command::Daemon { action } => commands::daemon(action).await,

@@ -11,11 +11,17 @@ pub struct Failure {
 
 impl Failure {
     pub fn new(message: impl Into<String>) -> Self {
-        Self { message: message.into(), code: None }
+        Self {
+            message: message.into(),
+            code: None,
+        }
     }
 
     pub fn with_code(message: impl Into<String>, code: u8) -> Self {
-        Self { message: message.into(), code: Some(code) }
+        Self {
+            message: message.into(),
+            code: Some(code),
+        }
     }
 
     /// The daemon's sentence, as it wrote it.

@@ -105,7 +105,12 @@ impl Cache {
         }
         let value = fetch().await?;
         let now = Instant::now();
-        *entry = Some(Entry { value: value.clone(), fetched: now, used: now, limits });
+        *entry = Some(Entry {
+            value: value.clone(),
+            fetched: now,
+            used: now,
+            limits,
+        });
         Ok((value, Source::Vault))
     }
 
@@ -113,7 +118,9 @@ impl Cache {
     pub fn is_cached(&self, key: &Key) -> bool {
         let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         slots.get(key).is_some_and(|slot| match slot.try_lock() {
-            Ok(entry) => entry.as_ref().is_some_and(|e| e.expires_at() > Instant::now()),
+            Ok(entry) => entry
+                .as_ref()
+                .is_some_and(|e| e.expires_at() > Instant::now()),
             Err(_) => false,
         })
     }
@@ -163,7 +170,10 @@ impl Cache {
             .filter_map(|(key, slot)| {
                 let entry = slot.try_lock().ok()?;
                 let expires = entry.as_ref()?.expires_at();
-                (expires > now).then(|| CachedInfo { key: key.clone(), expires_in: expires - now })
+                (expires > now).then(|| CachedInfo {
+                    key: key.clone(),
+                    expires_in: expires - now,
+                })
             })
             .collect();
         out.sort_by(|a, b| (&a.key.scope, &a.key.reference).cmp(&(&b.key.scope, &b.key.reference)));
@@ -183,19 +193,34 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn key(scope: &str, reference: &str) -> Key {
-        Key { scope: scope.into(), reference: Reference::parse(reference).unwrap() }
+        Key {
+            scope: scope.into(),
+            reference: Reference::parse(reference).unwrap(),
+        }
     }
 
-    const LIMITS: Limits = Limits { ttl: Duration::from_secs(10), max_ttl: Duration::from_secs(25) };
+    const LIMITS: Limits = Limits {
+        ttl: Duration::from_secs(10),
+        max_ttl: Duration::from_secs(25),
+    };
 
     #[test]
     fn expiration_is_idle_ttl_capped_by_the_hard_maximum() {
         let t0 = Instant::now();
-        assert_eq!(compute_expiration(t0, t0, LIMITS), t0 + Duration::from_secs(10));
+        assert_eq!(
+            compute_expiration(t0, t0, LIMITS),
+            t0 + Duration::from_secs(10)
+        );
         let used = t0 + Duration::from_secs(9);
-        assert_eq!(compute_expiration(t0, used, LIMITS), t0 + Duration::from_secs(19));
+        assert_eq!(
+            compute_expiration(t0, used, LIMITS),
+            t0 + Duration::from_secs(19)
+        );
         let used = t0 + Duration::from_secs(20);
-        assert_eq!(compute_expiration(t0, used, LIMITS), t0 + Duration::from_secs(25));
+        assert_eq!(
+            compute_expiration(t0, used, LIMITS),
+            t0 + Duration::from_secs(25)
+        );
     }
 
     async fn fetch_counted(
@@ -217,14 +242,23 @@ mod tests {
         let cache = Cache::new();
         let calls = AtomicUsize::new(0);
         let k = key("/p", "keyring:s/a");
-        assert_eq!(fetch_counted(&cache, &k, &calls).await.unwrap().1, Source::Vault);
+        assert_eq!(
+            fetch_counted(&cache, &k, &calls).await.unwrap().1,
+            Source::Vault
+        );
         for _ in 0..2 {
             tokio::time::advance(Duration::from_secs(9)).await;
-            assert_eq!(fetch_counted(&cache, &k, &calls).await.unwrap().1, Source::Cache);
+            assert_eq!(
+                fetch_counted(&cache, &k, &calls).await.unwrap().1,
+                Source::Cache
+            );
         }
         // 27 s after the lookup: past the 25 s hard maximum although used 9 s ago.
         tokio::time::advance(Duration::from_secs(9)).await;
-        assert_eq!(fetch_counted(&cache, &k, &calls).await.unwrap().1, Source::Vault);
+        assert_eq!(
+            fetch_counted(&cache, &k, &calls).await.unwrap().1,
+            Source::Vault
+        );
         assert_eq!(calls.load(Ordering::SeqCst), 2);
     }
 
@@ -263,7 +297,10 @@ mod tests {
         let cache = Cache::new();
         let k = key("/p", "keyring:s/a");
         let failing = || async {
-            Err(VaultError::NotFound { reference: "keyring:s/a".into(), backend: "test" })
+            Err(VaultError::NotFound {
+                reference: "keyring:s/a".into(),
+                backend: "test",
+            })
         };
         assert!(cache.get_or_fetch(&k, LIMITS, failing).await.is_err());
         assert!(!cache.is_cached(&k));

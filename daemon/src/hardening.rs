@@ -7,7 +7,8 @@
 pub fn harden() -> Result<(), String> {
     use nix::sys::resource::{Resource, setrlimit};
     nix::sys::prctl::set_dumpable(false).map_err(|e| format!("prctl(PR_SET_DUMPABLE, 0): {e}"))?;
-    setrlimit(Resource::RLIMIT_CORE, 0, 0).map_err(|e| format!("setrlimit(RLIMIT_CORE, 0): {e}"))?;
+    setrlimit(Resource::RLIMIT_CORE, 0, 0)
+        .map_err(|e| format!("setrlimit(RLIMIT_CORE, 0): {e}"))?;
     Ok(())
 }
 

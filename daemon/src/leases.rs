@@ -62,13 +62,18 @@ impl Leases {
     /// Ends every lease `matches` selects: tells its client why and forgets it.
     pub fn end(&self, matches: impl Fn(&LeaseRecord) -> bool, reason: &str) -> Vec<LeaseRecord> {
         let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
-        let ids: Vec<String> =
-            live.values().filter(|l| matches(&l.record)).map(|l| l.record.id.clone()).collect();
+        let ids: Vec<String> = live
+            .values()
+            .filter(|l| matches(&l.record))
+            .map(|l| l.record.id.clone())
+            .collect();
         ids.iter()
             .filter_map(|id| live.remove(id))
             .map(|ended| {
                 let notice = LeaseEvent {
-                    event: Some(lease_event::Event::Revoked(Revoked { reason: reason.into() })),
+                    event: Some(lease_event::Event::Revoked(Revoked {
+                        reason: reason.into(),
+                    })),
                 };
                 // A full or closed stream means the client is gone or going; nothing to do.
                 let _ = ended.events.try_send(Ok(notice));

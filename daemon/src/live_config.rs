@@ -22,7 +22,11 @@ fn stamp(path: &Path) -> Option<Stamp> {
     let inode = std::os::unix::fs::MetadataExt::ino(&meta);
     #[cfg(not(unix))]
     let inode = 0;
-    Some(Stamp { modified: meta.modified().ok(), len: meta.len(), inode })
+    Some(Stamp {
+        modified: meta.modified().ok(),
+        len: meta.len(),
+        inode,
+    })
 }
 
 struct State {
@@ -58,7 +62,11 @@ impl LiveConfig {
         let live = Self {
             path,
             home,
-            state: RwLock::new(State { config: Arc::default(), error: None, seen: None }),
+            state: RwLock::new(State {
+                config: Arc::default(),
+                error: None,
+                seen: None,
+            }),
         };
         live.refresh_if_changed();
         live
@@ -98,7 +106,10 @@ impl LiveConfig {
 
     pub fn snapshot(&self) -> Snapshot {
         let state = self.state.read().unwrap_or_else(|p| p.into_inner());
-        Snapshot { config: Arc::clone(&state.config), error: state.error.clone() }
+        Snapshot {
+            config: Arc::clone(&state.config),
+            error: state.error.clone(),
+        }
     }
 }
 

@@ -89,9 +89,12 @@ fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
 
 fn start_in_background(args: &Args) -> anyhow::Result<()> {
     let program = std::env::current_exe().context("cannot find the secd executable")?;
-    let log = sec_proto::launch::log_path().context("cannot tell where to put the log; set HOME")?;
-    let extra: Vec<String> =
-        args.test_protocol.map(|p| vec!["--test-protocol".into(), p.to_string()]).unwrap_or_default();
+    let log =
+        sec_proto::launch::log_path().context("cannot tell where to put the log; set HOME")?;
+    let extra: Vec<String> = args
+        .test_protocol
+        .map(|p| vec!["--test-protocol".into(), p.to_string()])
+        .unwrap_or_default();
     let pid = sec_proto::launch::launch_daemon(&program, &extra, &log)?;
     println!("secd started (pid {pid}), logging to {}", log.display());
     Ok(())
@@ -102,7 +105,8 @@ fn run_foreground(args: &Args) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SECD_LOG").unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("SECD_LOG")
+                .unwrap_or_else(|_| "info".into()),
         )
         .init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -119,7 +123,10 @@ fn run_foreground(args: &Args) -> anyhow::Result<()> {
 async fn serve(args: &Args) -> anyhow::Result<()> {
     let socket_path = socket::socket_path()?;
     if socket::is_live(&socket_path).await {
-        bail!("another secd already answers on {}; `sec daemon stop` stops it", socket_path.display());
+        bail!(
+            "another secd already answers on {}; `sec daemon stop` stops it",
+            socket_path.display()
+        );
     }
     let listener = socket::listen(&socket_path)?;
     let config = LiveConfig::load(config_path()?, home_dir()?);
@@ -139,7 +146,10 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
     if args.notify_ready {
         println!("{}", sec_proto::launch::READY_LINE);
     }
-    let service = SecServer::new(service::Service::new(Arc::clone(&daemon), Arc::clone(&shutdown)));
+    let service = SecServer::new(service::Service::new(
+        Arc::clone(&daemon),
+        Arc::clone(&shutdown),
+    ));
     let served = tonic::transport::Server::builder()
         .add_service(service)
         .serve_with_incoming_shutdown(socket::incoming(listener), shutdown.notified())

@@ -9,13 +9,15 @@ use crate::config::canonical_or_normal;
 /// directory the client reported (made canonical). A client cannot claim another directory
 /// where the kernel can be asked.
 pub fn caller_cwd(pid: Option<i32>, reported: &str) -> Option<PathBuf> {
-    if let Some(pid) = pid {
-        if let Ok(cwd) = std::fs::read_link(format!("/proc/{pid}/cwd")) {
-            return Some(cwd);
-        }
+    if let Some(pid) = pid
+        && let Ok(cwd) = std::fs::read_link(format!("/proc/{pid}/cwd"))
+    {
+        return Some(cwd);
     }
     let reported = Path::new(reported);
-    reported.is_absolute().then(|| canonical_or_normal(reported))
+    reported
+        .is_absolute()
+        .then(|| canonical_or_normal(reported))
 }
 
 /// The caller's executable, for the daemon's log.

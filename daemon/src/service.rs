@@ -34,11 +34,17 @@ impl Service {
 /// The caller's credentials, refused unless they are our own user's. The listener already
 /// drops other users' connections; this second check guards every request.
 fn caller<T>(request: &Request<T>) -> Result<Peer, Status> {
-    let peer = request.extensions().get::<Peer>().copied().unwrap_or_default();
+    let peer = request
+        .extensions()
+        .get::<Peer>()
+        .copied()
+        .unwrap_or_default();
     if peer_allowed(&peer) {
         Ok(peer)
     } else {
-        Err(Status::permission_denied("secd serves only the user it runs as"))
+        Err(Status::permission_denied(
+            "secd serves only the user it runs as",
+        ))
     }
 }
 
@@ -49,7 +55,9 @@ fn parse_reference(text: &str) -> Result<Reference, Status> {
 fn absolute_dir(dir: &str) -> Result<PathBuf, Status> {
     let path = Path::new(dir);
     if !path.is_absolute() {
-        return Err(Status::invalid_argument(format!("{dir}: the directory must be absolute")));
+        return Err(Status::invalid_argument(format!(
+            "{dir}: the directory must be absolute"
+        )));
     }
     Ok(canonical_or_normal(path))
 }
@@ -59,13 +67,20 @@ impl Service {
         let snapshot = self.daemon.current_config();
         let config_error = snapshot.error.clone().unwrap_or_default();
         let Some(scope) = snapshot.config.scope_for(dir) else {
-            return pb::ScopeInfo { config_error, ..Default::default() };
+            return pb::ScopeInfo {
+                config_error,
+                ..Default::default()
+            };
         };
         let vars = scope
             .env
             .iter()
             .map(|(name, value)| match value {
-                Value::Literal(_) => pb::VarInfo { name: name.clone(), literal: true, ..Default::default() },
+                Value::Literal(_) => pb::VarInfo {
+                    name: name.clone(),
+                    literal: true,
+                    ..Default::default()
+                },
                 Value::Secret(reference) => pb::VarInfo {
                     name: name.clone(),
                     reference: reference.to_string(),
@@ -91,7 +106,10 @@ type LeaseStream = Pin<Box<dyn Stream<Item = Result<pb::LeaseEvent, Status>> + S
 
 #[tonic::async_trait]
 impl Sec for Service {
-    async fn hello(&self, request: Request<pb::HelloRequest>) -> Result<Response<pb::HelloReply>, Status> {
+    async fn hello(
+        &self,
+        request: Request<pb::HelloRequest>,
+    ) -> Result<Response<pb::HelloReply>, Status> {
         caller(&request)?;
         Ok(Response::new(pb::HelloReply {
             version: sec_proto::VERSION.into(),
@@ -100,7 +118,10 @@ impl Sec for Service {
         }))
     }
 
-    async fn status(&self, request: Request<pb::StatusRequest>) -> Result<Response<pb::StatusReply>, Status> {
+    async fn status(
+        &self,
+        request: Request<pb::StatusRequest>,
+    ) -> Result<Response<pb::StatusReply>, Status> {
         caller(&request)?;
         let snapshot = self.daemon.current_config();
         let mut cached: Vec<pb::CachedScope> = Vec::new();
@@ -119,7 +140,13 @@ impl Sec for Service {
                 }),
             }
         }
-        let leases = self.daemon.leases.list().into_iter().map(lease_info).collect();
+        let leases = self
+            .daemon
+            .leases
+            .list()
+            .into_iter()
+            .map(lease_info)
+            .collect();
         Ok(Response::new(pb::StatusReply {
             pid: std::process::id(),
             version: sec_proto::VERSION.into(),
@@ -132,18 +159,27 @@ impl Sec for Service {
         }))
     }
 
-    async fn resolve(&self, request: Request<pb::ResolveRequest>) -> Result<Response<pb::ScopeInfo>, Status> {
+    async fn resolve(
+        &self,
+        request: Request<pb::ResolveRequest>,
+    ) -> Result<Response<pb::ScopeInfo>, Status> {
         caller(&request)?;
         let dir = absolute_dir(&request.get_ref().dir)?;
         Ok(Response::new(self.scope_info(&dir)))
     }
 
-    async fn unlock(&self, request: Request<pb::UnlockRequest>) -> Result<Response<pb::ScopeInfo>, Status> {
+    async fn unlock(
+        &self,
+        request: Request<pb::UnlockRequest>,
+    ) -> Result<Response<pb::ScopeInfo>, Status> {
         caller(&request)?;
         let dir = absolute_dir(&request.get_ref().dir)?;
         let snapshot = self.daemon.current_config();
         if let Some(scope) = snapshot.config.scope_for(&dir) {
-            self.daemon.resolve_vars(scope, &[]).await.map_err(lease_status)?;
+            self.daemon
+                .resolve_vars(scope, &[])
+                .await
+                .map_err(lease_status)?;
             tracing::info!(scope = %scope.dir.display(), "unlocked");
         }
         Ok(Response::new(self.scope_info(&dir)))
@@ -151,7 +187,10 @@ impl Sec for Service {
 
     type LeaseStream = LeaseStream;
 
-    async fn lease(&self, request: Request<pb::LeaseRequest>) -> Result<Response<LeaseStream>, Status> {
+    async fn lease(
+        &self,
+        request: Request<pb::LeaseRequest>,
+    ) -> Result<Response<LeaseStream>, Status> {
         let peer = caller(&request)?;
         let request = request.into_inner();
         let cwd = peer::caller_cwd(peer.pid, &request.cwd).ok_or_else(|| {
@@ -160,7 +199,11 @@ impl Sec for Service {
         let snapshot = self.daemon.current_config();
         let scope = snapshot.config.scope_for(&cwd);
         let resolved = match scope {
-            Some(scope) => self.daemon.resolve_vars(scope, &request.only).await.map_err(lease_status)?,
+            Some(scope) => self
+                .daemon
+                .resolve_vars(scope, &request.only)
+                .await
+                .map_err(lease_status)?,
             None if !request.only.is_empty() => {
                 return Err(Status::failed_precondition(format!(
                     "--only {}: no scope covers {}",
@@ -201,17 +244,26 @@ impl Sec for Service {
         );
         let grant = pb::Grant {
             lease_id: record.id.clone(),
-            scope: record.scope.as_deref().map(|d| d.display().to_string()).unwrap_or_default(),
+            scope: record
+                .scope
+                .as_deref()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default(),
             env: resolved
                 .iter()
-                .map(|r| pb::EnvVar { name: r.name.clone(), value: r.value.expose_secret().to_string() })
+                .map(|r| pb::EnvVar {
+                    name: r.name.clone(),
+                    value: r.value.expose_secret().to_string(),
+                })
                 .collect(),
             config_error: snapshot.error.clone().unwrap_or_default(),
         };
         drop(resolved);
         let (events, receiver) = mpsc::channel(4);
         events
-            .try_send(Ok(pb::LeaseEvent { event: Some(lease_event::Event::Grant(grant)) }))
+            .try_send(Ok(pb::LeaseEvent {
+                event: Some(lease_event::Event::Grant(grant)),
+            }))
             .map_err(|_| Status::internal("cannot queue the grant"))?;
         let id = record.id.clone();
         self.daemon.leases.insert(record, events.clone());
@@ -226,28 +278,47 @@ impl Sec for Service {
         Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
     }
 
-    async fn revoke(&self, request: Request<pb::RevokeRequest>) -> Result<Response<pb::RevokeReply>, Status> {
+    async fn revoke(
+        &self,
+        request: Request<pb::RevokeRequest>,
+    ) -> Result<Response<pb::RevokeReply>, Status> {
         caller(&request)?;
-        let pb::RevokeRequest { dir, lease_id, reference } = request.into_inner();
+        let pb::RevokeRequest {
+            dir,
+            lease_id,
+            reference,
+        } = request.into_inner();
         let cache = &self.daemon.cache;
         let leases = &self.daemon.leases;
         let (dropped, ended) = if !lease_id.is_empty() {
             let ended = leases.end(|l| l.id == lease_id, "revoked by `sec revoke LEASE_ID`");
             if ended.is_empty() {
-                return Err(Status::not_found(format!("no live lease {lease_id}; `sec status` lists them")));
+                return Err(Status::not_found(format!(
+                    "no live lease {lease_id}; `sec status` lists them"
+                )));
             }
             (0, ended.len())
         } else if !reference.is_empty() {
             let reference = parse_reference(&reference)?;
             let dropped = cache.revoke(|k| k.reference == reference);
-            let ended = leases.end(|l| l.references.contains(&reference), "revoked by `sec revoke --ref`");
+            let ended = leases.end(
+                |l| l.references.contains(&reference),
+                "revoked by `sec revoke --ref`",
+            );
             (dropped, ended.len())
         } else if !dir.is_empty() {
             let dir = absolute_dir(&dir)?;
             let snapshot = self.daemon.current_config();
-            let scope = snapshot.config.scope_for(&dir).map(|s| s.dir.clone()).unwrap_or(dir);
+            let scope = snapshot
+                .config
+                .scope_for(&dir)
+                .map(|s| s.dir.clone())
+                .unwrap_or(dir);
             let dropped = cache.revoke_scope(&scope);
-            let ended = leases.end(|l| l.scope.as_ref() == Some(&scope), "revoked by `sec revoke --dir`");
+            let ended = leases.end(
+                |l| l.scope.as_ref() == Some(&scope),
+                "revoked by `sec revoke --dir`",
+            );
             (dropped, ended.len())
         } else {
             let dropped = cache.revoke(|_| true);
@@ -255,31 +326,53 @@ impl Sec for Service {
             (dropped, ended.len())
         };
         tracing::info!(secrets = dropped, leases = ended, "revoked");
-        Ok(Response::new(pb::RevokeReply { secrets_dropped: dropped as u32, leases_ended: ended as u32 }))
+        Ok(Response::new(pb::RevokeReply {
+            secrets_dropped: dropped as u32,
+            leases_ended: ended as u32,
+        }))
     }
 
-    async fn store(&self, request: Request<pb::StoreRequest>) -> Result<Response<pb::StoreReply>, Status> {
+    async fn store(
+        &self,
+        request: Request<pb::StoreRequest>,
+    ) -> Result<Response<pb::StoreReply>, Status> {
         caller(&request)?;
         let pb::StoreRequest { reference, value } = request.into_inner();
         let reference = parse_reference(&reference)?;
         let value = vault::into_secret(value);
-        self.daemon.vaults.backend(&reference).store(&reference, value).await.map_err(vault_status)?;
+        self.daemon
+            .vaults
+            .backend(&reference)
+            .store(&reference, value)
+            .await
+            .map_err(vault_status)?;
         // A changed secret must not be served stale from the cache.
         self.daemon.cache.revoke(|k| k.reference == reference);
         tracing::info!(reference = %reference, "stored");
         Ok(Response::new(pb::StoreReply {}))
     }
 
-    async fn delete(&self, request: Request<pb::DeleteRequest>) -> Result<Response<pb::DeleteReply>, Status> {
+    async fn delete(
+        &self,
+        request: Request<pb::DeleteRequest>,
+    ) -> Result<Response<pb::DeleteReply>, Status> {
         caller(&request)?;
         let reference = parse_reference(&request.get_ref().reference)?;
-        self.daemon.vaults.backend(&reference).delete(&reference).await.map_err(vault_status)?;
+        self.daemon
+            .vaults
+            .backend(&reference)
+            .delete(&reference)
+            .await
+            .map_err(vault_status)?;
         self.daemon.cache.revoke(|k| k.reference == reference);
         tracing::info!(reference = %reference, "deleted");
         Ok(Response::new(pb::DeleteReply {}))
     }
 
-    async fn shutdown(&self, request: Request<pb::ShutdownRequest>) -> Result<Response<pb::ShutdownReply>, Status> {
+    async fn shutdown(
+        &self,
+        request: Request<pb::ShutdownRequest>,
+    ) -> Result<Response<pb::ShutdownReply>, Status> {
         caller(&request)?;
         tracing::info!("shutdown requested");
         self.shutdown.notify_one();
@@ -290,7 +383,10 @@ impl Sec for Service {
 fn lease_info(record: LeaseRecord) -> pb::LeaseInfo {
     pb::LeaseInfo {
         id: record.id,
-        scope: record.scope.map(|d| d.display().to_string()).unwrap_or_default(),
+        scope: record
+            .scope
+            .map(|d| d.display().to_string())
+            .unwrap_or_default(),
         names: record.names,
         command: record.command,
         pid: record.pid,

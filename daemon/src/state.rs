@@ -57,11 +57,17 @@ impl Daemon {
         if let Refresh::Reloaded(config) = self.config.refresh_if_changed() {
             let dropped = self.cache.revoke(|key| {
                 !config.scopes.iter().any(|s| {
-                    s.dir == key.scope && s.env.values().any(|v| *v == Value::Secret(key.reference.clone()))
+                    s.dir == key.scope
+                        && s.env
+                            .values()
+                            .any(|v| *v == Value::Secret(key.reference.clone()))
                 })
             });
             if dropped > 0 {
-                tracing::info!(dropped, "dropped cached secrets the new config no longer uses");
+                tracing::info!(
+                    dropped,
+                    "dropped cached secrets the new config no longer uses"
+                );
             }
         }
         self.config.snapshot()
@@ -75,7 +81,10 @@ impl Daemon {
     ) -> Result<Vec<Resolved>, LeaseError> {
         for name in only {
             if !scope.env.contains_key(name) {
-                return Err(LeaseError::UnknownName { name: name.clone(), scope: scope.dir.clone() });
+                return Err(LeaseError::UnknownName {
+                    name: name.clone(),
+                    scope: scope.dir.clone(),
+                });
             }
         }
         let mut out = Vec::with_capacity(scope.env.len());
@@ -85,22 +94,42 @@ impl Daemon {
             }
             let value = match value {
                 Value::Literal(text) => SecretString::from(text.as_str()),
-                Value::Secret(reference) => self
-                    .secret(scope, reference)
-                    .await
-                    .map_err(|source| LeaseError::Vault { name: name.clone(), source })?,
+                Value::Secret(reference) => {
+                    self.secret(scope, reference)
+                        .await
+                        .map_err(|source| LeaseError::Vault {
+                            name: name.clone(),
+                            source,
+                        })?
+                }
             };
-            out.push(Resolved { name: name.clone(), value });
+            out.push(Resolved {
+                name: name.clone(),
+                value,
+            });
         }
         Ok(out)
     }
 
-    async fn secret(&self, scope: &Scope, reference: &Reference) -> Result<SecretString, VaultError> {
-        let key = Key { scope: scope.dir.clone(), reference: reference.clone() };
-        let limits = Limits { ttl: scope.ttl, max_ttl: scope.max_ttl };
+    async fn secret(
+        &self,
+        scope: &Scope,
+        reference: &Reference,
+    ) -> Result<SecretString, VaultError> {
+        let key = Key {
+            scope: scope.dir.clone(),
+            reference: reference.clone(),
+        };
+        let limits = Limits {
+            ttl: scope.ttl,
+            max_ttl: scope.max_ttl,
+        };
         let backend = self.vaults.backend(reference);
         let started = Instant::now();
-        let (value, source) = self.cache.get_or_fetch(&key, limits, || backend.get(reference)).await?;
+        let (value, source) = self
+            .cache
+            .get_or_fetch(&key, limits, || backend.get(reference))
+            .await?;
         if source == Source::Vault {
             tracing::info!(reference = %reference, elapsed = ?started.elapsed(), "looked up in the vault");
         }
@@ -111,14 +140,18 @@ impl Daemon {
     pub fn scope_unlocked(&self, scope: &Scope) -> bool {
         scope.env.values().all(|v| match v {
             Value::Literal(_) => true,
-            Value::Secret(reference) => {
-                self.cache.is_cached(&Key { scope: scope.dir.clone(), reference: reference.clone() })
-            }
+            Value::Secret(reference) => self.cache.is_cached(&Key {
+                scope: scope.dir.clone(),
+                reference: reference.clone(),
+            }),
         })
     }
 
     pub fn is_cached(&self, scope: &Path, reference: &Reference) -> bool {
-        self.cache.is_cached(&Key { scope: scope.to_path_buf(), reference: reference.clone() })
+        self.cache.is_cached(&Key {
+            scope: scope.to_path_buf(),
+            reference: reference.clone(),
+        })
     }
 
     pub fn uptime(&self) -> std::time::Duration {
@@ -127,5 +160,6 @@ impl Daemon {
 }
 
 pub fn unix_time(t: SystemTime) -> i64 {
-    t.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }

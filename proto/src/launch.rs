@@ -19,11 +19,20 @@ const READY_TIMEOUT: Duration = Duration::from_secs(15);
 #[derive(Debug, thiserror::Error)]
 pub enum LaunchError {
     #[error("cannot start {}: {source}", program.display())]
-    Spawn { program: PathBuf, source: std::io::Error },
+    Spawn {
+        program: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot open the daemon log {}: {source}", path.display())]
-    Log { path: PathBuf, source: std::io::Error },
+    Log {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("secd stopped before it was ready{}; its log is {}", last_line.as_deref().map(|l| format!(" ({l})")).unwrap_or_default(), log.display())]
-    Exited { log: PathBuf, last_line: Option<String> },
+    Exited {
+        log: PathBuf,
+        last_line: Option<String>,
+    },
     #[error("secd did not become ready within {}s; its log is {}", READY_TIMEOUT.as_secs(), log.display())]
     Timeout { log: PathBuf },
 }
@@ -31,7 +40,11 @@ pub enum LaunchError {
 /// The directory for the daemon's log: `$XDG_STATE_HOME/sec` on Linux.
 pub fn state_dir() -> Option<PathBuf> {
     let dirs = directories::ProjectDirs::from("", "", "sec")?;
-    Some(dirs.state_dir().unwrap_or(dirs.data_local_dir()).to_path_buf())
+    Some(
+        dirs.state_dir()
+            .unwrap_or(dirs.data_local_dir())
+            .to_path_buf(),
+    )
 }
 
 /// The daemon's log file, when it runs in the background.
@@ -40,12 +53,23 @@ pub fn log_path() -> Option<PathBuf> {
 }
 
 /// Starts `secd` detached and returns its pid once it is ready.
-pub fn launch_daemon(program: &Path, extra_args: &[String], log: &Path) -> Result<u32, LaunchError> {
-    let log_err = |source| LaunchError::Log { path: log.to_path_buf(), source };
+pub fn launch_daemon(
+    program: &Path,
+    extra_args: &[String],
+    log: &Path,
+) -> Result<u32, LaunchError> {
+    let log_err = |source| LaunchError::Log {
+        path: log.to_path_buf(),
+        source,
+    };
     if let Some(dir) = log.parent() {
         create_private_dir_all(dir).map_err(log_err)?;
     }
-    let log_file = std::fs::OpenOptions::new().create(true).append(true).open(log).map_err(log_err)?;
+    let log_file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .map_err(log_err)?;
     let mut command = Command::new(program);
     command
         .args(["--foreground", "--notify-ready"])
@@ -56,26 +80,33 @@ pub fn launch_daemon(program: &Path, extra_args: &[String], log: &Path) -> Resul
         .current_dir("/");
     #[cfg(unix)]
     std::os::unix::process::CommandExt::process_group(&mut command, 0);
-    let mut child = command
-        .spawn()
-        .map_err(|source| LaunchError::Spawn { program: program.to_path_buf(), source })?;
+    let mut child = command.spawn().map_err(|source| LaunchError::Spawn {
+        program: program.to_path_buf(),
+        source,
+    })?;
     let pid = child.id();
     let stdout = child.stdout.take().expect("stdout is piped");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let mut line = String::new();
-        let ready = BufReader::new(stdout).read_line(&mut line).is_ok() && line.trim() == READY_LINE;
+        let ready =
+            BufReader::new(stdout).read_line(&mut line).is_ok() && line.trim() == READY_LINE;
         let _ = tx.send(ready);
     });
     match rx.recv_timeout(READY_TIMEOUT) {
         Ok(true) => Ok(pid),
         Ok(false) => {
             let _ = child.wait();
-            Err(LaunchError::Exited { log: log.to_path_buf(), last_line: last_line(log) })
+            Err(LaunchError::Exited {
+                log: log.to_path_buf(),
+                last_line: last_line(log),
+            })
         }
         Err(_) => {
             let _ = child.kill();
-            Err(LaunchError::Timeout { log: log.to_path_buf() })
+            Err(LaunchError::Timeout {
+                log: log.to_path_buf(),
+            })
         }
     }
 }

@@ -35,9 +35,7 @@ pub enum SocketError {
         "{path} belongs to uid {owner}, not to you (uid {me}); remove it or set XDG_RUNTIME_DIR to a directory of your own"
     )]
     WrongOwner { path: PathBuf, owner: u32, me: u32 },
-    #[error(
-        "{path} is open to other users (mode {mode:o}); run `chmod 700 {path}` or remove it"
-    )]
+    #[error("{path} is open to other users (mode {mode:o}); run `chmod 700 {path}` or remove it")]
     TooOpen { path: PathBuf, mode: u32 },
     #[error("cannot inspect {path}: {source}")]
     Inspect { path: PathBuf, source: io::Error },
@@ -47,10 +45,10 @@ pub enum SocketError {
 
 /// The private runtime directory, not yet checked.
 pub fn runtime_dir() -> Result<PathBuf, SocketError> {
-    if let Some(dirs) = directories::ProjectDirs::from("", "", "sec") {
-        if let Some(dir) = dirs.runtime_dir() {
-            return Ok(dir.to_path_buf());
-        }
+    if let Some(dirs) = directories::ProjectDirs::from("", "", "sec")
+        && let Some(dir) = dirs.runtime_dir()
+    {
+        return Ok(dir.to_path_buf());
     }
     fallback_runtime_dir()
 }
@@ -93,22 +91,32 @@ pub fn current_uid() -> u32 {
 pub fn ensure_private_dir(dir: &Path) -> Result<(), SocketError> {
     use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 
-    if let Some(parent) = dir.parent() {
-        if !parent.exists() {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(parent)
-                .map_err(|source| SocketError::Create { path: parent.to_path_buf(), source })?;
-        }
+    if let Some(parent) = dir.parent()
+        && !parent.exists()
+    {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)
+            .map_err(|source| SocketError::Create {
+                path: parent.to_path_buf(),
+                source,
+            })?;
     }
     match std::fs::DirBuilder::new().mode(0o700).create(dir) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-        Err(source) => return Err(SocketError::Create { path: dir.to_path_buf(), source }),
+        Err(source) => {
+            return Err(SocketError::Create {
+                path: dir.to_path_buf(),
+                source,
+            });
+        }
     }
-    let meta = std::fs::symlink_metadata(dir)
-        .map_err(|source| SocketError::Inspect { path: dir.to_path_buf(), source })?;
+    let meta = std::fs::symlink_metadata(dir).map_err(|source| SocketError::Inspect {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     let path = dir.to_path_buf();
     if meta.file_type().is_symlink() {
         return Err(SocketError::Symlink { path });
@@ -118,7 +126,11 @@ pub fn ensure_private_dir(dir: &Path) -> Result<(), SocketError> {
     }
     let me = current_uid();
     if meta.uid() != me {
-        return Err(SocketError::WrongOwner { path, owner: meta.uid(), me });
+        return Err(SocketError::WrongOwner {
+            path,
+            owner: meta.uid(),
+            me,
+        });
     }
     let mode = meta.mode() & 0o7777;
     if mode & 0o077 != 0 {
@@ -129,8 +141,10 @@ pub fn ensure_private_dir(dir: &Path) -> Result<(), SocketError> {
 
 #[cfg(not(unix))]
 pub fn ensure_private_dir(dir: &Path) -> Result<(), SocketError> {
-    std::fs::create_dir_all(dir)
-        .map_err(|source| SocketError::Create { path: dir.to_path_buf(), source })
+    std::fs::create_dir_all(dir).map_err(|source| SocketError::Create {
+        path: dir.to_path_buf(),
+        source,
+    })
 }
 
 /// Who is on the other end of a connection, as the kernel says.
@@ -189,7 +203,10 @@ impl AsyncWrite for Conn {
 /// Binds the socket at `path` with mode 0600, replacing a stale socket file. The caller must
 /// have made sure no live daemon answers there (see [`is_live`]).
 pub fn listen(path: &Path) -> Result<Listener, SocketError> {
-    let err = |source| SocketError::Listen { path: path.to_path_buf(), source };
+    let err = |source| SocketError::Listen {
+        path: path.to_path_buf(),
+        source,
+    };
     let name = path.to_fs_name::<GenericFilePath>().map_err(err)?;
     let opts = ListenerOptions::new().name(name).try_overwrite(true);
     #[cfg(unix)]
@@ -230,6 +247,7 @@ fn peer_of(stream: &Stream) -> Peer {
     match stream.peer_creds() {
         Ok(creds) => Peer {
             uid: peer_uid(&creds),
+            #[allow(clippy::unnecessary_cast)] // the pid type differs by platform
             pid: creds.pid().map(|p| p as i32),
         },
         Err(_) => Peer::default(),
@@ -305,7 +323,10 @@ mod tests {
         std::fs::create_dir(&dir).unwrap();
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
         let err = ensure_private_dir(&dir).unwrap_err();
-        assert!(matches!(err, SocketError::TooOpen { mode: 0o755, .. }), "{err}");
+        assert!(
+            matches!(err, SocketError::TooOpen { mode: 0o755, .. }),
+            "{err}"
+        );
         assert!(err.to_string().contains("chmod 700"));
     }
 
@@ -333,8 +354,17 @@ mod tests {
     #[test]
     fn the_peer_check_wants_our_uid() {
         let me = current_uid();
-        assert!(peer_allowed(&Peer { uid: Some(me), pid: None }));
-        assert!(!peer_allowed(&Peer { uid: Some(me + 1), pid: None }));
-        assert!(!peer_allowed(&Peer { uid: None, pid: None }));
+        assert!(peer_allowed(&Peer {
+            uid: Some(me),
+            pid: None
+        }));
+        assert!(!peer_allowed(&Peer {
+            uid: Some(me + 1),
+            pid: None
+        }));
+        assert!(!peer_allowed(&Peer {
+            uid: None,
+            pid: None
+        }));
     }
 }

@@ -68,7 +68,10 @@ impl KeyringBackend {
 }
 
 impl Backend for KeyringBackend {
-    fn get<'a>(&'a self, reference: &'a Reference) -> BoxFuture<'a, Result<SecretString, VaultError>> {
+    fn get<'a>(
+        &'a self,
+        reference: &'a Reference,
+    ) -> BoxFuture<'a, Result<SecretString, VaultError>> {
         let lookup = self.with_entry(reference, |entry| entry.get_password());
         Box::pin(async move { lookup.await.map(into_secret) })
     }
@@ -78,7 +81,9 @@ impl Backend for KeyringBackend {
         reference: &'a Reference,
         value: SecretString,
     ) -> BoxFuture<'a, Result<(), VaultError>> {
-        self.with_entry(reference, move |entry| entry.set_password(value.expose_secret()))
+        self.with_entry(reference, move |entry| {
+            entry.set_password(value.expose_secret())
+        })
     }
 
     fn delete<'a>(&'a self, reference: &'a Reference) -> BoxFuture<'a, Result<(), VaultError>> {

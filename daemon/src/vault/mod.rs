@@ -42,7 +42,10 @@ impl Reference {
                 if service.is_empty() || account.is_empty() {
                     return Err("a keyring reference is `keyring:SERVICE/ACCOUNT`".into());
                 }
-                Ok(Reference::Keyring { service: service.into(), account: account.into() })
+                Ok(Reference::Keyring {
+                    service: service.into(),
+                    account: account.into(),
+                })
             }
             "op" => {
                 let path = rest.strip_prefix("//").unwrap_or("");
@@ -79,13 +82,29 @@ impl fmt::Display for Reference {
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum VaultError {
     #[error("{reference}: no such secret in {backend}; store it with `sec set {reference}`")]
-    NotFound { reference: String, backend: &'static str },
+    NotFound {
+        reference: String,
+        backend: &'static str,
+    },
     #[error("{reference}: {backend} is not reachable: {reason}")]
-    Unavailable { reference: String, backend: &'static str, reason: String },
+    Unavailable {
+        reference: String,
+        backend: &'static str,
+        reason: String,
+    },
     #[error("{reference}: {backend} failed: {reason}")]
-    Failed { reference: String, backend: &'static str, reason: String },
+    Failed {
+        reference: String,
+        backend: &'static str,
+        reason: String,
+    },
     #[error("{reference}: {backend} cannot {action} secrets; {hint}")]
-    Unsupported { reference: String, backend: &'static str, action: &'static str, hint: &'static str },
+    Unsupported {
+        reference: String,
+        backend: &'static str,
+        action: &'static str,
+        hint: &'static str,
+    },
 }
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -93,7 +112,10 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// One kind of vault. Implementations must not block the async runtime: blocking store
 /// calls go to `spawn_blocking`, programs run under `tokio::process` with a timeout.
 pub trait Backend: Send + Sync {
-    fn get<'a>(&'a self, reference: &'a Reference) -> BoxFuture<'a, Result<SecretString, VaultError>>;
+    fn get<'a>(
+        &'a self,
+        reference: &'a Reference,
+    ) -> BoxFuture<'a, Result<SecretString, VaultError>>;
     fn store<'a>(
         &'a self,
         reference: &'a Reference,
@@ -110,13 +132,10 @@ pub struct Vaults {
 
 impl Vaults {
     pub fn new() -> Self {
-        Self { keyring: Box::new(KeyringBackend::new()), op: Box::new(OpBackend::new()) }
-    }
-
-    /// The registry with other backends, for tests of the layers above.
-    #[cfg(test)]
-    pub fn with(keyring: Box<dyn Backend>, op: Box<dyn Backend>) -> Self {
-        Self { keyring, op }
+        Self {
+            keyring: Box::new(KeyringBackend::new()),
+            op: Box::new(OpBackend::new()),
+        }
     }
 
     pub fn backend(&self, reference: &Reference) -> &dyn Backend {
@@ -148,7 +167,13 @@ mod tests {
     #[test]
     fn parses_keyring_references() {
         let r = Reference::parse("keyring:pypi/coveragepy").unwrap();
-        assert_eq!(r, Reference::Keyring { service: "pypi".into(), account: "coveragepy".into() });
+        assert_eq!(
+            r,
+            Reference::Keyring {
+                service: "pypi".into(),
+                account: "coveragepy".into()
+            }
+        );
         assert_eq!(r.to_string(), "keyring:pypi/coveragepy");
         let nested = Reference::parse("keyring:svc/a/b").unwrap();
         assert_eq!(nested.to_string(), "keyring:svc/a/b");
@@ -166,7 +191,11 @@ mod tests {
 
     #[test]
     fn errors_never_repeat_what_might_be_a_pasted_token() {
-        for text in ["pypi-AgEIcHlwaS5vcmcCJDQ", "ghp_Secret123:morestuff", "Token:xyz"] {
+        for text in [
+            "pypi-AgEIcHlwaS5vcmcCJDQ",
+            "ghp_Secret123:morestuff",
+            "Token:xyz",
+        ] {
             let err = Reference::parse(text).unwrap_err();
             assert!(!err.contains(text), "{err}");
             assert!(!err.contains("xyz") && !err.contains("Secret123"), "{err}");

@@ -19,7 +19,10 @@ pub struct OpBackend {
 
 impl OpBackend {
     pub fn new() -> Self {
-        Self { program: "op".into(), timeout: TIMEOUT }
+        Self {
+            program: "op".into(),
+            timeout: TIMEOUT,
+        }
     }
 
     async fn read(&self, reference: &Reference) -> Result<SecretString, VaultError> {
@@ -81,7 +84,11 @@ impl Default for OpBackend {
 
 /// `op` prints `[ERROR] 2024/05/01 10:00:00 message`; keep the message, classify the usual ones.
 fn op_error(reference: &str, stderr: &str) -> VaultError {
-    let line = stderr.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+    let line = stderr
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim();
     let message = line
         .strip_prefix("[ERROR]")
         .map(|rest| {
@@ -96,11 +103,16 @@ fn op_error(reference: &str, stderr: &str) -> VaultError {
         .to_string();
     let lower = message.to_lowercase();
     let reference = reference.to_string();
-    if lower.contains("not currently signed in") || lower.contains("signin") || lower.contains("sign in") {
+    if lower.contains("not currently signed in")
+        || lower.contains("signin")
+        || lower.contains("sign in")
+    {
         VaultError::Unavailable {
             reference,
             backend: BACKEND,
-            reason: format!("not signed in ({message}); run `op signin` or unlock the 1Password app"),
+            reason: format!(
+                "not signed in ({message}); run `op signin` or unlock the 1Password app"
+            ),
         }
     } else if lower.contains("isn't an item")
         || lower.contains("isn't a vault")
@@ -116,17 +128,28 @@ fn op_error(reference: &str, stderr: &str) -> VaultError {
         VaultError::Failed {
             reference,
             backend: BACKEND,
-            reason: if message.is_empty() { "`op read` failed without a message".into() } else { message },
+            reason: if message.is_empty() {
+                "`op read` failed without a message".into()
+            } else {
+                message
+            },
         }
     }
 }
 
 impl Backend for OpBackend {
-    fn get<'a>(&'a self, reference: &'a Reference) -> BoxFuture<'a, Result<SecretString, VaultError>> {
+    fn get<'a>(
+        &'a self,
+        reference: &'a Reference,
+    ) -> BoxFuture<'a, Result<SecretString, VaultError>> {
         Box::pin(self.read(reference))
     }
 
-    fn store<'a>(&'a self, reference: &'a Reference, _value: SecretString) -> BoxFuture<'a, Result<(), VaultError>> {
+    fn store<'a>(
+        &'a self,
+        reference: &'a Reference,
+        _value: SecretString,
+    ) -> BoxFuture<'a, Result<(), VaultError>> {
         Box::pin(async move {
             Err(VaultError::Unsupported {
                 reference: reference.to_string(),
@@ -167,6 +190,10 @@ mod tests {
             "op://P/Nope/credential",
             "[ERROR] 2024/05/01 10:00:00 \"Nope\" isn't an item in the \"P\" vault. Specify the item with its UUID, name, or domain.\n",
         );
-        assert!(e.to_string().starts_with("op://P/Nope/credential: 1Password (op) failed: not found"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("op://P/Nope/credential: 1Password (op) failed: not found"),
+            "{e}"
+        );
     }
 }

@@ -1,0 +1,54 @@
+//! `secd --check-config`: the config checker users and editors can call on a file.
+
+use std::process::Command;
+
+fn secd() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_secd"))
+}
+
+#[test]
+fn a_good_file_is_reported_ok() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    std::fs::write(
+        &path,
+        "[[scope]]\ndir = \"/p\"\n[scope.env]\nA = \"keyring:s/a\"\n",
+    )
+    .unwrap();
+    let out = secd()
+        .arg("--check-config")
+        .arg(&path)
+        .env("HOME", dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok, 1 scope(s)"));
+}
+
+#[test]
+fn a_mistake_is_reported_with_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    std::fs::write(
+        &path,
+        "[[scope]]\ndir = \"/p\"\n[scope.env]\nA = \"pypi-planted-token\"\n",
+    )
+    .unwrap();
+    let out = secd()
+        .arg("--check-config")
+        .arg(&path)
+        .env("HOME", dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{}:4:5:", path.display())),
+        "{stderr}"
+    );
+    assert!(stderr.contains("{ value = \"...\" }"), "{stderr}");
+    assert!(
+        !stderr.contains("pypi-planted-token"),
+        "a pasted token is never echoed: {stderr}"
+    );
+}
