@@ -67,6 +67,17 @@ impl KeyringBackend {
     }
 }
 
+impl Drop for KeyringBackend {
+    /// The zbus store blocks on its own runtime when dropped, which panics on a tokio
+    /// worker; drop it on a plain thread instead.
+    fn drop(&mut self) {
+        let store = self.store.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(store) = store {
+            let _ = std::thread::spawn(move || drop(store)).join();
+        }
+    }
+}
+
 impl Backend for KeyringBackend {
     fn get<'a>(
         &'a self,

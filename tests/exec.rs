@@ -1,0 +1,828 @@
+//! End-to-end: the built `sec` and `secd` against a private Secret Service (gnome-keyring on
+//! a D-Bus session bus of the test's own), real children, a real package index, and another
+//! real UID. Each test has its own world (see tests/support), so they run in parallel.
+//!
+//! 1Password's `op` cannot be installed here: the tests named `op_standin_*` (and the
+//! concurrency test) use a stand-in script that answers `op read` like `op` does.
+
+use std::io::ErrorKind;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use sec_tests::{
+    DEMO_DIST, Output, PackageIndex, Venv, World, build_demo_wheel, chmod, environ_of, exe_of,
+    find_in_cmdlines, find_in_environs, is_within, processes_with_env, sec_bin, secd_bin, unique,
+    wait_output, wait_until, write_file_with_mode,
+};
+
+/// The exit code `sec exec` uses for its own failures (as `env` and `timeout` do).
+const SEC_FAILED: i32 = 125;
+
+// --- Helpers ----------------------------------------------------------------------------
+
+/// A config with one scope on the project directory and the given `[scope.env]` lines.
+fn project_scope(env_lines: &str) -> String {
+    format!("[[scope]]\ndir = {{project}}\n[scope.env]\n{env_lines}\n")
+}
+
+/// `sec exec -- sh -c 'printf %s "$VAR" > FILE'` run in `dir`: the child hands back what it
+/// received through a file, never through argv or sec's output.
+fn exec_writing_var(world: &World, dir: &Path, var: &str, file: &Path) -> Output {
+    let _ = std::fs::remove_file(file);
+    let script = format!("printf %s \"${var}\" > \"$1\"");
+    let mut cmd = world.sec(&["exec", "--", "sh", "-c", &script, "sh"]);
+    cmd.arg(file).current_dir(dir);
+    world.output(cmd)
+}
+
+/// `sec exec -- sh -c 'touch MARKER'`: tells whether the child started at all.
+fn exec_touching(world: &World, dir: &Path, marker: &Path) -> Output {
+    let _ = std::fs::remove_file(marker);
+    let mut cmd = world.sec(&["exec", "--", "sh", "-c", "touch \"$1\"", "sh"]);
+    cmd.arg(marker).current_dir(dir);
+    world.output(cmd)
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
+/// Whether `text` holds `config.toml:LINE:COLUMN:`.
+fn has_config_position(text: &str) -> bool {
+    text.match_indices("config.toml:").any(|(at, needle)| {
+        let rest = &text[at + needle.len()..];
+        let mut parts = rest.splitn(3, ':');
+        let is_number = |s: Option<&str>| {
+            s.is_some_and(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+        };
+        is_number(parts.next()) && is_number(parts.next()) && parts.next().is_some()
+    })
+}
+
+fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+// --- Secrets reach the child, and only the child ----------------------------------------
+
+#[test]
+fn twine_upload_through_sec_exec_reaches_the_local_index() {
+    let venv = Venv::shared(Path::new(env!("CARGO_TARGET_TMPDIR")));
+    let world = World::new();
+    let token = unique("pypi-token");
+    let index = PackageIndex::start(&venv, &world.root().join("index"), "__token__", &token);
+    build_demo_wheel(
+        &venv,
+        &world.root().join("wheel-src"),
+        &world.project.join("dist"),
+    );
+    world.write_config(&project_scope(&format!(
+        "TWINE_USERNAME = {{ value = \"__token__\" }}\n\
+         TWINE_PASSWORD = \"keyring:pypi/demo\"\n\
+         TWINE_REPOSITORY_URL = {{ value = \"{}\" }}",
+        index.url
+    )));
+
+    // An outer bash runs `sec exec -- twine upload`, then dumps its own environment.
+    let outer_env = world.root().join("outer-env");
+    let upload = || {
+        let mut cmd = world.command("bash");
+        cmd.args([
+            "-c",
+            r#""$1" exec -- "$2" upload --non-interactive dist/*; rc=$?; env > "$3"; exit $rc"#,
+            "bash",
+        ])
+        .arg(sec_bin())
+        .arg(venv.bin("twine"))
+        .arg(&outer_env);
+        world.output(cmd)
+    };
+
+    // A wrong token first: the index must refuse it, so the success below is the token's.
+    let wrong = unique("wrong-token");
+    world
+        .run_with_stdin(&["set", "keyring:pypi/demo"], &wrong)
+        .assert_success();
+    let refused = upload();
+    refused.assert_failure();
+    assert!(
+        refused.stdout.contains("403") || refused.stderr.contains("403"),
+        "expected a 403:\n{refused}"
+    );
+    assert!(
+        index.files().is_empty(),
+        "uploaded with a wrong token: {:?}",
+        index.files()
+    );
+
+    world
+        .run_with_stdin(&["set", "keyring:pypi/demo"], &token)
+        .assert_success();
+    // The wrong token may still be cached; the next lookup must go to the keyring.
+    world.run(&["revoke"]).assert_success();
+    let uploaded = upload();
+    uploaded.assert_success();
+    assert!(
+        index
+            .files()
+            .iter()
+            .any(|f| f.starts_with(DEMO_DIST) && f.ends_with(".whl")),
+        "the wheel is not in the index: {:?}\n{uploaded}",
+        index.files()
+    );
+
+    for text in [&uploaded.stdout, &uploaded.stderr] {
+        assert!(!text.contains(&token), "the token was printed:\n{uploaded}");
+    }
+    let outer = read(&outer_env);
+    assert!(
+        !outer.contains(&token),
+        "the token leaked into the calling shell:\n{outer}"
+    );
+    assert!(
+        !outer.contains("TWINE_PASSWORD"),
+        "TWINE_PASSWORD is set in the calling shell:\n{outer}"
+    );
+}
+
+#[test]
+fn cache_serves_after_the_keychain_entry_is_deleted_and_revoke_forgets() {
+    let world = World::new();
+    let value = unique("cached");
+    world.keyring_store("pypi", "cache", &value);
+    world.write_config(&project_scope("TWINE_PASSWORD = \"keyring:pypi/cache\""));
+    let got = world.root().join("got");
+
+    exec_writing_var(&world, &world.project, "TWINE_PASSWORD", &got).assert_success();
+    assert_eq!(read(&got), value);
+
+    world.keyring_clear("pypi", "cache");
+    exec_writing_var(&world, &world.project, "TWINE_PASSWORD", &got).assert_success();
+    assert_eq!(read(&got), value, "the cache should still serve the value");
+
+    world.run(&["revoke"]).assert_success();
+    let marker = world.root().join("started");
+    exec_touching(&world, &world.project, &marker)
+        .assert_code(SEC_FAILED)
+        .assert_stderr_contains(&["keyring:pypi/cache"]);
+    assert!(
+        !marker.exists(),
+        "the child ran although its secret was missing"
+    );
+}
+
+#[test]
+fn a_two_second_ttl_expires() {
+    let world = World::new();
+    let value = unique("short-lived");
+    world.keyring_store("ttl", "demo", &value);
+    world.write_config(
+        "[[scope]]\ndir = {project}\nttl = \"2s\"\n[scope.env]\nTOKEN = \"keyring:ttl/demo\"\n",
+    );
+    let got = world.root().join("got");
+    exec_writing_var(&world, &world.project, "TOKEN", &got).assert_success();
+    assert_eq!(read(&got), value);
+
+    world.keyring_clear("ttl", "demo");
+    // The one deliberate sleep: past the 2 s idle TTL.
+    std::thread::sleep(Duration::from_secs(3));
+    let marker = world.root().join("started");
+    exec_touching(&world, &world.project, &marker)
+        .assert_code(SEC_FAILED)
+        .assert_stderr_contains(&["keyring:ttl/demo"]);
+    assert!(
+        !marker.exists(),
+        "the child ran although its secret had expired"
+    );
+}
+
+#[test]
+fn sec_set_stores_in_the_real_secret_service() {
+    let world = World::new();
+    let value = unique("stored");
+    world
+        .run_with_stdin(&["set", "keyring:e2e-service/e2e-account"], &value)
+        .assert_success();
+    assert_eq!(
+        world
+            .keyring_lookup("e2e-service", "e2e-account")
+            .as_deref(),
+        Some(value.as_str())
+    );
+
+    world
+        .run(&["rm", "keyring:e2e-service/e2e-account"])
+        .assert_success();
+    assert_eq!(
+        world.keyring_lookup("e2e-service", "e2e-account"),
+        None,
+        "sec rm left the item"
+    );
+}
+
+/// Uses the `op` stand-in (1Password's CLI cannot be installed here).
+#[test]
+fn op_standin_reads_through_op_read() {
+    let world = World::without_keyring();
+    let op = world.op_standin();
+    let value = unique("gh-token");
+    op.add_item("op://Private/GitHub/credential", &value);
+    let known = world.project.join("known");
+    let unknown = world.project.join("unknown");
+    std::fs::create_dir_all(&known).unwrap();
+    std::fs::create_dir_all(&unknown).unwrap();
+    world.write_config(&format!(
+        "[[scope]]\ndir = {}\n[scope.env]\nGH_TOKEN = \"op://Private/GitHub/credential\"\n\n\
+         [[scope]]\ndir = {}\n[scope.env]\nGH_TOKEN = \"op://Private/Nope/credential\"\n",
+        sec_tests::toml_string(&known.to_string_lossy()),
+        sec_tests::toml_string(&unknown.to_string_lossy()),
+    ));
+    let got = world.root().join("got");
+    exec_writing_var(&world, &known, "GH_TOKEN", &got).assert_success();
+    assert_eq!(read(&got), value);
+    assert!(
+        op.invocations()
+            .iter()
+            .all(|call| call.starts_with("read ")),
+        "secd ran op for something other than `op read`: {:?}",
+        op.invocations()
+    );
+
+    let marker = world.root().join("started");
+    world.run(&["revoke"]).assert_success();
+    op.sign_out();
+    exec_touching(&world, &known, &marker)
+        .assert_code(SEC_FAILED)
+        .assert_stderr_contains(&["op signin", "op://Private/GitHub/credential"]);
+    assert!(!marker.exists(), "the child ran while op was signed out");
+
+    op.sign_in();
+    exec_touching(&world, &unknown, &marker)
+        .assert_code(SEC_FAILED)
+        .assert_stderr_contains(&["op://Private/Nope/credential"]);
+    assert!(
+        !marker.exists(),
+        "the child ran although its item does not exist"
+    );
+}
+
+/// Uses the `op` stand-in, slowed down so the lookups would overlap.
+#[test]
+fn concurrent_cold_requests_look_up_once() {
+    let world = World::without_keyring();
+    let op = world.op_standin();
+    let value = unique("shared");
+    op.add_item("op://Private/Shared/credential", &value);
+    op.set_delay("0.5");
+    world.write_config(&project_scope(
+        "SHARED = \"op://Private/Shared/credential\"",
+    ));
+    // A running daemon, so this is about the cache and not about autostart.
+    world.run(&["daemon", "start"]).assert_success();
+
+    let children: Vec<_> = (0..20)
+        .map(|_| {
+            let mut cmd = world.sec(&["exec", "--", "sh", "-c", "[ \"$SHARED\" = \"$1\" ]", "sh"]);
+            cmd.arg(&value);
+            cmd.spawn().expect("cannot spawn sec")
+        })
+        .collect();
+    for child in children {
+        wait_output(child, "sec exec -- sh -c '[ \"$SHARED\" = VALUE ]'").assert_success();
+    }
+    assert_eq!(
+        op.invocations().len(),
+        1,
+        "op read calls: {:?}",
+        op.invocations()
+    );
+}
+
+#[test]
+fn canary_never_leaks() {
+    let world = World::new();
+    let canary = unique("canary");
+    world.keyring_store("canary", "e2e", &canary);
+    world.write_config(&project_scope("CANARY = \"keyring:canary/e2e\""));
+    let mut outputs: Vec<Output> = Vec::new();
+
+    // A child that holds the secret in its environment and waits to be released.
+    let ready = world.root().join("ready");
+    let release = world.root().join("release");
+    let mut cmd = world.sec(&[
+        "exec",
+        "--",
+        "sh",
+        "-c",
+        r#"echo $$ > "$1.tmp" && mv "$1.tmp" "$1"; while [ ! -e "$2" ]; do sleep 0.05; done"#,
+        "sh",
+    ]);
+    cmd.arg(&ready).arg(&release);
+    let exec = cmd.spawn().expect("cannot spawn sec exec");
+    let sec_pid = exec.id() as i32;
+    wait_until("the child to start", || ready.exists());
+    let child_pid: i32 = read(&ready)
+        .trim()
+        .parse()
+        .expect("the child wrote its pid");
+
+    // The checks have teeth: the child's environment is readable and holds the canary.
+    let child_env = environ_of(child_pid).expect("cannot read the child's environment");
+    assert!(
+        contains(&child_env, &canary),
+        "the child did not get the secret"
+    );
+
+    let argv_leaks = find_in_cmdlines(&canary);
+    assert!(
+        argv_leaks.is_empty(),
+        "the canary is in a command line: {argv_leaks:?}"
+    );
+    let sec_env = environ_of(sec_pid).expect("cannot read sec's environment");
+    assert!(
+        !contains(&sec_env, &canary),
+        "sec's own environment holds the secret"
+    );
+    for pid in find_in_environs(&canary) {
+        assert_ne!(
+            is_within(pid, child_pid),
+            Some(false),
+            "process {pid} ({:?}) outside the child's tree has the canary in its environment",
+            exe_of(pid)
+        );
+    }
+
+    let status = world.run(&["status", "--json"]);
+    status.assert_success();
+    let secd_pid = status.json()["pid"].as_i64().expect("status has a pid") as i32;
+    match environ_of(secd_pid) {
+        Ok(env) => assert!(
+            !contains(&env, &canary),
+            "secd's environment holds the secret"
+        ),
+        // secd makes itself non-dumpable; without CAP_SYS_PTRACE even root cannot look.
+        Err(e) if e.kind() == ErrorKind::PermissionDenied => {
+            eprintln!("note: secd's environment is not readable ({e}); not checked")
+        }
+        Err(e) => panic!("cannot read secd's environment: {e}"),
+    }
+    outputs.push(status);
+
+    std::fs::write(&release, "").unwrap();
+    outputs.push(wait_output(exec, "sec exec -- sh -c 'wait for release'"));
+    outputs.last().unwrap().assert_success();
+
+    let ls = world.run(&["ls"]);
+    ls.assert_success();
+    assert!(
+        ls.stdout.contains("CANARY") && ls.stdout.contains("keyring:canary/e2e"),
+        "{ls}"
+    );
+    outputs.push(ls);
+    outputs.push(world.run(&["status", "--json"]));
+    outputs.push(world.run(&["revoke"]));
+    // After the revoke, one more lookup from the keyring: the child gets the real value.
+    let got = world.root().join("got");
+    outputs.push(exec_writing_var(&world, &world.project, "CANARY", &got));
+    assert_eq!(read(&got), canary, "the child did not get the secret");
+
+    for out in &outputs {
+        out.assert_success();
+        assert!(
+            !out.stdout.contains(&canary) && !out.stderr.contains(&canary),
+            "leaked:\n{out}"
+        );
+    }
+    assert!(
+        !world.daemon_log().contains(&canary),
+        "the canary is in secd.log"
+    );
+    // Nor anywhere on disk where sec keeps things (the keyring's own files, under
+    // XDG_DATA_HOME, are encrypted and not sec's).
+    for dir in [
+        &world.home,
+        &world.config_home,
+        &world.state_home,
+        &world.cache_home,
+        &world.runtime_dir,
+    ] {
+        for file in files_under(dir) {
+            let bytes = std::fs::read(&file).unwrap_or_default();
+            assert!(
+                !contains(&bytes, &canary),
+                "the canary is in {}",
+                file.display()
+            );
+        }
+    }
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+/// Regular files below `dir`, recursively.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => pending.push(entry.path()),
+                Ok(t) if t.is_file() => files.push(entry.path()),
+                _ => {}
+            }
+        }
+    }
+    files
+}
+
+// --- Exit codes and signals -------------------------------------------------------------
+
+#[test]
+fn exit_codes_follow_env_conventions() {
+    let world = World::without_keyring();
+    world.write_config(&project_scope("GREETING = { value = \"hi\" }"));
+
+    world
+        .run(&["exec", "--", "sh", "-c", "exit 7"])
+        .assert_code(7);
+    world
+        .run(&["exec", "--", "sh", "-c", "kill -TERM $$"])
+        .assert_code(128 + 15);
+    world
+        .run(&["exec", "--", "no-such-program-for-sec-e2e"])
+        .assert_code(127);
+    write_file_with_mode(
+        &world.project.join("not-executable"),
+        "#!/bin/sh\nexit 0\n",
+        0o644,
+    );
+    world
+        .run(&["exec", "--", "./not-executable"])
+        .assert_code(126);
+}
+
+#[test]
+fn outside_any_scope_the_child_runs_without_secrets() {
+    let world = World::without_keyring();
+    world.write_config(&project_scope("GREETING = { value = \"hi\" }"));
+    // Started beforehand, so stderr holds only what exec itself says.
+    world.run(&["daemon", "start"]).assert_success();
+    let got = world.root().join("got");
+    let out = exec_writing_var(&world, &world.home, "GREETING", &got);
+    out.assert_success().assert_stderr_contains(&["no scope"]);
+    assert_eq!(
+        read(&got),
+        "",
+        "a variable from another directory's scope leaked in"
+    );
+    assert_eq!(
+        out.stderr.lines().count(),
+        1,
+        "expected one line on stderr:\n{out}"
+    );
+}
+
+#[test]
+fn signals_sent_to_sec_reach_the_child() {
+    let world = World::without_keyring();
+    world.write_config(&project_scope("GREETING = { value = \"hi\" }"));
+    // The child reports which signal reached it through its exit code.
+    let script = r#"trap 'exit 40' INT; trap 'exit 41' HUP; trap 'exit 42' TERM; trap 'exit 43' QUIT
+        touch "$1"
+        while :; do sleep 0.1; done"#;
+    for (signal, code) in [
+        (Signal::SIGINT, 40),
+        (Signal::SIGHUP, 41),
+        (Signal::SIGTERM, 42),
+        (Signal::SIGQUIT, 43),
+    ] {
+        let ready = world.root().join(format!("ready-{signal}"));
+        let mut cmd = world.sec(&["exec", "--", "sh", "-c", script, "sh"]);
+        cmd.arg(&ready);
+        let exec = cmd.spawn().expect("cannot spawn sec exec");
+        wait_until("the child to install its traps", || ready.exists());
+        kill(Pid::from_raw(exec.id() as i32), signal).expect("cannot signal sec");
+        wait_output(exec, &format!("sec exec (sent {signal})")).assert_code(code);
+    }
+}
+
+// --- Failures say what is wrong ---------------------------------------------------------
+
+#[test]
+fn missing_secret_names_the_variable_and_reference_and_starts_nothing() {
+    let world = World::new();
+    world.write_config(&project_scope(
+        "GREETING = { value = \"hi\" }\nAPI_TOKEN = \"keyring:nowhere/nobody\"",
+    ));
+    let marker = world.root().join("started");
+    exec_touching(&world, &world.project, &marker)
+        .assert_code(SEC_FAILED)
+        .assert_stderr_contains(&["API_TOKEN", "keyring:nowhere/nobody"]);
+    assert!(
+        !marker.exists(),
+        "the child ran although a secret was missing"
+    );
+}
+
+#[test]
+fn malformed_config_is_reported_and_the_last_good_one_served() {
+    let world = World::without_keyring();
+    world.write_config(&project_scope("GREETING = { value = \"hello\" }"));
+    let got = world.root().join("got");
+    let out = exec_writing_var(&world, &world.project, "GREETING", &got);
+    out.assert_success();
+    assert!(
+        !has_config_position(&out.stderr),
+        "a warning for a good config:\n{out}"
+    );
+    assert_eq!(read(&got), "hello");
+
+    // An unclosed inline table.
+    world.write_config(&project_scope("GREETING = { value = \"hello\""));
+    let out = exec_writing_var(&world, &world.project, "GREETING", &got);
+    out.assert_success();
+    assert!(
+        has_config_position(&out.stderr),
+        "expected config.toml:LINE:COLUMN: on stderr:\n{out}"
+    );
+    assert_eq!(
+        read(&got),
+        "hello",
+        "the last good config should still be served"
+    );
+
+    let status = world.run(&["status", "--json"]);
+    status.assert_success();
+    let error = status.json()["config_error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(!error.is_empty(), "status has no config_error:\n{status}");
+    assert!(
+        has_config_position(&world.daemon_log()),
+        "secd.log does not mention the error:\n{}",
+        world.daemon_log()
+    );
+
+    // A bare word where a reference belongs: the error suggests the literal form,
+    // `{ value = "..." }`.
+    world.write_config(&project_scope(
+        "GREETING = { value = \"hello\" }\nTWINE_USERNAME = \"__token__\"",
+    ));
+    let ls = world.run(&["ls"]);
+    ls.assert_success()
+        .assert_stderr_contains(&["{ value = \""]);
+    assert!(has_config_position(&ls.stderr), "{ls}");
+    assert!(
+        ls.stdout.contains("GREETING"),
+        "ls should list the last good config:\n{ls}"
+    );
+}
+
+// --- The socket is private --------------------------------------------------------------
+
+/// Connects to the socket, sends the HTTP/2 client preface and an empty SETTINGS frame, and
+/// prints in hex what came back before EOF (or the first frame header's worth).
+const H2_PROBE: &str = r#"
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(10)
+try:
+    s.connect(sys.argv[1])
+except OSError as e:
+    print(f"connect failed: {e}", file=sys.stderr)
+    sys.exit(2)
+data = b""
+try:
+    s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+    while len(data) < 9:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+except (ConnectionResetError, BrokenPipeError):
+    pass
+except socket.timeout:
+    print("timed out: the daemon neither answered nor hung up", file=sys.stderr)
+    sys.exit(3)
+print(data.hex())
+"#;
+
+fn h2_probe(socket: &Path, as_nobody: bool) -> Output {
+    let python = "/usr/bin/python3";
+    let mut cmd = if as_nobody {
+        let mut cmd = Command::new("setpriv");
+        cmd.args([
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            python,
+        ]);
+        cmd
+    } else {
+        Command::new(python)
+    };
+    cmd.args(["-c", H2_PROBE])
+        .arg(socket)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .current_dir("/")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let what = format!(
+        "python3 h2 probe{}",
+        if as_nobody { " as nobody" } else { "" }
+    );
+    wait_output(cmd.spawn().expect("cannot run the probe"), &what)
+}
+
+#[test]
+fn another_uid_is_refused_even_with_loosened_modes() {
+    if !is_root() {
+        eprintln!("skipped: needs root to run a probe as another user");
+        return;
+    }
+    if Command::new("setpriv").arg("--version").output().is_err()
+        || !Path::new("/usr/bin/python3").exists()
+    {
+        eprintln!("skipped: needs setpriv and /usr/bin/python3");
+        return;
+    }
+    let world = World::without_keyring();
+    world.run(&["daemon", "start"]).assert_success();
+    let socket = world.socket_path();
+    assert!(
+        socket.exists(),
+        "no socket at {} after `sec daemon start`",
+        socket.display()
+    );
+
+    // Open the way for anyone: only the daemon's peer check is left.
+    chmod(world.root(), 0o711);
+    chmod(&world.runtime_dir, 0o755);
+    chmod(&world.sec_runtime_dir(), 0o755);
+    chmod(&socket, 0o666);
+
+    let ours = h2_probe(&socket, false);
+    ours.assert_success();
+    let frame = ours.stdout.trim();
+    // A frame header: 3 bytes length, then the type, 0x04 for SETTINGS.
+    assert!(
+        frame.len() >= 18 && &frame[6..8] == "04",
+        "expected a SETTINGS frame for our own uid:\n{ours}"
+    );
+
+    let theirs = h2_probe(&socket, true);
+    assert_ne!(
+        theirs.code(),
+        Some(2),
+        "the test setup did not let nobody reach the socket:\n{theirs}"
+    );
+    theirs.assert_success();
+    assert_eq!(
+        theirs.stdout.trim(),
+        "",
+        "the daemon answered another uid:\n{theirs}"
+    );
+
+    chmod(&socket, 0o600);
+    chmod(&world.sec_runtime_dir(), 0o700);
+    chmod(&world.runtime_dir, 0o700);
+}
+
+#[test]
+fn a_runtime_dir_open_to_others_is_refused() {
+    let world = World::without_keyring();
+    world.write_config(&project_scope("GREETING = { value = \"hi\" }"));
+    std::fs::create_dir(world.sec_runtime_dir()).unwrap();
+    chmod(&world.sec_runtime_dir(), 0o755);
+
+    let marker = world.root().join("started");
+    exec_touching(&world, &world.project, &marker)
+        .assert_code(SEC_FAILED)
+        .assert_stderr_contains(&["chmod 700"]);
+    assert!(
+        !marker.exists(),
+        "the child ran although sec refused the runtime dir"
+    );
+    world
+        .run(&["status"])
+        .assert_failure()
+        .assert_stderr_contains(&["chmod 700"]);
+    assert!(
+        !world.socket_path().exists(),
+        "a daemon listens in the open directory"
+    );
+}
+
+// --- The daemon's lifecycle -------------------------------------------------------------
+
+#[test]
+fn the_daemon_stops_cleanly_after_a_keyring_lookup() {
+    let world = World::new();
+    world.keyring_store("stop", "demo", &unique("value"));
+    world.write_config(&project_scope("TOKEN = \"keyring:stop/demo\""));
+    let marker = world.root().join("started");
+    exec_touching(&world, &world.project, &marker).assert_success();
+    let pid = world.daemon_pid();
+
+    world.run(&["daemon", "stop"]).assert_success();
+    wait_until("secd to exit", || {
+        !Path::new(&format!("/proc/{pid}")).exists()
+    });
+    let log = world.daemon_log();
+    assert!(
+        !log.contains("panicked"),
+        "secd panicked on its way out:\n{log}"
+    );
+    assert!(!world.socket_path().exists(), "secd left its socket behind");
+}
+
+#[test]
+fn two_concurrent_first_commands_start_one_daemon() {
+    let world = World::without_keyring();
+    let first = world
+        .sec(&["status", "--json"])
+        .spawn()
+        .expect("cannot spawn sec");
+    let second = world
+        .sec(&["status", "--json"])
+        .spawn()
+        .expect("cannot spawn sec");
+    let first = wait_output(first, "sec status --json (first)");
+    let second = wait_output(second, "sec status --json (second)");
+    first.assert_success();
+    second.assert_success();
+    let pid = |out: &Output| {
+        out.json()["pid"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("no pid:\n{out}"))
+    };
+    assert_eq!(
+        pid(&first),
+        pid(&second),
+        "two daemons answered:\n{first}\n{second}"
+    );
+
+    // And any daemon that lost the race has gone away.
+    let marker = format!("XDG_RUNTIME_DIR={}", world.runtime_dir.display());
+    let secd = secd_bin();
+    let daemons = || {
+        processes_with_env(&marker)
+            .into_iter()
+            // `starts_with`: a rebuilt binary shows as "secd (deleted)".
+            .filter(|&p| {
+                exe_of(p)
+                    .is_some_and(|exe| exe.to_string_lossy().starts_with(&*secd.to_string_lossy()))
+            })
+            .collect::<Vec<_>>()
+    };
+    wait_until("exactly one secd to remain", || daemons().len() == 1);
+    assert_eq!(daemons(), vec![pid(&first) as i32]);
+}
+
+#[test]
+fn protocol_mismatch_restarts_the_daemon() {
+    let world = World::without_keyring();
+    let log = world.root().join("old-secd.log");
+    let mut old = world
+        .command(secd_bin())
+        .args(["--foreground", "--test-protocol", "0"])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("cannot start secd");
+    let socket = world.socket_path();
+    wait_until("the old secd to accept connections", || {
+        if let Ok(Some(status)) = old.try_wait() {
+            panic!("secd --test-protocol 0 exited ({status}):\n{}", read(&log));
+        }
+        UnixStream::connect(&socket).is_ok()
+    });
+
+    let status = world.run(&["status", "--json"]);
+    status
+        .assert_success()
+        .assert_stderr_contains(&["protocol"]);
+    let new_pid = status.json()["pid"].as_i64().expect("status has a pid");
+    assert_ne!(
+        new_pid,
+        i64::from(old.id()),
+        "still the old daemon:\n{status}"
+    );
+    wait_until("the old secd to exit", || {
+        matches!(old.try_wait(), Ok(Some(_)))
+    });
+}

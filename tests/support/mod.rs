@@ -1,0 +1,118 @@
+//! Fixtures for sec's end-to-end tests: the real `sec` and `secd` binaries, each test in its
+//! own world (a private HOME, XDG directories, D-Bus session bus and gnome-keyring), real
+//! children, and stand-ins only where the real thing cannot run here (1Password's `op`).
+//!
+//! Nothing in a world is shared with the developer's session or with another test, so the
+//! tests run in parallel.
+
+mod op;
+mod output;
+mod procs;
+mod python;
+mod secret_service;
+mod world;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+pub use op::OpStandin;
+pub use output::{Output, wait_output};
+pub use procs::{
+    environ_of, exe_of, find_in_cmdlines, find_in_environs, is_within, parent_pid,
+    processes_with_env,
+};
+pub use python::{DEMO_DIST, PackageIndex, Venv, build_demo_wheel};
+pub use world::World;
+
+/// How long the fixtures wait for a condition (a socket, a file, a process) before giving up.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+/// The directory holding the workspace's built binaries (`target/debug`).
+///
+/// An integration test runs as `target/debug/deps/<test>-<hash>`, so the binaries sit two
+/// levels up.
+pub fn target_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let exe = std::env::current_exe().expect("cannot tell the test executable's path");
+        exe.parent()
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| panic!("unexpected test executable path {}", exe.display()))
+    })
+}
+
+/// `target/debug/sec`.
+pub fn sec_bin() -> PathBuf {
+    built_binary("sec")
+}
+
+/// `target/debug/secd`.
+pub fn secd_bin() -> PathBuf {
+    built_binary("secd")
+}
+
+fn built_binary(name: &str) -> PathBuf {
+    let path = target_dir().join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo build` first (the end-to-end tests use the built `sec` and `secd`)",
+        path.display()
+    );
+    path
+}
+
+/// Polls `condition` every few milliseconds until it holds; panics with `what` after
+/// [`DEADLINE`]. For waiting on something to happen, never as a timed assertion.
+pub fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !condition() {
+        assert!(
+            start.elapsed() < DEADLINE,
+            "gave up after {DEADLINE:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A value nobody else will have: `PREFIX-` and 16 random hex digits.
+pub fn unique(prefix: &str) -> String {
+    use std::io::Read;
+    let mut bytes = [0u8; 8];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .expect("cannot read /dev/urandom");
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{prefix}-{hex}")
+}
+
+/// Writes `text` to `path` and sets its mode.
+pub fn write_file_with_mode(path: &Path, text: &str, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .unwrap_or_else(|e| panic!("cannot chmod {}: {e}", path.display()));
+}
+
+/// Sets a path's mode.
+pub fn chmod(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .unwrap_or_else(|e| panic!("cannot chmod {:o} {}: {e}", mode, path.display()));
+}
+
+/// A path as a TOML basic string, quotes included.
+pub fn toml_string(text: &str) -> String {
+    let mut quoted = String::with_capacity(text.len() + 2);
+    quoted.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => quoted.push_str("\\\""),
+            '\\' => quoted.push_str("\\\\"),
+            c => quoted.push(c),
+        }
+    }
+    quoted.push('"');
+    quoted
+}
