@@ -61,11 +61,38 @@ pub enum Command {
     },
     /// Delete a secret from its vault.
     Rm { reference: String },
+    /// Approve the repository file (.sec.toml) at or above DIR, exactly as it is now.
+    Allow { dir: Option<PathBuf> },
+    /// Refuse the repository file at or above DIR; the shell hook stops asking about it.
+    Deny { dir: Option<PathBuf> },
+    /// Look the secrets of DIR's scope up now, so later commands are served from memory.
+    Unlock { dir: Option<PathBuf> },
+    /// Print the shell hook: eval "$(sec hook bash)" in ~/.bashrc (zsh alike; fish: `sec hook fish | source`).
+    Hook { shell: Shell },
+    /// What the shell hook runs when the directory changed (prompts, then prints shell code).
+    #[command(hide = true)]
+    HookEvent {
+        shell: Shell,
+        #[arg(long, default_value = "", allow_hyphen_values = true)]
+        from: String,
+        #[arg(long, allow_hyphen_values = true)]
+        to: PathBuf,
+        /// Colon-separated directories the user declined in this shell.
+        #[arg(long, default_value = "", allow_hyphen_values = true)]
+        declined: String,
+    },
     /// Start, stop or query the daemon.
     Daemon {
         #[command(subcommand)]
         action: DaemonAction,
     },
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 #[derive(Subcommand, Clone, Copy)]

@@ -11,7 +11,7 @@ use crate::cli::DaemonAction;
 use crate::daemon_conn::{self, connect};
 use crate::report::{Failure, warn_config};
 
-fn absolute(dir: Option<PathBuf>) -> Result<PathBuf, Failure> {
+pub fn absolute(dir: Option<PathBuf>) -> Result<PathBuf, Failure> {
     let cwd = std::env::current_dir()
         .map_err(|e| Failure::new(format!("cannot tell the current directory: {e}")))?;
     Ok(match dir {
@@ -32,6 +32,18 @@ pub async fn ls(dir: Option<PathBuf>) -> Result<u8, Failure> {
         .map_err(Failure::from_status)?
         .into_inner();
     warn_config(&info.config_error);
+    if let Some(repo) = &info.repo {
+        println!("repository file {} ({})", repo.path, repo.trust);
+        if !repo.error.is_empty() {
+            println!("  mistake: {}", repo.error);
+        }
+        if repo.trust != "allowed" {
+            print_vars(&repo.vars);
+        }
+    }
+    if !info.notice.is_empty() {
+        eprintln!("sec: {}", info.notice);
+    }
     if !info.found {
         println!("no scope covers {}", dir.display());
         return Ok(0);
@@ -44,8 +56,14 @@ pub async fn ls(dir: Option<PathBuf>) -> Result<u8, Failure> {
         human(info.max_ttl_secs),
         info.source
     );
-    let width = info.vars.iter().map(|v| v.name.len()).max().unwrap_or(0);
-    for var in &info.vars {
+    print_vars(&info.vars);
+    Ok(0)
+}
+
+/// One line per variable: name and reference (or "(literal)"), never a value.
+pub fn print_vars(vars: &[pb::VarInfo]) {
+    let width = vars.iter().map(|v| v.name.len()).max().unwrap_or(0);
+    for var in vars {
         let what = if var.literal {
             "(literal)".to_string()
         } else if var.cached {
@@ -55,7 +73,84 @@ pub async fn ls(dir: Option<PathBuf>) -> Result<u8, Failure> {
         };
         println!("  {:width$}  {what}", var.name);
     }
+}
+
+pub async fn allow(dir: Option<PathBuf>) -> Result<u8, Failure> {
+    let dir = absolute(dir)?;
+    let mut client = connect(true).await?;
+    let info = resolve(&mut client, &dir).await?;
+    let Some(repo) = info.repo else {
+        return Err(Failure::new(format!(
+            "no .sec.toml at or above {}",
+            dir.display()
+        )));
+    };
+    let reply = client
+        .allow(pb::AllowRequest {
+            dir: dir.display().to_string(),
+            sha256: repo.sha256.clone(),
+        })
+        .await
+        .map_err(Failure::from_status)?
+        .into_inner();
+    println!("allowed {} (sha256 {})", repo.path, &repo.sha256[..12]);
+    print_vars(&reply.vars);
     Ok(0)
+}
+
+pub async fn deny(dir: Option<PathBuf>) -> Result<u8, Failure> {
+    let dir = absolute(dir)?;
+    let mut client = connect(true).await?;
+    client
+        .deny(pb::DenyRequest {
+            dir: dir.display().to_string(),
+        })
+        .await
+        .map_err(Failure::from_status)?;
+    println!(
+        "denied the .sec.toml for {}; `sec allow` approves it later",
+        dir.display()
+    );
+    Ok(0)
+}
+
+pub async fn unlock(dir: Option<PathBuf>) -> Result<u8, Failure> {
+    let dir = absolute(dir)?;
+    let mut client = connect(true).await?;
+    let info = client
+        .unlock(pb::UnlockRequest {
+            dir: dir.display().to_string(),
+        })
+        .await
+        .map_err(Failure::from_status)?
+        .into_inner();
+    warn_config(&info.config_error);
+    if !info.notice.is_empty() {
+        eprintln!("sec: {}", info.notice);
+    }
+    if !info.found {
+        return Err(Failure::new(format!("no scope covers {}", dir.display())));
+    }
+    let secrets = info.vars.iter().filter(|v| !v.literal).count();
+    println!(
+        "unlocked {secrets} secret(s) for {} for {}",
+        info.dir,
+        human(info.ttl_secs)
+    );
+    Ok(0)
+}
+
+pub async fn resolve(
+    client: &mut crate::daemon_conn::Client,
+    dir: &std::path::Path,
+) -> Result<pb::ScopeInfo, Failure> {
+    Ok(client
+        .resolve(pb::ResolveRequest {
+            dir: dir.display().to_string(),
+        })
+        .await
+        .map_err(Failure::from_status)?
+        .into_inner())
 }
 
 pub async fn status(as_json: bool) -> Result<u8, Failure> {
@@ -284,6 +379,6 @@ pub async fn daemon(action: DaemonAction) -> Result<u8, Failure> {
     }
 }
 
-fn human(secs: u64) -> String {
+pub fn human(secs: u64) -> String {
     humantime::format_duration(Duration::from_secs(secs)).to_string()
 }

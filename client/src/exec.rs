@@ -47,6 +47,9 @@ pub async fn run(argv: Vec<String>, only: Vec<String>) -> Result<u8, Failure> {
         None => return Err(Failure::new("secd closed the lease before granting it")),
     };
     warn_config(&grant.config_error);
+    if !grant.notice.is_empty() {
+        eprintln!("sec: {}", grant.notice);
+    }
     if grant.scope.is_empty() {
         eprintln!(
             "sec: no scope covers {}; running {} without secrets",

@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod daemon_conn;
 mod exec;
+mod hook;
 mod report;
 
 use std::process::ExitCode;
@@ -41,6 +42,16 @@ fn main() -> ExitCode {
             Command::Set { reference } => commands::set(reference).await,
             Command::Rm { reference } => commands::rm(reference).await,
             Command::Daemon { action } => commands::daemon(action).await,
+            Command::Allow { dir } => commands::allow(dir).await,
+            Command::Deny { dir } => commands::deny(dir).await,
+            Command::Unlock { dir } => commands::unlock(dir).await,
+            Command::Hook { shell } => hook::print_script(shell),
+            Command::HookEvent {
+                shell,
+                from,
+                to,
+                declined,
+            } => hook::event(shell, &from, &to, &declined).await,
         }
     });
     match result {

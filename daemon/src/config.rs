@@ -31,7 +31,24 @@ pub const DEFAULT_MAX_TTL: Duration = Duration::from_secs(8 * 60 * 60);
 /// A parsed, valid configuration.
 #[derive(Debug, Clone, Default)]
 pub struct Config {
+    pub defaults: Defaults,
     pub scopes: Vec<Scope>,
+}
+
+/// `[defaults]`: the TTLs of scopes that do not set their own.
+#[derive(Debug, Clone, Copy)]
+pub struct Defaults {
+    pub ttl: Duration,
+    pub max_ttl: Duration,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Self {
+            ttl: DEFAULT_TTL,
+            max_ttl: DEFAULT_MAX_TTL,
+        }
+    }
 }
 
 /// One directory (and everything below it) and the variables its commands get.
@@ -41,8 +58,25 @@ pub struct Scope {
     pub dir: PathBuf,
     pub ttl: Duration,
     pub max_ttl: Duration,
+    /// Whether the shell hook offers to unlock the scope on `cd` into it.
+    pub prompt: bool,
+    pub on_leave: OnLeave,
     pub env: BTreeMap<String, Value>,
 }
+
+/// What the shell hook does when the user `cd`s out of the scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnLeave {
+    /// Leave the cache alone; the TTLs end it.
+    #[default]
+    Keep,
+    /// Revoke the scope at once.
+    Revoke,
+}
+
+/// The file name of a repository's own scope file.
+pub const REPO_FILE: &str = ".sec.toml";
 
 /// What a variable receives: a literal written in the config, or a secret looked up in a vault.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,7 +101,7 @@ struct RawConfig {
     #[serde(default)]
     defaults: RawTtls,
     #[serde(default)]
-    scope: Vec<RawScope>,
+    scope: Vec<Spanned<RawScope>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -80,9 +114,12 @@ struct RawTtls {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawScope {
-    dir: Spanned<String>,
+    /// Required in config.toml, refused in a repository's `.sec.toml` (it is its own dir).
+    dir: Option<Spanned<String>>,
     ttl: Option<Spanned<String>>,
     max_ttl: Option<Spanned<String>>,
+    prompt: Option<bool>,
+    on_leave: Option<OnLeave>,
     #[serde(default)]
     env: BTreeMap<String, Spanned<toml::Value>>,
 }
@@ -129,7 +166,16 @@ impl Config {
             duration_or(raw.defaults.max_ttl.as_ref(), DEFAULT_MAX_TTL).map_err(located)?;
         let mut scopes = Vec::with_capacity(raw.scope.len());
         for raw_scope in raw.scope {
-            let scope = build_scope(raw_scope, home, default_ttl, default_max).map_err(located)?;
+            let span = raw_scope.span();
+            let raw_scope = raw_scope.into_inner();
+            let Some(dir) = &raw_scope.dir else {
+                return Err(located(Located::new(
+                    span,
+                    "a [[scope]] needs `dir = \"...\"`",
+                )));
+            };
+            let dir = scope_dir(dir, home).map_err(located)?;
+            let scope = build_scope(raw_scope, dir, default_ttl, default_max).map_err(located)?;
             if let Some(other) = scopes.iter().find(|s: &&Scope| s.dir == scope.dir) {
                 let message = format!(
                     "two scopes for the same directory {}; merge them into one [[scope]]",
@@ -139,7 +185,40 @@ impl Config {
             }
             scopes.push(scope);
         }
-        Ok(Config { scopes })
+        Ok(Config {
+            defaults: Defaults {
+                ttl: default_ttl,
+                max_ttl: default_max,
+            },
+            scopes,
+        })
+    }
+
+    /// Parses a repository's `.sec.toml` at `path`: the scope of its own directory, with the
+    /// same settings and `[env]` as a config scope but no `dir`. Its TTLs are capped by the
+    /// user's defaults, so a repository cannot keep secrets cached longer than the user would.
+    pub fn parse_repo_file(
+        &self,
+        text: &str,
+        path: &Path,
+        dir: PathBuf,
+    ) -> Result<Scope, ConfigError> {
+        let located = |l: Located| position_error(text, path, l.span, &l.message);
+        let raw: RawScope = toml::from_str(text).map_err(|e| {
+            let span = e.span().unwrap_or(0..0);
+            position_error(text, path, span, e.message().trim())
+        })?;
+        if let Some(dir) = &raw.dir {
+            return Err(located(Located::new(
+                dir.span(),
+                "a .sec.toml is the scope of its own directory; remove `dir`",
+            )));
+        }
+        let mut scope =
+            build_scope(raw, dir, self.defaults.ttl, self.defaults.max_ttl).map_err(located)?;
+        scope.ttl = scope.ttl.min(self.defaults.ttl);
+        scope.max_ttl = scope.max_ttl.min(self.defaults.max_ttl);
+        Ok(scope)
     }
 
     /// The scope that covers `dir`: the deepest scope directory that is `dir` or an ancestor.
@@ -154,11 +233,10 @@ impl Config {
 
 fn build_scope(
     raw: RawScope,
-    home: &Path,
+    dir: PathBuf,
     default_ttl: Duration,
     default_max: Duration,
 ) -> Result<Scope, Located> {
-    let dir = scope_dir(&raw.dir, home)?;
     let ttl = duration_or(raw.ttl.as_ref(), default_ttl)?;
     let max_ttl = duration_or(raw.max_ttl.as_ref(), default_max)?;
     let mut env = BTreeMap::new();
@@ -175,6 +253,8 @@ fn build_scope(
         dir,
         ttl,
         max_ttl,
+        prompt: raw.prompt.unwrap_or(true),
+        on_leave: raw.on_leave.unwrap_or_default(),
         env,
     })
 }
@@ -410,6 +490,44 @@ GH_TOKEN = "op://Private/GitHub/credential"
         let config = parse(&text).unwrap();
         let inside = std::fs::canonicalize(&real).unwrap().join("sub");
         assert!(config.scope_for(&inside).is_some());
+    }
+
+    #[test]
+    fn scope_settings_for_the_shell_hook() {
+        let config =
+            parse("[[scope]]\ndir = \"/p\"\nprompt = false\non_leave = \"revoke\"\n").unwrap();
+        assert!(!config.scopes[0].prompt);
+        assert_eq!(config.scopes[0].on_leave, OnLeave::Revoke);
+        let config = parse("[[scope]]\ndir = \"/p\"\n").unwrap();
+        assert!(config.scopes[0].prompt, "prompt defaults to true");
+        assert_eq!(config.scopes[0].on_leave, OnLeave::Keep);
+        let err = parse("[[scope]]\ndir = \"/p\"\non_leave = \"explode\"\n").unwrap_err();
+        assert_eq!(err.line, 3, "{err}");
+    }
+
+    #[test]
+    fn a_scope_without_dir_is_an_error() {
+        let err = parse("[[scope]]\nttl = \"5m\"\n").unwrap_err();
+        assert!(err.message.contains("needs `dir"), "{err}");
+    }
+
+    #[test]
+    fn repo_files_have_no_dir_and_cannot_outlive_the_users_defaults() {
+        let config = parse("[defaults]\nttl = \"10m\"\nmax_ttl = \"1h\"\n").unwrap();
+        let path = Path::new("/r/.sec.toml");
+        let text = "ttl = \"5m\"\nmax_ttl = \"100h\"\n[env]\nA = \"keyring:s/a\"\n";
+        let scope = config.parse_repo_file(text, path, "/r".into()).unwrap();
+        assert_eq!(scope.dir, Path::new("/r"));
+        assert_eq!(scope.ttl, Duration::from_secs(300));
+        assert_eq!(
+            scope.max_ttl,
+            Duration::from_secs(3600),
+            "capped by the user's max_ttl"
+        );
+        let err = config
+            .parse_repo_file("dir = \"/etc\"\n", path, "/r".into())
+            .unwrap_err();
+        assert!(err.message.contains("remove `dir`"), "{err}");
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod live_config;
 mod peer;
 mod service;
 mod state;
+mod trust;
 mod vault;
 
 use std::path::PathBuf;
@@ -131,7 +132,10 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
     let listener = socket::listen(&socket_path)?;
     let config = LiveConfig::load(config_path()?, home_dir()?);
     let protocol = args.test_protocol.unwrap_or(sec_proto::PROTOCOL);
-    let daemon = Arc::new(Daemon::new(config, vault::Vaults::new(), protocol));
+    let state_dir =
+        sec_proto::launch::state_dir().context("cannot tell the state directory; set HOME")?;
+    let trust = trust::TrustStore::load(state_dir.join("trust.json"));
+    let daemon = Arc::new(Daemon::new(config, trust, vault::Vaults::new(), protocol));
     let shutdown = Arc::new(Notify::new());
     tokio::spawn(handle_signals(Arc::clone(&daemon), Arc::clone(&shutdown)));
     tokio::spawn(housekeeping(Arc::clone(&daemon)));

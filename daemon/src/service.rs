@@ -14,9 +14,9 @@ use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use crate::config::{Value, canonical_or_normal};
+use crate::config::{OnLeave, REPO_FILE, Scope, Value, canonical_or_normal};
 use crate::leases::LeaseRecord;
-use crate::state::{Daemon, LeaseError, unix_time};
+use crate::state::{Daemon, LeaseError, RepoView, unix_time};
 use crate::vault::Reference;
 use crate::{peer, vault};
 
@@ -62,43 +62,90 @@ fn absolute_dir(dir: &str) -> Result<PathBuf, Status> {
     Ok(canonical_or_normal(path))
 }
 
+fn var_infos(scope: &Scope, daemon: &Daemon) -> Vec<pb::VarInfo> {
+    scope
+        .env
+        .iter()
+        .map(|(name, value)| match value {
+            Value::Literal(_) => pb::VarInfo {
+                name: name.clone(),
+                literal: true,
+                ..Default::default()
+            },
+            Value::Secret(reference) => pb::VarInfo {
+                name: name.clone(),
+                reference: reference.to_string(),
+                literal: false,
+                cached: daemon.is_cached(&scope.dir, reference),
+            },
+        })
+        .collect()
+}
+
+fn repo_info(view: &RepoView, daemon: &Daemon) -> pb::RepoFile {
+    let (vars, error) = match &view.parsed {
+        Ok(scope) => (var_infos(scope, daemon), String::new()),
+        Err(e) => (Vec::new(), e.to_string()),
+    };
+    pb::RepoFile {
+        path: view.file.path.display().to_string(),
+        dir: view.file.dir.display().to_string(),
+        trust: view.trust.as_str().into(),
+        sha256: view.file.sha256.clone(),
+        vars,
+        error,
+    }
+}
+
 impl Service {
     fn scope_info(&self, dir: &Path) -> pb::ScopeInfo {
         let snapshot = self.daemon.current_config();
-        let config_error = snapshot.error.clone().unwrap_or_default();
-        let Some(scope) = snapshot.config.scope_for(dir) else {
-            return pb::ScopeInfo {
-                config_error,
-                ..Default::default()
-            };
+        let effective = self.daemon.effective(&snapshot.config, dir);
+        let mut info = pb::ScopeInfo {
+            config_error: snapshot.error.clone().unwrap_or_default(),
+            repo: effective.repo.as_ref().map(|r| repo_info(r, &self.daemon)),
+            notice: effective
+                .repo
+                .as_ref()
+                .and_then(RepoView::notice)
+                .unwrap_or_default(),
+            ..Default::default()
         };
-        let vars = scope
-            .env
-            .iter()
-            .map(|(name, value)| match value {
-                Value::Literal(_) => pb::VarInfo {
-                    name: name.clone(),
-                    literal: true,
-                    ..Default::default()
-                },
-                Value::Secret(reference) => pb::VarInfo {
-                    name: name.clone(),
-                    reference: reference.to_string(),
-                    literal: false,
-                    cached: self.daemon.is_cached(&scope.dir, reference),
-                },
-            })
-            .collect();
-        pb::ScopeInfo {
-            found: true,
-            dir: scope.dir.display().to_string(),
-            source: self.daemon.config.path().display().to_string(),
-            vars,
-            ttl_secs: scope.ttl.as_secs(),
-            max_ttl_secs: scope.max_ttl.as_secs(),
-            unlocked: self.daemon.scope_unlocked(scope),
-            config_error,
+        if let Some(scope) = &effective.scope {
+            let from_repo = effective
+                .repo
+                .as_ref()
+                .is_some_and(|r| r.file.dir == scope.dir);
+            info.found = true;
+            info.dir = scope.dir.display().to_string();
+            info.source = if from_repo {
+                effective
+                    .repo
+                    .as_ref()
+                    .map(|r| r.file.path.display().to_string())
+                    .unwrap_or_default()
+            } else {
+                self.daemon.config.path().display().to_string()
+            };
+            info.vars = var_infos(scope, &self.daemon);
+            info.ttl_secs = scope.ttl.as_secs();
+            info.max_ttl_secs = scope.max_ttl.as_secs();
+            info.unlocked = self.daemon.scope_unlocked(scope);
+            info.prompt = scope.prompt;
+            info.on_leave_revoke = scope.on_leave == OnLeave::Revoke;
         }
+        info
+    }
+
+    /// The repository file at or above `dir`, for `sec allow` and `sec deny`.
+    fn repo_file(&self, dir: &Path) -> Result<RepoView, Status> {
+        let snapshot = self.daemon.current_config();
+        self.daemon
+            .effective(&snapshot.config, dir)
+            .repo
+            .ok_or_else(|| {
+                Status::not_found(format!("no {REPO_FILE} at or above {}", dir.display()))
+            })
     }
 }
 
@@ -175,7 +222,7 @@ impl Sec for Service {
         caller(&request)?;
         let dir = absolute_dir(&request.get_ref().dir)?;
         let snapshot = self.daemon.current_config();
-        if let Some(scope) = snapshot.config.scope_for(&dir) {
+        if let Some(scope) = &self.daemon.effective(&snapshot.config, &dir).scope {
             self.daemon
                 .resolve_vars(scope, &[])
                 .await
@@ -197,7 +244,13 @@ impl Sec for Service {
             Status::invalid_argument("cannot tell the caller's working directory")
         })?;
         let snapshot = self.daemon.current_config();
-        let scope = snapshot.config.scope_for(&cwd);
+        let effective = self.daemon.effective(&snapshot.config, &cwd);
+        let notice = effective
+            .repo
+            .as_ref()
+            .and_then(RepoView::notice)
+            .unwrap_or_default();
+        let scope = effective.scope.as_ref();
         let resolved = match scope {
             Some(scope) => self
                 .daemon
@@ -257,6 +310,7 @@ impl Sec for Service {
                 })
                 .collect(),
             config_error: snapshot.error.clone().unwrap_or_default(),
+            notice,
         };
         drop(resolved);
         let (events, receiver) = mpsc::channel(4);
@@ -309,11 +363,8 @@ impl Sec for Service {
         } else if !dir.is_empty() {
             let dir = absolute_dir(&dir)?;
             let snapshot = self.daemon.current_config();
-            let scope = snapshot
-                .config
-                .scope_for(&dir)
-                .map(|s| s.dir.clone())
-                .unwrap_or(dir);
+            let effective = self.daemon.effective(&snapshot.config, &dir);
+            let scope = effective.scope.map_or(dir, |s| s.dir);
             let dropped = cache.revoke_scope(&scope);
             let ended = leases.end(
                 |l| l.scope.as_ref() == Some(&scope),
@@ -330,6 +381,48 @@ impl Sec for Service {
             secrets_dropped: dropped as u32,
             leases_ended: ended as u32,
         }))
+    }
+
+    async fn allow(
+        &self,
+        request: Request<pb::AllowRequest>,
+    ) -> Result<Response<pb::ScopeInfo>, Status> {
+        caller(&request)?;
+        let pb::AllowRequest { dir, sha256 } = request.into_inner();
+        let dir = absolute_dir(&dir)?;
+        let view = self.repo_file(&dir)?;
+        if !sha256.is_empty() && sha256 != view.file.sha256 {
+            return Err(Status::failed_precondition(format!(
+                "{} changed while you were reading it; look again and re-run `sec allow`",
+                view.file.path.display()
+            )));
+        }
+        if let Err(e) = &view.parsed {
+            return Err(Status::failed_precondition(format!("not approved: {e}")));
+        }
+        self.daemon
+            .trust
+            .allow(&view.file)
+            .map_err(|e| Status::internal(format!("cannot record the approval: {e}")))?;
+        tracing::info!(file = %view.file.path.display(), sha256 = %view.file.sha256, "repository file allowed");
+        Ok(Response::new(self.scope_info(&dir)))
+    }
+
+    async fn deny(
+        &self,
+        request: Request<pb::DenyRequest>,
+    ) -> Result<Response<pb::ScopeInfo>, Status> {
+        caller(&request)?;
+        let dir = absolute_dir(&request.get_ref().dir)?;
+        let view = self.repo_file(&dir)?;
+        self.daemon
+            .trust
+            .deny(&view.file)
+            .map_err(|e| Status::internal(format!("cannot record the refusal: {e}")))?;
+        // Whatever the file's scope had cached goes too.
+        self.daemon.cache.revoke_scope(&view.file.dir);
+        tracing::info!(file = %view.file.path.display(), "repository file denied");
+        Ok(Response::new(self.scope_info(&dir)))
     }
 
     async fn store(

@@ -7,9 +7,10 @@ use std::time::{Instant, SystemTime};
 use secrecy::SecretString;
 
 use crate::cache::{Cache, Key, Limits, Source};
-use crate::config::{Scope, Value};
+use crate::config::{Config, ConfigError, REPO_FILE, Scope, Value};
 use crate::leases::Leases;
 use crate::live_config::{LiveConfig, Refresh, Snapshot};
+use crate::trust::{RepoFile, Trust, TrustStore, find_repo_file};
 use crate::vault::{Reference, VaultError, Vaults};
 
 pub struct Daemon {
@@ -17,8 +18,42 @@ pub struct Daemon {
     pub cache: Cache,
     pub vaults: Vaults,
     pub leases: Leases,
+    pub trust: TrustStore,
     pub started: Instant,
     pub protocol: u32,
+}
+
+/// The scope in force for a directory, and the repository file near it (approved or not).
+pub struct Effective {
+    pub scope: Option<Scope>,
+    pub repo: Option<RepoView>,
+}
+
+/// A repository file with the user's decision about it and its parse.
+pub struct RepoView {
+    pub file: RepoFile,
+    pub trust: Trust,
+    pub parsed: Result<Scope, ConfigError>,
+}
+
+impl RepoView {
+    /// What to tell a user whose command does not get this file's secrets, if anything.
+    pub fn notice(&self) -> Option<String> {
+        let (path, dir) = (self.file.path.display(), self.file.dir.display());
+        let problem = match &self.parsed {
+            Err(e) => format!(" It also has a mistake: {e}."),
+            Ok(_) => String::new(),
+        };
+        match self.trust {
+            Trust::Allowed | Trust::Denied => None,
+            Trust::New => Some(format!(
+                "{path} asks for secrets but is not approved, so it gets none; read it, then `sec allow {dir}`.{problem}"
+            )),
+            Trust::Changed => Some(format!(
+                "{path} changed since you approved it, so it gets no secrets; read it, then `sec allow {dir}`.{problem}"
+            )),
+        }
+    }
 }
 
 /// A variable resolved for a lease: its name and the value the child gets.
@@ -40,12 +75,13 @@ pub enum LeaseError {
 }
 
 impl Daemon {
-    pub fn new(config: LiveConfig, vaults: Vaults, protocol: u32) -> Self {
+    pub fn new(config: LiveConfig, trust: TrustStore, vaults: Vaults, protocol: u32) -> Self {
         Self {
             config,
             cache: Cache::new(),
             vaults,
             leases: Leases::new(),
+            trust,
             started: Instant::now(),
             protocol,
         }
@@ -55,13 +91,15 @@ impl Daemon {
     /// references that a reload removed are dropped.
     pub fn current_config(&self) -> Snapshot {
         if let Refresh::Reloaded(config) = self.config.refresh_if_changed() {
+            // Repository-file scopes are not in config.toml; their entries are left to expire.
             let dropped = self.cache.revoke(|key| {
-                !config.scopes.iter().any(|s| {
+                let used = config.scopes.iter().any(|s| {
                     s.dir == key.scope
                         && s.env
                             .values()
                             .any(|v| *v == Value::Secret(key.reference.clone()))
-                })
+                });
+                !used && !key.scope.join(REPO_FILE).is_file()
             });
             if dropped > 0 {
                 tracing::info!(
@@ -71,6 +109,43 @@ impl Daemon {
             }
         }
         self.config.snapshot()
+    }
+
+    /// The scope in force for `dir`: the deepest of the user's config scope and an approved
+    /// repository file; when both are for the same directory they merge, and the user's
+    /// variables and settings win.
+    pub fn effective(&self, config: &Config, dir: &Path) -> Effective {
+        let repo = find_repo_file(dir).map(|file| RepoView {
+            trust: self.trust.trust_of(&file),
+            parsed: config.parse_repo_file(&file.text, &file.path, file.dir.clone()),
+            file,
+        });
+        let approved = repo
+            .as_ref()
+            .filter(|r| r.trust == Trust::Allowed)
+            .and_then(|r| r.parsed.as_ref().ok());
+        let scope = match (config.scope_for(dir), approved) {
+            (Some(user), Some(repo)) if user.dir == repo.dir => {
+                let mut merged = user.clone();
+                for (name, value) in &repo.env {
+                    merged
+                        .env
+                        .entry(name.clone())
+                        .or_insert_with(|| value.clone());
+                }
+                Some(merged)
+            }
+            (Some(user), Some(repo)) => {
+                let repo_deeper = repo.dir.components().count() > user.dir.components().count();
+                Some(if repo_deeper {
+                    repo.clone()
+                } else {
+                    user.clone()
+                })
+            }
+            (user, repo) => user.or(repo).cloned(),
+        };
+        Effective { scope, repo }
     }
 
     /// Looks up (or serves from cache) the value of every variable of `scope`, in name order.
@@ -130,8 +205,13 @@ impl Daemon {
             .cache
             .get_or_fetch(&key, limits, || backend.get(reference))
             .await?;
-        if source == Source::Vault {
-            tracing::info!(reference = %reference, elapsed = ?started.elapsed(), "looked up in the vault");
+        match source {
+            Source::Vault => {
+                tracing::info!(reference = %reference, elapsed = ?started.elapsed(), "looked up in the vault")
+            }
+            Source::Cache => {
+                tracing::debug!(reference = %reference, elapsed = ?started.elapsed(), "served from the cache")
+            }
         }
         Ok(value)
     }

@@ -1,0 +1,127 @@
+//! Repository files (`.sec.toml`): inert until `sec allow`, bound to their content, merged
+//! with the user's own scope for the same directory, and `sec unlock` warming the cache.
+//! Secrets come from the `op` stand-in (1Password's CLI cannot be installed here), which
+//! counts its lookups.
+
+use std::path::Path;
+
+use sec_tests::{Output, World, unique};
+
+/// Runs `sec exec` in `dir` with a child that writes `$VAR` (or `<unset>`) to a file and
+/// returns what it wrote with sec's output.
+fn child_sees(world: &World, dir: &Path, var: &str) -> (String, Output) {
+    let file = world.root().join(unique("seen"));
+    let script = format!("printf %s \"${{{var}-<unset>}}\" > \"$1\"");
+    let mut cmd = world.sec(&["exec", "--", "sh", "-c", &script, "sh"]);
+    cmd.arg(&file).current_dir(dir);
+    let out = world.output(cmd);
+    out.assert_success();
+    (std::fs::read_to_string(&file).unwrap(), out)
+}
+
+fn write_repo_file(dir: &Path, text: &str) {
+    std::fs::write(dir.join(".sec.toml"), text).unwrap();
+}
+
+#[test]
+fn a_repo_file_gives_nothing_until_allowed_and_again_nothing_after_an_edit() {
+    let world = World::without_keyring();
+    let op = world.op_standin();
+    let token = unique("repo-token");
+    op.add_item("op://V/repo/token", &token);
+    write_repo_file(
+        &world.project,
+        "[env]\nREPO_TOKEN = \"op://V/repo/token\"\n",
+    );
+
+    let (seen, out) = child_sees(&world, &world.project, "REPO_TOKEN");
+    assert_eq!(seen, "<unset>");
+    out.assert_stderr_contains(&["not approved", "sec allow"]);
+    assert!(
+        op.invocations().is_empty(),
+        "an unapproved file made secd ask the vault"
+    );
+    let ls = world.run(&["ls"]);
+    assert!(
+        ls.stdout.contains("(new)") && ls.stdout.contains("REPO_TOKEN"),
+        "{ls}"
+    );
+
+    world.run(&["allow"]).assert_success();
+    let (seen, _) = child_sees(&world, &world.project, "REPO_TOKEN");
+    assert_eq!(seen, token);
+
+    // Any edit makes it inert again, also in a subdirectory of the repository.
+    write_repo_file(
+        &world.project,
+        "[env]\nREPO_TOKEN = \"op://V/repo/token\"\nMORE = \"op://V/repo/token\"\n",
+    );
+    let sub = world.project.join("src");
+    std::fs::create_dir_all(&sub).unwrap();
+    let (seen, out) = child_sees(&world, &sub, "REPO_TOKEN");
+    assert_eq!(seen, "<unset>");
+    out.assert_stderr_contains(&["changed since you approved it", "sec allow"]);
+
+    world.run_in(&sub, &["allow"]).assert_success();
+    assert_eq!(child_sees(&world, &sub, "MORE").0, token);
+
+    // A denial: nothing, and no more nagging.
+    world.run(&["deny"]).assert_success();
+    let (seen, out) = child_sees(&world, &world.project, "REPO_TOKEN");
+    assert_eq!(seen, "<unset>");
+    assert!(!out.stderr.contains("sec allow"), "{out}");
+    assert!(world.run(&["ls"]).stdout.contains("(denied)"));
+}
+
+#[test]
+fn a_repo_file_with_a_mistake_cannot_be_allowed() {
+    let world = World::without_keyring();
+    write_repo_file(&world.project, "[env]\nTOKEN = \"pypi-pasted-token\"\n");
+    let out = world.run(&["allow"]);
+    out.assert_failure()
+        .assert_stderr_contains(&[".sec.toml:2:9:", "{ value = \"...\" }"]);
+    assert!(!out.stderr.contains("pypi-pasted-token"), "{out}");
+    assert!(world.run(&["ls"]).stdout.contains("(new)"));
+}
+
+#[test]
+fn the_users_own_scope_wins_over_a_repo_file_for_the_same_directory() {
+    let world = World::without_keyring();
+    let op = world.op_standin();
+    op.add_item("op://V/mine/token", "users-value");
+    op.add_item("op://V/theirs/token", "repos-value");
+    world.write_config(
+        "[[scope]]\ndir = {project}\n[scope.env]\nTOKEN = \"op://V/mine/token\"\nMINE = { value = \"m\" }\n",
+    );
+    write_repo_file(
+        &world.project,
+        "[env]\nTOKEN = \"op://V/theirs/token\"\nEXTRA = { value = \"e\" }\n",
+    );
+    // Unapproved: the user's scope alone.
+    assert_eq!(child_sees(&world, &world.project, "TOKEN").0, "users-value");
+    assert_eq!(child_sees(&world, &world.project, "EXTRA").0, "<unset>");
+    world.run(&["allow"]).assert_success();
+    assert_eq!(child_sees(&world, &world.project, "TOKEN").0, "users-value");
+    assert_eq!(child_sees(&world, &world.project, "EXTRA").0, "e");
+    assert_eq!(child_sees(&world, &world.project, "MINE").0, "m");
+}
+
+#[test]
+fn unlock_warms_the_cache_so_exec_asks_the_vault_no_more() {
+    let world = World::without_keyring();
+    let op = world.op_standin();
+    op.add_item("op://V/item/token", "warm-value");
+    world.write_config("[[scope]]\ndir = {project}\n[scope.env]\nTOKEN = \"op://V/item/token\"\n");
+    let out = world.run(&["unlock"]);
+    out.assert_success();
+    assert!(out.stdout.contains("unlocked 1 secret(s)"), "{out}");
+    assert_eq!(op.invocations().len(), 1);
+    let status = world.run(&["status", "--json"]).json();
+    assert_eq!(status["cached"][0]["references"][0], "op://V/item/token");
+    assert_eq!(child_sees(&world, &world.project, "TOKEN").0, "warm-value");
+    assert_eq!(
+        op.invocations().len(),
+        1,
+        "exec after unlock went to the vault again"
+    );
+}
