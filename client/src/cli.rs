@@ -81,6 +81,15 @@ pub enum Command {
         #[arg(long, default_value = "", allow_hyphen_values = true)]
         declined: String,
     },
+    /// Show the audit log: every grant, refusal, revocation, expiry, unlock and trust decision.
+    Log {
+        /// Only the last N entries.
+        #[arg(short = 'n', value_name = "N")]
+        lines: Option<usize>,
+        /// Print the JSON lines as stored.
+        #[arg(long)]
+        json: bool,
+    },
     /// Start, stop or query the daemon.
     Daemon {
         #[command(subcommand)]

@@ -173,7 +173,8 @@ pub async fn status(as_json: bool) -> Result<u8, Failure> {
             })).collect::<Vec<_>>(),
             "leases": s.leases.iter().map(|l| json!({
                 "id": l.id, "scope": l.scope, "names": l.names, "command": l.command,
-                "pid": l.pid, "granted_at_unix": l.granted_at_unix,
+                "pid": l.pid, "child_pid": l.child_pid, "granted_at_unix": l.granted_at_unix,
+                "expires_at_unix": l.expires_at_unix,
             })).collect::<Vec<_>>(),
         });
         warn_config(&s.config_error);

@@ -8,7 +8,9 @@
 
 use std::process::Command;
 
-use sec_proto::pb::{LeaseRequest, lease_event};
+use std::time::Duration;
+
+use sec_proto::pb::{self, LeaseRequest, LeaseStartedRequest, lease_event};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::daemon_conn;
@@ -18,6 +20,9 @@ use crate::report::{Failure, warn_config};
 pub const EXIT_SEC_FAILED: u8 = 125;
 pub const EXIT_CANNOT_RUN: u8 = 126;
 pub const EXIT_NOT_FOUND: u8 = 127;
+
+/// How long a child has between SIGTERM and SIGKILL when its lease is revoked.
+const TERMINATE_GRACE: Duration = Duration::from_secs(5);
 
 pub async fn run(argv: Vec<String>, only: Vec<String>) -> Result<u8, Failure> {
     let cwd = std::env::current_dir()
@@ -81,19 +86,45 @@ pub async fn run(argv: Vec<String>, only: Vec<String>) -> Result<u8, Failure> {
             Err(e) => return Err(spawn_failure(&argv[0], e)),
         }
     };
-    forwarder.set_child(child.id());
+    let child_pid = child.id();
+    forwarder.set_child(child_pid);
+    let started = LeaseStartedRequest {
+        lease_id: grant.lease_id.clone(),
+        child_pid,
+    };
+    // Only for `sec status` and the audit trail; the child runs whether or not this lands.
+    let _ = client.lease_started(started).await;
 
     let mut wait = tokio::task::spawn_blocking(move || child.wait());
     let mut lease_open = true;
+    let mut kill_deadline: Option<tokio::time::Instant> = None;
+    let mut stopped_because: Option<String> = None;
     let status = loop {
+        let grace = async {
+            match kill_deadline {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             status = &mut wait => break status,
+            _ = grace => {
+                signals::kill_child(child_pid, true);
+                kill_deadline = None;
+            }
             event = events.message(), if lease_open => match event {
-                Ok(Some(event)) => {
-                    if let Some(lease_event::Event::Revoked(revoked)) = event.event {
+                Ok(Some(pb::LeaseEvent { event: Some(lease_event::Event::Revoked(revoked)) })) => {
+                    lease_open = false;
+                    if revoked.terminate {
+                        eprintln!("sec: {}; stopping {}", revoked.reason, argv[0]);
+                        signals::kill_child(child_pid, false);
+                        kill_deadline = Some(tokio::time::Instant::now() + TERMINATE_GRACE);
+                        stopped_because = Some(revoked.reason);
+                    } else {
                         eprintln!("sec: {}; {} keeps running with what it already has", revoked.reason, argv[0]);
                     }
                 }
+                Ok(Some(_)) => {}
                 // The daemon went away; the child keeps what it has.
                 Ok(None) | Err(_) => lease_open = false,
             },
@@ -103,6 +134,9 @@ pub async fn run(argv: Vec<String>, only: Vec<String>) -> Result<u8, Failure> {
     let status = status
         .map_err(|e| Failure::new(format!("lost track of {}: {e}", argv[0])))?
         .map_err(|e| Failure::new(format!("cannot wait for {}: {e}", argv[0])))?;
+    if let Some(reason) = stopped_because {
+        eprintln!("sec: {} was stopped: {reason}", argv[0]);
+    }
     Ok(exit_code(status))
 }
 
@@ -190,6 +224,16 @@ mod signals {
         }
     }
 
+    /// SIGTERM (or SIGKILL when `hard`) to the child.
+    pub fn kill_child(pid: u32, hard: bool) {
+        let signal = if hard {
+            Signal::SIGKILL
+        } else {
+            Signal::SIGTERM
+        };
+        let _ = kill(Pid::from_raw(pid as i32), signal);
+    }
+
     fn send(pid: i32, signal: i32) {
         if let Ok(signal) = Signal::try_from(signal) {
             let _ = kill(Pid::from_raw(pid), signal);
@@ -206,4 +250,6 @@ mod signals {
         }
         pub fn set_child(&self, _pid: u32) {}
     }
+
+    pub fn kill_child(_pid: u32, _hard: bool) {}
 }

@@ -1,6 +1,7 @@
 //! sec: the command-line client of secd. Thin: it links no vault code; every secret
 //! operation is one request to the daemon.
 
+mod audit_log;
 mod cli;
 mod commands;
 mod daemon_conn;
@@ -42,6 +43,7 @@ fn main() -> ExitCode {
             Command::Set { reference } => commands::set(reference).await,
             Command::Rm { reference } => commands::rm(reference).await,
             Command::Daemon { action } => commands::daemon(action).await,
+            Command::Log { lines, json } => audit_log::show(lines, json),
             Command::Allow { dir } => commands::allow(dir).await,
             Command::Deny { dir } => commands::deny(dir).await,
             Command::Unlock { dir } => commands::unlock(dir).await,

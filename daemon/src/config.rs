@@ -14,7 +14,7 @@
 //! TWINE_PASSWORD = "keyring:pypi/coveragepy"         # a reference: SCHEME:REST
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::ops::Range;
 use std::path::{Component, Path, PathBuf};
@@ -36,17 +36,25 @@ pub struct Config {
 }
 
 /// `[defaults]`: the TTLs of scopes that do not set their own.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Defaults {
     pub ttl: Duration,
     pub max_ttl: Duration,
+    /// The program secd runs to ask the user's confirmation (SSH_ASKPASS convention).
+    pub askpass: Option<String>,
+    /// How long a confirmation may take before the lease is refused.
+    pub confirm_timeout: Duration,
 }
+
+pub const DEFAULT_CONFIRM_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Default for Defaults {
     fn default() -> Self {
         Self {
             ttl: DEFAULT_TTL,
             max_ttl: DEFAULT_MAX_TTL,
+            askpass: None,
+            confirm_timeout: DEFAULT_CONFIRM_TIMEOUT,
         }
     }
 }
@@ -61,7 +69,25 @@ pub struct Scope {
     /// Whether the shell hook offers to unlock the scope on `cd` into it.
     pub prompt: bool,
     pub on_leave: OnLeave,
+    pub on_revoke: OnRevoke,
+    /// A lease that lasts longer is treated as revoked.
+    pub max_lease: Option<Duration>,
+    /// Variables whose every lease needs the user's yes (all of them with `confirm = true`).
+    pub confirm: BTreeSet<String>,
+    /// When not empty, only commands whose argv starts with one of these get the secrets.
+    pub commands: Vec<Vec<String>>,
     pub env: BTreeMap<String, Value>,
+}
+
+/// What happens to a running child when its lease is revoked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnRevoke {
+    /// `sec` stops the child: SIGTERM, SIGKILL after a grace period.
+    #[default]
+    Terminate,
+    /// The child finishes with what it already has.
+    Keep,
 }
 
 /// What the shell hook does when the user `cd`s out of the scope.
@@ -109,6 +135,8 @@ struct RawConfig {
 struct RawTtls {
     ttl: Option<Spanned<String>>,
     max_ttl: Option<Spanned<String>>,
+    askpass: Option<String>,
+    confirm_timeout: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -120,8 +148,21 @@ struct RawScope {
     max_ttl: Option<Spanned<String>>,
     prompt: Option<bool>,
     on_leave: Option<OnLeave>,
+    on_revoke: Option<OnRevoke>,
+    max_lease: Option<Spanned<String>>,
+    confirm: Option<bool>,
+    commands: Option<Spanned<Vec<String>>>,
     #[serde(default)]
     env: BTreeMap<String, Spanned<toml::Value>>,
+}
+
+/// The table form of a variable: `{ value = "..." }` or `{ secret = "REF", confirm = true }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVarTable {
+    value: Option<String>,
+    secret: Option<String>,
+    confirm: Option<bool>,
 }
 
 /// A mistake found after TOML parsing, located by its byte span.
@@ -162,6 +203,11 @@ impl Config {
             position_error(text, path, span, e.message().trim())
         })?;
         let default_ttl = duration_or(raw.defaults.ttl.as_ref(), DEFAULT_TTL).map_err(located)?;
+        let confirm_timeout = duration_or(
+            raw.defaults.confirm_timeout.as_ref(),
+            DEFAULT_CONFIRM_TIMEOUT,
+        )
+        .map_err(located)?;
         let default_max =
             duration_or(raw.defaults.max_ttl.as_ref(), DEFAULT_MAX_TTL).map_err(located)?;
         let mut scopes = Vec::with_capacity(raw.scope.len());
@@ -189,6 +235,8 @@ impl Config {
             defaults: Defaults {
                 ttl: default_ttl,
                 max_ttl: default_max,
+                askpass: raw.defaults.askpass.clone(),
+                confirm_timeout,
             },
             scopes,
         })
@@ -239,7 +287,22 @@ fn build_scope(
 ) -> Result<Scope, Located> {
     let ttl = duration_or(raw.ttl.as_ref(), default_ttl)?;
     let max_ttl = duration_or(raw.max_ttl.as_ref(), default_max)?;
+    let max_lease = match &raw.max_lease {
+        Some(text) => Some(duration_or(Some(text), Duration::ZERO)?),
+        None => None,
+    };
+    let mut commands = Vec::new();
+    if let Some(rules) = &raw.commands {
+        for rule in rules.get_ref() {
+            let words: Vec<String> = rule.split_whitespace().map(String::from).collect();
+            if words.is_empty() {
+                return Err(Located::new(rules.span(), "an empty entry in `commands`"));
+            }
+            commands.push(words);
+        }
+    }
     let mut env = BTreeMap::new();
+    let mut confirm = BTreeSet::new();
     for (name, value) in raw.env {
         if !is_env_name(&name) {
             return Err(Located::new(
@@ -247,7 +310,11 @@ fn build_scope(
                 format!("`{name}` is not a valid environment variable name"),
             ));
         }
-        env.insert(name, parse_value(&value)?);
+        let (value, confirmed) = parse_value(&value)?;
+        if confirmed || raw.confirm == Some(true) {
+            confirm.insert(name.clone());
+        }
+        env.insert(name, value);
     }
     Ok(Scope {
         dir,
@@ -255,6 +322,10 @@ fn build_scope(
         max_ttl,
         prompt: raw.prompt.unwrap_or(true),
         on_leave: raw.on_leave.unwrap_or_default(),
+        on_revoke: raw.on_revoke.unwrap_or_default(),
+        max_lease,
+        confirm,
+        commands,
         env,
     })
 }
@@ -296,22 +367,30 @@ pub fn canonical_or_normal(path: &Path) -> PathBuf {
     out
 }
 
-fn parse_value(value: &Spanned<toml::Value>) -> Result<Value, Located> {
+/// A variable's value, and whether it asks for confirmation itself.
+fn parse_value(value: &Spanned<toml::Value>) -> Result<(Value, bool), Located> {
     let span = value.span();
-    match value.get_ref() {
-        toml::Value::String(s) => Reference::parse(s)
+    let reference = |text: &str| {
+        Reference::parse(text)
             .map(Value::Secret)
-            .map_err(|e| Located::new(span, e)),
+            .map_err(|e| Located::new(span.clone(), e))
+    };
+    match value.get_ref() {
+        toml::Value::String(s) => Ok((reference(s)?, false)),
         toml::Value::Table(table) => {
-            let keys: Vec<&str> = table.keys().map(String::as_str).collect();
-            match (keys.as_slice(), table.get("value")) {
-                (["value"], Some(toml::Value::String(literal))) => {
-                    Ok(Value::Literal(literal.clone()))
+            let shape = "a table value is `{ value = \"...\" }` (a literal) or `{ secret = \"SCHEME:REST\", confirm = true }`";
+            let raw: RawVarTable =
+                toml::Value::Table(table.clone())
+                    .try_into()
+                    .map_err(|e: toml::de::Error| {
+                        Located::new(span.clone(), format!("{}; {shape}", e.message().trim()))
+                    })?;
+            match (raw.value, raw.secret) {
+                (Some(literal), None) if raw.confirm.is_none() => {
+                    Ok((Value::Literal(literal), false))
                 }
-                _ => Err(Located::new(
-                    span,
-                    "a table value must be exactly `{ value = \"...\" }` (a literal string)",
-                )),
+                (None, Some(secret)) => Ok((reference(&secret)?, raw.confirm.unwrap_or(false))),
+                _ => Err(Located::new(span, shape)),
             }
         }
         other => Err(Located::new(
@@ -528,6 +607,58 @@ GH_TOKEN = "op://Private/GitHub/credential"
             .parse_repo_file("dir = \"/etc\"\n", path, "/r".into())
             .unwrap_err();
         assert!(err.message.contains("remove `dir`"), "{err}");
+    }
+
+    #[test]
+    fn lease_policy_settings() {
+        let config = parse(
+            "[defaults]\naskpass = \"/bin/ask\"\nconfirm_timeout = \"2s\"\n\
+             [[scope]]\ndir = \"/p\"\non_revoke = \"keep\"\nmax_lease = \"30m\"\n\
+             commands = [\"twine upload\", \"python -m twine\"]\n\
+             [scope.env]\nA = \"keyring:s/a\"\nB = { secret = \"keyring:s/b\", confirm = true }\n",
+        )
+        .unwrap();
+        assert_eq!(config.defaults.askpass.as_deref(), Some("/bin/ask"));
+        assert_eq!(config.defaults.confirm_timeout, Duration::from_secs(2));
+        let scope = &config.scopes[0];
+        assert_eq!(scope.on_revoke, OnRevoke::Keep);
+        assert_eq!(scope.max_lease, Some(Duration::from_secs(1800)));
+        assert_eq!(
+            scope.commands,
+            vec![vec!["twine", "upload"], vec!["python", "-m", "twine"]]
+        );
+        assert_eq!(scope.confirm.iter().collect::<Vec<_>>(), ["B"]);
+        assert_eq!(
+            scope.env["B"],
+            Value::Secret(Reference::parse("keyring:s/b").unwrap())
+        );
+
+        let all =
+            parse("[[scope]]\ndir = \"/p\"\nconfirm = true\n[scope.env]\nA = \"keyring:s/a\"\n")
+                .unwrap();
+        assert!(all.scopes[0].confirm.contains("A"));
+        assert_eq!(
+            all.scopes[0].on_revoke,
+            OnRevoke::Terminate,
+            "terminate is the default"
+        );
+    }
+
+    #[test]
+    fn table_values_have_one_shape() {
+        for bad in [
+            "{ value = \"a\", secret = \"keyring:s/a\" }",
+            "{ value = \"a\", confirm = true }",
+            "{ secret = \"keyring:s/a\", colour = \"red\" }",
+            "{ }",
+        ] {
+            let err = parse(&format!(
+                "[[scope]]\ndir = \"/p\"\n[scope.env]\nA = {bad}\n"
+            ))
+            .unwrap_err();
+            assert_eq!(err.line, 4, "{bad}: {err}");
+            assert!(err.message.contains("{ value = "), "{bad}: {err}");
+        }
     }
 
     #[test]

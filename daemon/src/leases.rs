@@ -10,6 +10,7 @@ use sec_proto::pb::{LeaseEvent, Revoked, lease_event};
 use tokio::sync::mpsc;
 use tonic::Status;
 
+use crate::config::OnRevoke;
 use crate::vault::Reference;
 
 pub type EventSender = mpsc::Sender<Result<LeaseEvent, Status>>;
@@ -22,8 +23,14 @@ pub struct LeaseRecord {
     pub names: Vec<String>,
     pub references: Vec<Reference>,
     pub command: Vec<String>,
+    /// The `sec` process that holds the lease.
     pub pid: u32,
+    /// The child it started, once `sec` reported it (0 before).
+    pub child_pid: u32,
     pub granted_at: SystemTime,
+    /// When max_lease ends the lease.
+    pub expires_at: Option<SystemTime>,
+    pub on_revoke: OnRevoke,
 }
 
 struct Live {
@@ -52,6 +59,18 @@ impl Leases {
         live.remove(id).map(|l| l.record)
     }
 
+    /// Records the child of a lease, if `pid` is the lease's holder.
+    pub fn set_child(&self, id: &str, holder: u32, child_pid: u32) -> bool {
+        let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        match live.get_mut(id) {
+            Some(l) if l.record.pid == holder => {
+                l.record.child_pid = child_pid;
+                true
+            }
+            _ => false,
+        }
+    }
+
     pub fn list(&self) -> Vec<LeaseRecord> {
         let live = self.live.lock().unwrap_or_else(|p| p.into_inner());
         let mut records: Vec<LeaseRecord> = live.values().map(|l| l.record.clone()).collect();
@@ -73,6 +92,7 @@ impl Leases {
                 let notice = LeaseEvent {
                     event: Some(lease_event::Event::Revoked(Revoked {
                         reason: reason.into(),
+                        terminate: ended.record.on_revoke == OnRevoke::Terminate,
                     })),
                 };
                 // A full or closed stream means the client is gone or going; nothing to do.

@@ -2,8 +2,11 @@
 //! directory with an idle TTL and a hard maximum, and leases them to `sec exec` over a
 //! private local socket.
 
+mod audit;
 mod cache;
 mod config;
+mod confirm;
+mod grant;
 mod hardening;
 mod leases;
 mod live_config;
@@ -135,7 +138,14 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
     let state_dir =
         sec_proto::launch::state_dir().context("cannot tell the state directory; set HOME")?;
     let trust = trust::TrustStore::load(state_dir.join("trust.json"));
-    let daemon = Arc::new(Daemon::new(config, trust, vault::Vaults::new(), protocol));
+    let audit = audit::AuditLog::new(state_dir.join("audit.jsonl"));
+    let daemon = Arc::new(Daemon::new(
+        config,
+        trust,
+        audit,
+        vault::Vaults::new(),
+        protocol,
+    ));
     let shutdown = Arc::new(Notify::new());
     tokio::spawn(handle_signals(Arc::clone(&daemon), Arc::clone(&shutdown)));
     tokio::spawn(housekeeping(Arc::clone(&daemon)));
@@ -184,11 +194,7 @@ async fn handle_signals(daemon: Arc<Daemon>, shutdown: Arc<Notify>) {
         tokio::select! {
             _ = term.recv() => { tracing::info!("SIGTERM: stopping"); shutdown.notify_one(); }
             _ = int.recv() => { tracing::info!("SIGINT: stopping"); shutdown.notify_one(); }
-            _ = usr1.recv() => {
-                let dropped = daemon.cache.revoke(|_| true);
-                let ended = daemon.leases.end(|_| true, "revoked by SIGUSR1").len();
-                tracing::info!(secrets = dropped, leases = ended, "SIGUSR1: revoked everything");
-            }
+            _ = usr1.recv() => { daemon.revoke(&state::Selector::All, "SIGUSR1"); }
             _ = hup.recv() => { tracing::info!("SIGHUP: re-reading the config"); daemon.current_config(); }
         }
     }

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::Duration;
 
 use sec_proto::pb::{self, lease_event, sec_server::Sec};
 use sec_proto::socket::{Peer, peer_allowed};
@@ -14,9 +14,11 @@ use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
+use crate::audit::{Event, Record};
 use crate::config::{OnLeave, REPO_FILE, Scope, Value, canonical_or_normal};
-use crate::leases::LeaseRecord;
-use crate::state::{Daemon, LeaseError, RepoView, unix_time};
+use crate::grant::LeaseAsk;
+use crate::leases::{EventSender, LeaseRecord};
+use crate::state::{Daemon, LeaseError, RepoView, Selector, unix_time};
 use crate::vault::Reference;
 use crate::{peer, vault};
 
@@ -219,7 +221,7 @@ impl Sec for Service {
         &self,
         request: Request<pb::UnlockRequest>,
     ) -> Result<Response<pb::ScopeInfo>, Status> {
-        caller(&request)?;
+        let peer = caller(&request)?;
         let dir = absolute_dir(&request.get_ref().dir)?;
         let snapshot = self.daemon.current_config();
         if let Some(scope) = &self.daemon.effective(&snapshot.config, &dir).scope {
@@ -228,6 +230,23 @@ impl Sec for Service {
                 .await
                 .map_err(lease_status)?;
             tracing::info!(scope = %scope.dir.display(), "unlocked");
+            self.daemon.audit.note(
+                Event::Unlock,
+                &Record {
+                    scope: scope.dir.display().to_string(),
+                    names: scope.env.keys().cloned().collect(),
+                    references: scope
+                        .env
+                        .values()
+                        .filter_map(|v| match v {
+                            Value::Secret(r) => Some(r.to_string()),
+                            Value::Literal(_) => None,
+                        })
+                        .collect(),
+                    pid: peer.pid.map(|p| p as u32),
+                    ..Default::default()
+                },
+            );
         }
         Ok(Response::new(self.scope_info(&dir)))
     }
@@ -243,56 +262,22 @@ impl Sec for Service {
         let cwd = peer::caller_cwd(peer.pid, &request.cwd).ok_or_else(|| {
             Status::invalid_argument("cannot tell the caller's working directory")
         })?;
-        let snapshot = self.daemon.current_config();
-        let effective = self.daemon.effective(&snapshot.config, &cwd);
-        let notice = effective
-            .repo
-            .as_ref()
-            .and_then(RepoView::notice)
-            .unwrap_or_default();
-        let scope = effective.scope.as_ref();
-        let resolved = match scope {
-            Some(scope) => self
-                .daemon
-                .resolve_vars(scope, &request.only)
-                .await
-                .map_err(lease_status)?,
-            None if !request.only.is_empty() => {
-                return Err(Status::failed_precondition(format!(
-                    "--only {}: no scope covers {}",
-                    request.only.join(","),
-                    cwd.display()
-                )));
-            }
-            None => Vec::new(),
-        };
-        let record = LeaseRecord {
-            id: uuid::Uuid::new_v4().simple().to_string()[..12].to_string(),
-            scope: scope.map(|s| s.dir.clone()),
-            names: resolved.iter().map(|r| r.name.clone()).collect(),
-            references: scope
-                .map(|s| {
-                    s.env
-                        .iter()
-                        .filter(|(name, _)| resolved.iter().any(|r| &r.name == *name))
-                        .filter_map(|(_, v)| match v {
-                            Value::Secret(r) => Some(r.clone()),
-                            Value::Literal(_) => None,
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
-            command: request.argv.clone(),
+        let ask = LeaseAsk {
+            argv: request.argv,
+            only: request.only,
+            cwd,
             pid: peer.pid.unwrap_or_default() as u32,
-            granted_at: SystemTime::now(),
+            exe: peer::caller_exe(peer.pid)
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
         };
+        let granted = self.daemon.grant(&ask).await.map_err(lease_status)?;
+        let record = granted.record;
         tracing::info!(
             lease = %record.id,
             scope = %record.scope.as_deref().map(Path::display).map(|d| d.to_string()).unwrap_or_default(),
             names = ?record.names,
-            command = ?record.command,
             pid = record.pid,
-            exe = ?peer::caller_exe(peer.pid),
             "granted"
         );
         let grant = pb::Grant {
@@ -302,17 +287,18 @@ impl Sec for Service {
                 .as_deref()
                 .map(|d| d.display().to_string())
                 .unwrap_or_default(),
-            env: resolved
+            env: granted
+                .vars
                 .iter()
                 .map(|r| pb::EnvVar {
                     name: r.name.clone(),
                     value: r.value.expose_secret().to_string(),
                 })
                 .collect(),
-            config_error: snapshot.error.clone().unwrap_or_default(),
-            notice,
+            config_error: granted.config_error,
+            notice: granted.notice,
         };
-        drop(resolved);
+        drop(granted.vars);
         let (events, receiver) = mpsc::channel(4);
         events
             .try_send(Ok(pb::LeaseEvent {
@@ -321,15 +307,31 @@ impl Sec for Service {
             .map_err(|_| Status::internal("cannot queue the grant"))?;
         let id = record.id.clone();
         self.daemon.leases.insert(record, events.clone());
-        // The lease lives as long as the stream: when the client goes, forget the lease.
-        let daemon = Arc::clone(&self.daemon);
-        tokio::spawn(async move {
-            events.closed().await;
-            if daemon.leases.remove(&id).is_some() {
-                tracing::info!(lease = %id, "lease ended");
-            }
-        });
+        tokio::spawn(watch_lease(
+            Arc::clone(&self.daemon),
+            id,
+            events,
+            granted.max_lease,
+        ));
         Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+    }
+
+    async fn lease_started(
+        &self,
+        request: Request<pb::LeaseStartedRequest>,
+    ) -> Result<Response<pb::LeaseStartedReply>, Status> {
+        let peer = caller(&request)?;
+        let pb::LeaseStartedRequest {
+            lease_id,
+            child_pid,
+        } = request.into_inner();
+        let holder = peer.pid.unwrap_or_default() as u32;
+        if !self.daemon.leases.set_child(&lease_id, holder, child_pid) {
+            return Err(Status::not_found(format!(
+                "no live lease {lease_id} of this process"
+            )));
+        }
+        Ok(Response::new(pb::LeaseStartedReply {}))
     }
 
     async fn revoke(
@@ -342,41 +344,26 @@ impl Sec for Service {
             lease_id,
             reference,
         } = request.into_inner();
-        let cache = &self.daemon.cache;
-        let leases = &self.daemon.leases;
-        let (dropped, ended) = if !lease_id.is_empty() {
-            let ended = leases.end(|l| l.id == lease_id, "revoked by `sec revoke LEASE_ID`");
-            if ended.is_empty() {
-                return Err(Status::not_found(format!(
-                    "no live lease {lease_id}; `sec status` lists them"
-                )));
-            }
-            (0, ended.len())
+        let selector = if !lease_id.is_empty() {
+            Selector::Lease(lease_id)
         } else if !reference.is_empty() {
-            let reference = parse_reference(&reference)?;
-            let dropped = cache.revoke(|k| k.reference == reference);
-            let ended = leases.end(
-                |l| l.references.contains(&reference),
-                "revoked by `sec revoke --ref`",
-            );
-            (dropped, ended.len())
+            Selector::Reference(parse_reference(&reference)?)
         } else if !dir.is_empty() {
             let dir = absolute_dir(&dir)?;
             let snapshot = self.daemon.current_config();
             let effective = self.daemon.effective(&snapshot.config, &dir);
-            let scope = effective.scope.map_or(dir, |s| s.dir);
-            let dropped = cache.revoke_scope(&scope);
-            let ended = leases.end(
-                |l| l.scope.as_ref() == Some(&scope),
-                "revoked by `sec revoke --dir`",
-            );
-            (dropped, ended.len())
+            Selector::Scope(effective.scope.map_or(dir, |s| s.dir))
         } else {
-            let dropped = cache.revoke(|_| true);
-            let ended = leases.end(|_| true, "revoked by `sec revoke`");
-            (dropped, ended.len())
+            Selector::All
         };
-        tracing::info!(secrets = dropped, leases = ended, "revoked");
+        let (dropped, ended) = self.daemon.revoke(&selector, "`sec revoke`");
+        if let Selector::Lease(id) = &selector
+            && ended == 0
+        {
+            return Err(Status::not_found(format!(
+                "no live lease {id}; `sec status` lists them"
+            )));
+        }
         Ok(Response::new(pb::RevokeReply {
             secrets_dropped: dropped as u32,
             leases_ended: ended as u32,
@@ -405,6 +392,7 @@ impl Sec for Service {
             .allow(&view.file)
             .map_err(|e| Status::internal(format!("cannot record the approval: {e}")))?;
         tracing::info!(file = %view.file.path.display(), sha256 = %view.file.sha256, "repository file allowed");
+        self.daemon.audit.note(Event::Allow, &trust_record(&view));
         Ok(Response::new(self.scope_info(&dir)))
     }
 
@@ -422,6 +410,9 @@ impl Sec for Service {
         // Whatever the file's scope had cached goes too.
         self.daemon.cache.revoke_scope(&view.file.dir);
         tracing::info!(file = %view.file.path.display(), "repository file denied");
+        self.daemon
+            .audit
+            .note(Event::DenyTrust, &trust_record(&view));
         Ok(Response::new(self.scope_info(&dir)))
     }
 
@@ -473,6 +464,69 @@ impl Sec for Service {
     }
 }
 
+/// A lease lives as long as its stream; with `max_lease` it ends (as if revoked) when that
+/// much time has passed.
+async fn watch_lease(
+    daemon: Arc<Daemon>,
+    id: String,
+    events: EventSender,
+    max_lease: Option<Duration>,
+) {
+    let limit = async {
+        match max_lease {
+            Some(limit) => tokio::time::sleep(limit).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = events.closed() => {
+            if daemon.leases.remove(&id).is_some() {
+                tracing::info!(lease = %id, "lease ended");
+            }
+        }
+        _ = limit => {
+            let limit = humantime::format_duration(max_lease.unwrap_or_default());
+            let reason = format!("the lease outlived its max_lease of {limit}");
+            for ended in daemon.leases.end(|l| l.id == id, &reason) {
+                tracing::info!(lease = %id, "lease expired (max_lease)");
+                daemon.audit.note(Event::Expire, &audit_of(&ended, &reason));
+            }
+        }
+    }
+}
+
+/// The audit record of a trust decision about a repository file.
+fn trust_record(view: &RepoView) -> Record {
+    Record {
+        scope: view.file.dir.display().to_string(),
+        names: view
+            .parsed
+            .as_ref()
+            .map(|s| s.env.keys().cloned().collect())
+            .unwrap_or_default(),
+        reason: format!("{} sha256 {}", view.file.path.display(), view.file.sha256),
+        ..Default::default()
+    }
+}
+
+/// The audit record of a lease that ended.
+pub fn audit_of(lease: &LeaseRecord, reason: &str) -> Record {
+    Record {
+        scope: lease
+            .scope
+            .as_deref()
+            .map(|d| d.display().to_string())
+            .unwrap_or_default(),
+        names: lease.names.clone(),
+        references: lease.references.iter().map(ToString::to_string).collect(),
+        command: lease.command.clone(),
+        pid: Some(lease.pid),
+        lease: lease.id.clone(),
+        reason: reason.into(),
+        ..Default::default()
+    }
+}
+
 fn lease_info(record: LeaseRecord) -> pb::LeaseInfo {
     pb::LeaseInfo {
         id: record.id,
@@ -484,6 +538,8 @@ fn lease_info(record: LeaseRecord) -> pb::LeaseInfo {
         command: record.command,
         pid: record.pid,
         granted_at_unix: unix_time(record.granted_at),
+        child_pid: record.child_pid,
+        expires_at_unix: record.expires_at.map(unix_time).unwrap_or_default(),
     }
 }
 
@@ -498,9 +554,13 @@ fn vault_status(error: vault::VaultError) -> Status {
 
 fn lease_status(error: LeaseError) -> Status {
     match error {
-        LeaseError::Vault { ref name, source } => {
+        LeaseError::Vault { name, source } => {
             let status = vault_status(source);
             Status::new(status.code(), format!("{name}: {}", status.message()))
+        }
+        LeaseError::Audit { .. } => Status::unavailable(error.to_string()),
+        LeaseError::CommandNotAllowed { .. } | LeaseError::Confirm { .. } => {
+            Status::permission_denied(error.to_string())
         }
         other => Status::failed_precondition(other.to_string()),
     }

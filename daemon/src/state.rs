@@ -6,8 +6,10 @@ use std::time::{Instant, SystemTime};
 
 use secrecy::SecretString;
 
+use crate::audit::{AuditLog, Event as AuditEvent, Record};
 use crate::cache::{Cache, Key, Limits, Source};
 use crate::config::{Config, ConfigError, REPO_FILE, Scope, Value};
+use crate::confirm::ConfirmError;
 use crate::leases::Leases;
 use crate::live_config::{LiveConfig, Refresh, Snapshot};
 use crate::trust::{RepoFile, Trust, TrustStore, find_repo_file};
@@ -19,8 +21,18 @@ pub struct Daemon {
     pub vaults: Vaults,
     pub leases: Leases,
     pub trust: TrustStore,
+    pub audit: AuditLog,
     pub started: Instant,
     pub protocol: u32,
+}
+
+/// What `sec revoke` (or SIGUSR1) selects.
+pub enum Selector {
+    All,
+    /// A scope directory.
+    Scope(PathBuf),
+    Lease(String),
+    Reference(Reference),
 }
 
 /// The scope in force for a directory, and the repository file near it (approved or not).
@@ -72,12 +84,37 @@ pub enum LeaseError {
         scope.display()
     )]
     UnknownName { name: String, scope: PathBuf },
+    #[error("--only {names}: no scope covers {}", dir.display())]
+    NoScope { names: String, dir: PathBuf },
+    #[error(
+        "`{command}` may not receive the secrets of {}: its `commands` rule allows only {allowed}",
+        scope.display()
+    )]
+    CommandNotAllowed {
+        command: String,
+        allowed: String,
+        scope: PathBuf,
+    },
+    #[error("{names}: {source}")]
+    Confirm { names: String, source: ConfirmError },
+    #[error("cannot write the audit log {} ({source}); nothing was handed out", path.display())]
+    Audit {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 impl Daemon {
-    pub fn new(config: LiveConfig, trust: TrustStore, vaults: Vaults, protocol: u32) -> Self {
+    pub fn new(
+        config: LiveConfig,
+        trust: TrustStore,
+        audit: AuditLog,
+        vaults: Vaults,
+        protocol: u32,
+    ) -> Self {
         Self {
             config,
+            audit,
             cache: Cache::new(),
             vaults,
             leases: Leases::new(),
@@ -148,23 +185,16 @@ impl Daemon {
         Effective { scope, repo }
     }
 
-    /// Looks up (or serves from cache) the value of every variable of `scope`, in name order.
+    /// Looks up (or serves from cache) the values of `names` (all of the scope's when
+    /// empty), in name order.
     pub async fn resolve_vars(
         &self,
         scope: &Scope,
-        only: &[String],
+        names: &[String],
     ) -> Result<Vec<Resolved>, LeaseError> {
-        for name in only {
-            if !scope.env.contains_key(name) {
-                return Err(LeaseError::UnknownName {
-                    name: name.clone(),
-                    scope: scope.dir.clone(),
-                });
-            }
-        }
         let mut out = Vec::with_capacity(scope.env.len());
         for (name, value) in &scope.env {
-            if !only.is_empty() && !only.contains(name) {
+            if !names.is_empty() && !names.contains(name) {
                 continue;
             }
             let value = match value {
@@ -232,6 +262,51 @@ impl Daemon {
             scope: scope.to_path_buf(),
             reference: reference.clone(),
         })
+    }
+
+    /// Drops the selected cached values and ends the selected leases (their clients are told
+    /// why, `by` says who asked). Returns (values dropped, leases ended); all recorded in the
+    /// audit log.
+    pub fn revoke(&self, selector: &Selector, by: &str) -> (usize, usize) {
+        let reason = format!("the lease was revoked by {by}");
+        let (dropped, ended) = match selector {
+            Selector::All => (
+                self.cache.revoke(|_| true),
+                self.leases.end(|_| true, &reason),
+            ),
+            Selector::Scope(dir) => (
+                self.cache.revoke_scope(dir),
+                self.leases.end(|l| l.scope.as_ref() == Some(dir), &reason),
+            ),
+            Selector::Lease(id) => (0, self.leases.end(|l| &l.id == id, &reason)),
+            Selector::Reference(r) => (
+                self.cache.revoke(|k| &k.reference == r),
+                self.leases.end(|l| l.references.contains(r), &reason),
+            ),
+        };
+        for lease in &ended {
+            self.audit.note(
+                AuditEvent::Revoke,
+                &crate::service::audit_of(lease, &reason),
+            );
+        }
+        let (scope, references) = match selector {
+            Selector::Scope(dir) => (dir.display().to_string(), Vec::new()),
+            Selector::Reference(r) => (String::new(), vec![r.to_string()]),
+            Selector::All | Selector::Lease(_) => (String::new(), Vec::new()),
+        };
+        let summary = Record {
+            scope,
+            references,
+            reason: format!(
+                "{by}: {dropped} cached secret(s) dropped, {} lease(s) ended",
+                ended.len()
+            ),
+            ..Default::default()
+        };
+        self.audit.note(AuditEvent::Revoke, &summary);
+        tracing::info!(secrets = dropped, leases = ended.len(), "revoked by {by}");
+        (dropped, ended.len())
     }
 
     pub fn uptime(&self) -> std::time::Duration {

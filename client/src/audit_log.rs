@@ -1,0 +1,110 @@
+//! `sec log`: the daemon's audit log, read straight from its file (it needs no daemon):
+//! `$XDG_STATE_HOME/sec/audit.jsonl`, after its rotated predecessor `audit.jsonl.1`.
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use crate::report::Failure;
+
+fn log_files() -> Result<[PathBuf; 2], Failure> {
+    let dir = sec_proto::launch::state_dir()
+        .ok_or_else(|| Failure::new("cannot tell the state directory; set HOME"))?;
+    Ok([dir.join("audit.jsonl.1"), dir.join("audit.jsonl")])
+}
+
+pub fn show(last: Option<usize>, json: bool) -> Result<u8, Failure> {
+    let mut lines = Vec::new();
+    for path in log_files()? {
+        match std::fs::read_to_string(&path) {
+            Ok(text) => lines.extend(
+                text.lines()
+                    .filter(|l| !l.trim().is_empty())
+                    .map(String::from),
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Failure::new(format!("cannot read {}: {e}", path.display()))),
+        }
+    }
+    let skip = last.map_or(0, |n| lines.len().saturating_sub(n));
+    for line in &lines[skip..] {
+        if json {
+            println!("{line}");
+        } else {
+            println!("{}", human_line(line));
+        }
+    }
+    Ok(0)
+}
+
+/// `TIME EVENT SCOPE NAMES (REFS) `COMMAND` pid N: REASON`, from one JSON line.
+fn human_line(line: &str) -> String {
+    let Ok(entry) = serde_json::from_str::<Value>(line) else {
+        return format!("(unreadable entry) {line}");
+    };
+    let text = |key: &str| {
+        entry
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let list = |key: &str| -> Vec<String> {
+        entry
+            .get(key)
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut out = format!("{} {:<10}", text("time"), text("event"));
+    for part in [
+        text("scope"),
+        list("names").join(","),
+        match list("references") {
+            refs if refs.is_empty() => String::new(),
+            refs => format!("({})", refs.join(", ")),
+        },
+        match list("command") {
+            cmd if cmd.is_empty() => String::new(),
+            cmd => format!("`{}`", cmd.join(" ")),
+        },
+        entry
+            .get("pid")
+            .and_then(Value::as_u64)
+            .map(|p| format!("pid {p}"))
+            .unwrap_or_default(),
+        text("lease").chars().take(12).collect::<String>(),
+    ] {
+        if !part.is_empty() {
+            out.push(' ');
+            out.push_str(&part);
+        }
+    }
+    let reason = text("reason");
+    if !reason.is_empty() {
+        out.push_str(": ");
+        out.push_str(&reason);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_an_entry_on_one_line() {
+        let line = r#"{"time":"2026-11-25T12:00:00Z","event":"grant","scope":"/p","names":["A","B"],"references":["keyring:s/a"],"command":["twine","upload"],"pid":7,"lease":"abc"}"#;
+        assert_eq!(
+            human_line(line),
+            "2026-11-25T12:00:00Z grant      /p A,B (keyring:s/a) `twine upload` pid 7 abc"
+        );
+        let deny = r#"{"time":"t","event":"deny","reason":"no"}"#;
+        assert_eq!(human_line(deny), "t deny      : no");
+    }
+}

@@ -1,0 +1,108 @@
+//! Confirmation asked by the daemon, never by the client: secd runs an askpass program
+//! (the SSH_ASKPASS convention: the prompt text as its only argument, exit status 0 means
+//! yes) and fails closed when there is none, it says no, or it does not answer in time.
+//! Nothing the client sends can answer it.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfirmError {
+    #[error(
+        "it needs your confirmation, but no askpass program is set; set `askpass = \"...\"` under [defaults] in config.toml or SEC_ASKPASS in secd's environment"
+    )]
+    NoProgram,
+    #[error("the confirmation was refused")]
+    Refused,
+    #[error("the confirmation got no answer within {}s", .0.as_secs())]
+    Timeout(Duration),
+    #[error("the askpass program {program} cannot run: {reason}")]
+    CannotRun { program: String, reason: String },
+}
+
+/// The askpass program: the config's setting, else `SEC_ASKPASS` from secd's environment.
+pub fn askpass_program(configured: Option<&str>) -> Option<String> {
+    configured
+        .map(String::from)
+        .or_else(|| std::env::var("SEC_ASKPASS").ok())
+        .filter(|p| !p.trim().is_empty())
+}
+
+/// Asks `program` with `prompt`; `Ok` only for an explicit yes within `timeout`.
+pub async fn confirm(
+    program: Option<&str>,
+    prompt: &str,
+    timeout: Duration,
+) -> Result<(), ConfirmError> {
+    let program = program.ok_or(ConfirmError::NoProgram)?;
+    let child = tokio::process::Command::new(program)
+        .arg(prompt)
+        .env("SSH_ASKPASS_PROMPT", "confirm")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn();
+    let mut child = child.map_err(|e| ConfirmError::CannotRun {
+        program: program.to_string(),
+        reason: e.to_string(),
+    })?;
+    match tokio::time::timeout(timeout, child.wait()).await {
+        Ok(Ok(status)) if status.success() => Ok(()),
+        Ok(Ok(_)) => Err(ConfirmError::Refused),
+        Ok(Err(e)) => Err(ConfirmError::CannotRun {
+            program: program.to_string(),
+            reason: e.to_string(),
+        }),
+        Err(_) => Err(ConfirmError::Timeout(timeout)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn script(dir: &std::path::Path, body: &str) -> String {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join("askpass");
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path.display().to_string()
+    }
+
+    #[tokio::test]
+    async fn yes_no_timeout_and_missing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let second = Duration::from_secs(1);
+        let answer_file = tmp.path().join("asked");
+        let yes = script(
+            tmp.path(),
+            &format!("printf %s \"$1\" > {}; exit 0", answer_file.display()),
+        );
+        assert_eq!(confirm(Some(&yes), "allow it?", second).await, Ok(()));
+        assert_eq!(std::fs::read_to_string(&answer_file).unwrap(), "allow it?");
+
+        let no = script(tmp.path(), "exit 1");
+        assert_eq!(
+            confirm(Some(&no), "p", second).await,
+            Err(ConfirmError::Refused)
+        );
+
+        let slow = script(tmp.path(), "sleep 10");
+        let short = Duration::from_millis(200);
+        assert_eq!(
+            confirm(Some(&slow), "p", short).await,
+            Err(ConfirmError::Timeout(short))
+        );
+
+        assert_eq!(
+            confirm(None, "p", second).await,
+            Err(ConfirmError::NoProgram)
+        );
+        let missing = tmp.path().join("nope").display().to_string();
+        assert!(matches!(
+            confirm(Some(&missing), "p", second).await,
+            Err(ConfirmError::CannotRun { .. })
+        ));
+    }
+}

@@ -1,0 +1,278 @@
+//! Deciding a lease: the scope in force for the caller's directory, the variables asked
+//! for, the scope's rules (`commands`, `confirm`), the vault lookups, and the audit record,
+//! which must be written before anything is handed out.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use crate::audit::{Event, Record};
+use crate::config::{Scope, Value};
+use crate::confirm;
+use crate::leases::LeaseRecord;
+use crate::state::{Daemon, LeaseError, RepoView, Resolved};
+
+/// What a client asks for, with what the kernel says about it.
+pub struct LeaseAsk {
+    pub argv: Vec<String>,
+    pub only: Vec<String>,
+    /// The caller's working directory, from the kernel where possible.
+    pub cwd: PathBuf,
+    pub pid: u32,
+    pub exe: String,
+}
+
+/// A decided lease: its record, the values, and what to tell the user.
+pub struct Granted {
+    pub record: LeaseRecord,
+    pub vars: Vec<Resolved>,
+    pub notice: String,
+    pub config_error: String,
+    pub max_lease: Option<Duration>,
+}
+
+impl Daemon {
+    pub async fn grant(&self, ask: &LeaseAsk) -> Result<Granted, LeaseError> {
+        let snapshot = self.current_config();
+        let effective = self.effective(&snapshot.config, &ask.cwd);
+        let notice = effective
+            .repo
+            .as_ref()
+            .and_then(RepoView::notice)
+            .unwrap_or_default();
+        let config_error = snapshot.error.clone().unwrap_or_default();
+        let Some(scope) = effective.scope else {
+            if !ask.only.is_empty() {
+                return Err(LeaseError::NoScope {
+                    names: ask.only.join(","),
+                    dir: ask.cwd.clone(),
+                });
+            }
+            let record = self.record(ask, None, Vec::new(), Vec::new());
+            return Ok(Granted {
+                record,
+                vars: Vec::new(),
+                notice,
+                config_error,
+                max_lease: None,
+            });
+        };
+        let names = selected_names(&scope, &ask.only)?;
+        let references = references_of(&scope, &names);
+        let audit_record = Record {
+            scope: scope.dir.display().to_string(),
+            names: names.clone(),
+            references: references.iter().map(ToString::to_string).collect(),
+            command: ask.argv.clone(),
+            pid: Some(ask.pid),
+            exe: ask.exe.clone(),
+            ..Default::default()
+        };
+        let decided = self
+            .check_and_resolve(&scope, ask, &names, &snapshot.config.defaults)
+            .await;
+        let vars = match decided {
+            Ok(vars) => vars,
+            Err(error) => {
+                let refusal = Record {
+                    reason: error.to_string(),
+                    ..audit_record
+                };
+                self.audit.note(Event::Deny, &refusal);
+                return Err(error);
+            }
+        };
+        let mut record = self.record(ask, Some(&scope), names, references);
+        record.expires_at = scope.max_lease.map(|d| record.granted_at + d);
+        let granted = Record {
+            lease: record.id.clone(),
+            ..audit_record
+        };
+        self.audit
+            .write(Event::Grant, &granted)
+            .map_err(|source| LeaseError::Audit {
+                path: self.audit.path().to_path_buf(),
+                source,
+            })?;
+        Ok(Granted {
+            record,
+            vars,
+            notice,
+            config_error,
+            max_lease: scope.max_lease,
+        })
+    }
+
+    /// The scope's rules, then the values: nothing is looked up for a refused lease.
+    async fn check_and_resolve(
+        &self,
+        scope: &Scope,
+        ask: &LeaseAsk,
+        names: &[String],
+        defaults: &crate::config::Defaults,
+    ) -> Result<Vec<Resolved>, LeaseError> {
+        if !scope.commands.is_empty() && !command_allowed(&scope.commands, &ask.argv) {
+            return Err(LeaseError::CommandNotAllowed {
+                command: shell_words(&ask.argv),
+                allowed: scope
+                    .commands
+                    .iter()
+                    .map(|r| format!("`{}`", r.join(" ")))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                scope: scope.dir.clone(),
+            });
+        }
+        let to_confirm: Vec<&String> = names
+            .iter()
+            .filter(|n| scope.confirm.contains(*n))
+            .collect();
+        if !to_confirm.is_empty() {
+            let prompt = confirm_prompt(&ask.argv, ask.pid, &scope.dir, names);
+            let program = confirm::askpass_program(defaults.askpass.as_deref());
+            confirm::confirm(program.as_deref(), &prompt, defaults.confirm_timeout)
+                .await
+                .map_err(|source| LeaseError::Confirm {
+                    names: to_confirm
+                        .iter()
+                        .map(|n| n.as_str())
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    source,
+                })?;
+        }
+        self.resolve_vars(scope, names).await
+    }
+
+    fn record(
+        &self,
+        ask: &LeaseAsk,
+        scope: Option<&Scope>,
+        names: Vec<String>,
+        references: Vec<crate::vault::Reference>,
+    ) -> LeaseRecord {
+        LeaseRecord {
+            id: uuid::Uuid::new_v4().simple().to_string()[..12].to_string(),
+            scope: scope.map(|s| s.dir.clone()),
+            names,
+            references,
+            command: ask.argv.clone(),
+            pid: ask.pid,
+            child_pid: 0,
+            granted_at: SystemTime::now(),
+            expires_at: None,
+            on_revoke: scope.map(|s| s.on_revoke).unwrap_or_default(),
+        }
+    }
+}
+
+/// The variables a lease hands out: all of the scope's, or those `--only` names.
+fn selected_names(scope: &Scope, only: &[String]) -> Result<Vec<String>, LeaseError> {
+    if let Some(unknown) = only.iter().find(|n| !scope.env.contains_key(*n)) {
+        return Err(LeaseError::UnknownName {
+            name: unknown.clone(),
+            scope: scope.dir.clone(),
+        });
+    }
+    Ok(scope
+        .env
+        .keys()
+        .filter(|n| only.is_empty() || only.contains(n))
+        .cloned()
+        .collect())
+}
+
+fn references_of(scope: &Scope, names: &[String]) -> Vec<crate::vault::Reference> {
+    names
+        .iter()
+        .filter_map(|n| match scope.env.get(n) {
+            Some(Value::Secret(r)) => Some(r.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Whether `argv` starts with one of the rules. A rule's first word without a slash matches
+/// the program by its file name (`twine` matches `/usr/bin/twine`); with a slash, exactly.
+pub fn command_allowed(rules: &[Vec<String>], argv: &[String]) -> bool {
+    rules.iter().any(|rule| {
+        let Some((program, rest)) = rule.split_first() else {
+            return false;
+        };
+        let Some(arg0) = argv.first() else {
+            return false;
+        };
+        let program_matches = if program.contains('/') {
+            program == arg0
+        } else {
+            Path::new(arg0)
+                .file_name()
+                .is_some_and(|f| f == program.as_str())
+        };
+        program_matches && argv.len() > rest.len() && argv[1..=rest.len()] == *rest
+    })
+}
+
+/// The question the askpass program shows: directory, full command line, variable names.
+fn confirm_prompt(argv: &[String], pid: u32, dir: &Path, names: &[String]) -> String {
+    format!(
+        "sec: allow `{}` (pid {pid}) in {} to receive {}?",
+        shell_words(argv),
+        dir.display(),
+        names.join(", ")
+    )
+}
+
+/// A command line as a user would type it (words with spaces or quotes single-quoted).
+pub fn shell_words(argv: &[String]) -> String {
+    argv.iter()
+        .map(|w| {
+            if !w.is_empty()
+                && w.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:@%+,".contains(c))
+            {
+                w.clone()
+            } else {
+                format!("'{}'", w.replace('\'', r"'\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(text: &str) -> Vec<String> {
+        text.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn command_rules_match_argv_prefixes_by_program_name() {
+        let rules = vec![words("twine upload"), words("python -m twine")];
+        assert!(command_allowed(&rules, &words("twine upload dist/a.whl")));
+        assert!(command_allowed(
+            &rules,
+            &words("/usr/bin/twine upload dist/a.whl")
+        ));
+        assert!(command_allowed(&rules, &words("python -m twine upload")));
+        assert!(!command_allowed(&rules, &words("twine check dist/a.whl")));
+        assert!(!command_allowed(&rules, &words("twine")));
+        assert!(!command_allowed(&rules, &words("mytwine upload")));
+        assert!(!command_allowed(&rules, &words("make test")));
+        let exact = vec![words("/opt/bin/tool")];
+        assert!(command_allowed(&exact, &words("/opt/bin/tool x")));
+        assert!(!command_allowed(&exact, &words("tool x")));
+    }
+
+    #[test]
+    fn prompts_show_the_command_as_typed() {
+        let argv = vec!["sh".into(), "-c".into(), "echo 'hi' there".into()];
+        assert_eq!(shell_words(&argv), r"sh -c 'echo '\''hi'\'' there'");
+        let prompt = confirm_prompt(&words("twine upload"), 7, Path::new("/p"), &words("A B"));
+        assert_eq!(
+            prompt,
+            "sec: allow `twine upload` (pid 7) in /p to receive A, B?"
+        );
+    }
+}
