@@ -15,11 +15,9 @@ if [[ -o interactive ]]; then
     # Runs before each prompt, from precmd_functions.
     __sec_hook() {
         # Taken first, before any other command overwrites it.
-        \builtin local __sec_status=$? __sec_errexit=
-        if [[ -o errexit ]]; then
-            __sec_errexit=on
-        fi
-        # zsh's own options inside, whatever the user set (ksharrays, nounset, ...).
+        \builtin local __sec_status=$?
+        # zsh's own options inside, whatever the user set (ksharrays, nounset, ...). Also
+        # keeps the caller's errexit from closing the shell when this returns nonzero.
         \builtin emulate -L zsh
         if [[ -z ${__sec_pwd+set} || ${__sec_pwd} != "${PWD-}" ]]; then
             \builtin local __sec_from="${__sec_pwd-}" __sec_code
@@ -31,11 +29,6 @@ if [[ -o interactive ]]; then
             if __sec_code=$(\command @SEC@ hook-event zsh --from "${__sec_from}" --to "${PWD-}" --declined "${__sec_declined-}"); then
                 \builtin eval "${__sec_code}" || \builtin :
             fi
-        fi
-        # Under errexit, a nonzero return from a prompt hook would close the shell; zsh
-        # restores $? after precmd anyway.
-        if [[ ${__sec_errexit} == on ]]; then
-            \builtin return 0
         fi
         \builtin return ${__sec_status}
     }

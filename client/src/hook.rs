@@ -229,6 +229,7 @@ async fn offer_unlock(
 fn ask(question: &str, default: bool) -> bool {
     eprint!("{question}");
     let _ = std::io::stderr().flush();
+    let _line_mode = LineMode::enter();
     let mut answer = String::new();
     if std::io::stdin().lock().read_line(&mut answer).unwrap_or(0) == 0 {
         eprintln!();
@@ -238,6 +239,48 @@ fn ask(question: &str, default: bool) -> bool {
         "" => default,
         "y" | "yes" => true,
         _ => false,
+    }
+}
+
+/// The terminal in line mode (canonical input, echo, CR read as newline, signal keys) for
+/// the length of a question. fish runs its prompt event with the terminal in its own raw
+/// editing mode, where a typed answer would neither show nor end with a newline.
+struct LineMode {
+    #[cfg(unix)]
+    saved: Option<nix::sys::termios::Termios>,
+}
+
+impl LineMode {
+    #[cfg(unix)]
+    fn enter() -> Self {
+        use nix::sys::termios::{InputFlags, LocalFlags, SetArg, tcgetattr, tcsetattr};
+        let stdin = std::io::stdin();
+        let Ok(saved) = tcgetattr(&stdin) else {
+            return Self { saved: None };
+        };
+        let mut line = saved.clone();
+        line.local_flags |= LocalFlags::ICANON | LocalFlags::ECHO | LocalFlags::ISIG;
+        line.input_flags |= InputFlags::ICRNL;
+        let _ = tcsetattr(&stdin, SetArg::TCSANOW, &line);
+        Self { saved: Some(saved) }
+    }
+
+    #[cfg(not(unix))]
+    fn enter() -> Self {
+        Self {}
+    }
+}
+
+#[cfg(unix)]
+impl Drop for LineMode {
+    fn drop(&mut self) {
+        if let Some(saved) = &self.saved {
+            let _ = nix::sys::termios::tcsetattr(
+                std::io::stdin(),
+                nix::sys::termios::SetArg::TCSANOW,
+                saved,
+            );
+        }
     }
 }
 

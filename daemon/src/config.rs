@@ -76,6 +76,8 @@ pub struct Scope {
     pub confirm: BTreeSet<String>,
     /// When not empty, only commands whose argv starts with one of these get the secrets.
     pub commands: Vec<Vec<String>>,
+    /// Variables delivered as a file (`as = "file"`), with the file's name.
+    pub files: BTreeMap<String, String>,
     pub env: BTreeMap<String, Value>,
 }
 
@@ -156,13 +158,32 @@ struct RawScope {
     env: BTreeMap<String, Spanned<toml::Value>>,
 }
 
-/// The table form of a variable: `{ value = "..." }` or `{ secret = "REF", confirm = true }`.
+/// The table form of a variable: `{ value = "..." }` (a literal) or `{ secret = "REF" }`,
+/// each optionally with `as = "file"` and `name = "..."`; a secret also with `confirm`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawVarTable {
     value: Option<String>,
     secret: Option<String>,
     confirm: Option<bool>,
+    #[serde(rename = "as")]
+    delivery: Option<Delivery>,
+    name: Option<String>,
+}
+
+#[derive(Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum Delivery {
+    Env,
+    File,
+}
+
+/// One variable as parsed: its value and how it is delivered.
+struct ParsedVar {
+    value: Value,
+    confirm: bool,
+    /// `Some(file name)` for `as = "file"`.
+    file: Option<String>,
 }
 
 /// A mistake found after TOML parsing, located by its byte span.
@@ -303,6 +324,7 @@ fn build_scope(
     }
     let mut env = BTreeMap::new();
     let mut confirm = BTreeSet::new();
+    let mut files = BTreeMap::new();
     for (name, value) in raw.env {
         if !is_env_name(&name) {
             return Err(Located::new(
@@ -310,11 +332,14 @@ fn build_scope(
                 format!("`{name}` is not a valid environment variable name"),
             ));
         }
-        let (value, confirmed) = parse_value(&value)?;
-        if confirmed || raw.confirm == Some(true) {
+        let parsed = parse_value(&value, &name)?;
+        if parsed.confirm || raw.confirm == Some(true) {
             confirm.insert(name.clone());
         }
-        env.insert(name, value);
+        if let Some(file_name) = parsed.file {
+            files.insert(name.clone(), file_name);
+        }
+        env.insert(name, parsed.value);
     }
     Ok(Scope {
         dir,
@@ -326,6 +351,7 @@ fn build_scope(
         max_lease,
         confirm,
         commands,
+        files,
         env,
     })
 }
@@ -367,40 +393,64 @@ pub fn canonical_or_normal(path: &Path) -> PathBuf {
     out
 }
 
-/// A variable's value, and whether it asks for confirmation itself.
-fn parse_value(value: &Spanned<toml::Value>) -> Result<(Value, bool), Located> {
+/// A variable's value, whether it asks for confirmation itself, and how it is delivered.
+fn parse_value(value: &Spanned<toml::Value>, var: &str) -> Result<ParsedVar, Located> {
     let span = value.span();
     let reference = |text: &str| {
         Reference::parse(text)
             .map(Value::Secret)
             .map_err(|e| Located::new(span.clone(), e))
     };
-    match value.get_ref() {
-        toml::Value::String(s) => Ok((reference(s)?, false)),
-        toml::Value::Table(table) => {
-            let shape = "a table value is `{ value = \"...\" }` (a literal) or `{ secret = \"SCHEME:REST\", confirm = true }`";
-            let raw: RawVarTable =
-                toml::Value::Table(table.clone())
-                    .try_into()
-                    .map_err(|e: toml::de::Error| {
-                        Located::new(span.clone(), format!("{}; {shape}", e.message().trim()))
-                    })?;
-            match (raw.value, raw.secret) {
-                (Some(literal), None) if raw.confirm.is_none() => {
-                    Ok((Value::Literal(literal), false))
-                }
-                (None, Some(secret)) => Ok((reference(&secret)?, raw.confirm.unwrap_or(false))),
-                _ => Err(Located::new(span, shape)),
-            }
+    let table = match value.get_ref() {
+        toml::Value::String(s) => {
+            return Ok(ParsedVar {
+                value: reference(s)?,
+                confirm: false,
+                file: None,
+            });
         }
-        other => Err(Located::new(
-            span,
-            format!(
-                "expected a secret reference string or `{{ value = \"...\" }}`, found a {}",
-                other.type_str()
-            ),
-        )),
-    }
+        toml::Value::Table(table) => table,
+        other => {
+            return Err(Located::new(
+                span,
+                format!(
+                    "expected a secret reference string or `{{ value = \"...\" }}`, found a {}",
+                    other.type_str()
+                ),
+            ));
+        }
+    };
+    let shape = "a table value is `{ value = \"...\" }` (a literal) or `{ secret = \"SCHEME:REST\" }`, optionally with `as = \"file\"`, `name = \"...\"` and (for a secret) `confirm = true`";
+    let raw: RawVarTable =
+        toml::Value::Table(table.clone())
+            .try_into()
+            .map_err(|e: toml::de::Error| {
+                Located::new(span.clone(), format!("{}; {shape}", e.message().trim()))
+            })?;
+    let value = match (raw.value, raw.secret) {
+        (Some(literal), None) if raw.confirm.is_none() => Value::Literal(literal),
+        (None, Some(secret)) => reference(&secret)?,
+        _ => return Err(Located::new(span, shape)),
+    };
+    let file = match (raw.delivery, raw.name) {
+        (Some(Delivery::File), name) => {
+            let name = name.unwrap_or_else(|| var.to_string());
+            if !crate::files::valid_file_name(&name) {
+                return Err(Located::new(
+                    span,
+                    format!("`name = \"{name}\"` must be a plain file name"),
+                ));
+            }
+            Some(name)
+        }
+        (_, Some(_)) => return Err(Located::new(span, "`name` needs `as = \"file\"`")),
+        (_, None) => None,
+    };
+    Ok(ParsedVar {
+        value,
+        confirm: raw.confirm.unwrap_or(false),
+        file,
+    })
 }
 
 fn duration_or(raw: Option<&Spanned<String>>, default: Duration) -> Result<Duration, Located> {
@@ -642,6 +692,32 @@ GH_TOKEN = "op://Private/GitHub/credential"
             OnRevoke::Terminate,
             "terminate is the default"
         );
+    }
+
+    #[test]
+    fn variables_can_be_delivered_as_files() {
+        let config = parse(
+            "[[scope]]\ndir = \"/p\"\n[scope.env]\n\
+             NETRC = { secret = \"keyring:netrc/default\", as = \"file\" }\n\
+             PYPIRC = { secret = \"keyring:pypi/rc\", as = \"file\", name = \".pypirc\" }\n\
+             PLAIN = { secret = \"keyring:a/b\", as = \"env\" }\n",
+        )
+        .unwrap();
+        let files = &config.scopes[0].files;
+        assert_eq!(files.get("NETRC").map(String::as_str), Some("NETRC"));
+        assert_eq!(files.get("PYPIRC").map(String::as_str), Some(".pypirc"));
+        assert!(!files.contains_key("PLAIN"));
+        for bad in [
+            "{ secret = \"keyring:a/b\", as = \"file\", name = \"../x\" }",
+            "{ secret = \"keyring:a/b\", name = \"x\" }",
+            "{ secret = \"keyring:a/b\", as = \"pipe\" }",
+        ] {
+            let err = parse(&format!(
+                "[[scope]]\ndir = \"/p\"\n[scope.env]\nA = {bad}\n"
+            ))
+            .unwrap_err();
+            assert_eq!(err.line, 4, "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -5,9 +5,12 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use secrecy::SecretString;
+
 use crate::audit::{Event, Record};
 use crate::config::{Scope, Value};
 use crate::confirm;
+use crate::files::FileVar;
 use crate::leases::LeaseRecord;
 use crate::state::{Daemon, LeaseError, RepoView, Resolved};
 
@@ -83,16 +86,18 @@ impl Daemon {
         };
         let mut record = self.record(ask, Some(&scope), names, references);
         record.expires_at = scope.max_lease.map(|d| record.granted_at + d);
+        let vars = self.deliver_files(&scope, &record.id, vars)?;
         let granted = Record {
             lease: record.id.clone(),
             ..audit_record
         };
-        self.audit
-            .write(Event::Grant, &granted)
-            .map_err(|source| LeaseError::Audit {
+        if let Err(source) = self.audit.write(Event::Grant, &granted) {
+            self.files.remove(&record.id);
+            return Err(LeaseError::Audit {
                 path: self.audit.path().to_path_buf(),
                 source,
-            })?;
+            });
+        }
         Ok(Granted {
             record,
             vars,
@@ -141,6 +146,44 @@ impl Daemon {
                 })?;
         }
         self.resolve_vars(scope, names).await
+    }
+
+    /// Writes the variables with `as = "file"` to the lease's files; those variables then
+    /// hold the file's path instead of the value.
+    fn deliver_files(
+        &self,
+        scope: &Scope,
+        lease: &str,
+        vars: Vec<Resolved>,
+    ) -> Result<Vec<Resolved>, LeaseError> {
+        let wanted: Vec<FileVar<'_>> = vars
+            .iter()
+            .filter_map(|v| {
+                let file_name = scope.files.get(&v.name)?;
+                Some(FileVar {
+                    var: &v.name,
+                    file_name,
+                    value: &v.value,
+                })
+            })
+            .collect();
+        if wanted.is_empty() {
+            return Ok(vars);
+        }
+        let paths = self
+            .files
+            .create(lease, &wanted)
+            .map_err(LeaseError::Files)?;
+        Ok(vars
+            .into_iter()
+            .map(|v| match paths.iter().find(|(name, _)| *name == v.name) {
+                Some((_, path)) => Resolved {
+                    name: v.name,
+                    value: SecretString::from(path.display().to_string()),
+                },
+                None => v,
+            })
+            .collect())
     }
 
     fn record(

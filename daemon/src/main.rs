@@ -6,6 +6,7 @@ mod audit;
 mod cache;
 mod config;
 mod confirm;
+mod files;
 mod grant;
 mod hardening;
 mod leases;
@@ -139,10 +140,17 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
         sec_proto::launch::state_dir().context("cannot tell the state directory; set HOME")?;
     let trust = trust::TrustStore::load(state_dir.join("trust.json"));
     let audit = audit::AuditLog::new(state_dir.join("audit.jsonl"));
+    let runtime_dir = socket_path
+        .parent()
+        .context("the socket has no directory")?;
+    let files = files::LeaseFiles::new(runtime_dir);
+    // Secret files of leases whose daemon died (no stream can end them any more).
+    files.remove_all();
     let daemon = Arc::new(Daemon::new(
         config,
         trust,
         audit,
+        files,
         vault::Vaults::new(),
         protocol,
     ));
@@ -171,6 +179,7 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
     // Zeroize everything before going.
     let dropped = daemon.cache.revoke(|_| true);
     daemon.leases.end(|_| true, "secd stopped");
+    daemon.files.remove_all();
     let _ = std::fs::remove_file(&socket_path);
     tracing::info!(dropped, "stopped");
     served.context("the gRPC server failed")

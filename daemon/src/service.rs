@@ -483,10 +483,12 @@ async fn watch_lease(
             if daemon.leases.remove(&id).is_some() {
                 tracing::info!(lease = %id, "lease ended");
             }
+            daemon.files.remove(&id);
         }
         _ = limit => {
             let limit = humantime::format_duration(max_lease.unwrap_or_default());
             let reason = format!("the lease outlived its max_lease of {limit}");
+            daemon.files.remove(&id);
             for ended in daemon.leases.end(|l| l.id == id, &reason) {
                 tracing::info!(lease = %id, "lease expired (max_lease)");
                 daemon.audit.note(Event::Expire, &audit_of(&ended, &reason));

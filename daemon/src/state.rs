@@ -10,6 +10,7 @@ use crate::audit::{AuditLog, Event as AuditEvent, Record};
 use crate::cache::{Cache, Key, Limits, Source};
 use crate::config::{Config, ConfigError, REPO_FILE, Scope, Value};
 use crate::confirm::ConfirmError;
+use crate::files::LeaseFiles;
 use crate::leases::Leases;
 use crate::live_config::{LiveConfig, Refresh, Snapshot};
 use crate::trust::{RepoFile, Trust, TrustStore, find_repo_file};
@@ -22,6 +23,7 @@ pub struct Daemon {
     pub leases: Leases,
     pub trust: TrustStore,
     pub audit: AuditLog,
+    pub files: LeaseFiles,
     pub started: Instant,
     pub protocol: u32,
 }
@@ -97,6 +99,8 @@ pub enum LeaseError {
     },
     #[error("{names}: {source}")]
     Confirm { names: String, source: ConfirmError },
+    #[error("cannot write the secret files of this lease ({0}); nothing was handed out")]
+    Files(std::io::Error),
     #[error("cannot write the audit log {} ({source}); nothing was handed out", path.display())]
     Audit {
         path: PathBuf,
@@ -109,12 +113,14 @@ impl Daemon {
         config: LiveConfig,
         trust: TrustStore,
         audit: AuditLog,
+        files: LeaseFiles,
         vaults: Vaults,
         protocol: u32,
     ) -> Self {
         Self {
             config,
             audit,
+            files,
             cache: Cache::new(),
             vaults,
             leases: Leases::new(),
@@ -165,10 +171,16 @@ impl Daemon {
             (Some(user), Some(repo)) if user.dir == repo.dir => {
                 let mut merged = user.clone();
                 for (name, value) in &repo.env {
-                    merged
-                        .env
-                        .entry(name.clone())
-                        .or_insert_with(|| value.clone());
+                    if merged.env.contains_key(name) {
+                        continue;
+                    }
+                    merged.env.insert(name.clone(), value.clone());
+                    if let Some(file) = repo.files.get(name) {
+                        merged.files.insert(name.clone(), file.clone());
+                    }
+                    if repo.confirm.contains(name) {
+                        merged.confirm.insert(name.clone());
+                    }
                 }
                 Some(merged)
             }
@@ -285,6 +297,7 @@ impl Daemon {
             ),
         };
         for lease in &ended {
+            self.files.remove(&lease.id);
             self.audit.note(
                 AuditEvent::Revoke,
                 &crate::service::audit_of(lease, &reason),

@@ -10,6 +10,7 @@ mod output;
 mod procs;
 mod python;
 mod secret_service;
+pub mod shell;
 mod world;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,547 @@
+//! The shell hooks `sec hook bash|zsh|fish` prints, run in the real shells.
+//!
+//! Most tests run the generated script against a stand-in `sec` (see
+//! `sec_tests::shell::SecStandin`) so they check the script alone: when it asks, with which
+//! arguments, what it applies, and that it starts no process when the directory did not
+//! change. The last ones drive the real `sec` and `secd` through a terminal (a private tmux
+//! server), as a person would: answer the questions, then look at the shell and the daemon.
+
+use std::path::{Path, PathBuf};
+
+use sec_tests::shell::{SecStandin, Tmux, hook_script, run_with_input};
+use sec_tests::{Output, World, sec_bin, unique};
+
+/// A world, a stand-in `sec` and the generated hook for `shell` written to a file, with the
+/// directories the sessions visit: the project (where the shell starts), `project/sub` and
+/// `project/broken` (where the stand-in fails).
+struct Setup {
+    world: World,
+    standin: SecStandin,
+    hook: PathBuf,
+}
+
+impl Setup {
+    fn new(shell: &str) -> Self {
+        let world = World::without_keyring();
+        let standin = SecStandin::install(&world.root().join("standin"));
+        let hook = world.root().join(format!("hook.{shell}"));
+        std::fs::write(&hook, hook_script(shell, standin.path_str()))
+            .expect("cannot write the hook script");
+        for dir in ["sub", "broken"] {
+            std::fs::create_dir(world.project.join(dir)).expect("cannot create a directory");
+        }
+        Setup {
+            world,
+            standin,
+            hook,
+        }
+    }
+
+    fn hook(&self) -> &str {
+        self.hook.to_str().expect("path is not UTF-8")
+    }
+
+    fn project(&self) -> &Path {
+        &self.world.project
+    }
+
+    fn dir(&self, name: &str) -> PathBuf {
+        self.world.project.join(name)
+    }
+
+    /// Runs `program ARGS` in the project directory with `input` on stdin.
+    fn session(&self, program: &str, args: &[&str], input: &str) -> Output {
+        run_with_input(
+            &self.world,
+            self.project(),
+            program,
+            args,
+            &[("TERM", "dumb")],
+            input,
+        )
+    }
+}
+
+fn display(path: &Path) -> String {
+    path.to_str().expect("path is not UTF-8").to_string()
+}
+
+/// What every strict-mode session below does, in its shell's words: source the hook twice,
+/// a prompt without a change, `cd sub`, a prompt, `$?` checks with the hook called directly
+/// (unchanged directory, then after `cd ..`), `cd broken` where the stand-in fails.
+/// Checks the lines it printed and the stand-in's calls.
+fn check_strict_session(setup: &Setup, shell: &str, out: &Output, hook_entries: &str) {
+    out.assert_success();
+    for bad in [
+        "unbound variable",
+        "parameter not set",
+        "command not found",
+        "syntax error",
+        "parse error",
+        "BROKEN",
+    ] {
+        assert!(
+            !out.stdout.contains(bad) && !out.stderr.contains(bad),
+            "{bad:?} in the session:\n{out}"
+        );
+    }
+    let project = display(setup.project());
+    let sub = display(&setup.dir("sub"));
+    let expected_lines = [
+        format!("hooks={hook_entries}"),
+        format!("scope={sub} exported={sub}"),
+        "alive after a failed status".to_string(),
+        "unchanged rc=1".to_string(),
+        "changed rc=1".to_string(),
+        format!("after broken scope={project}"),
+        "done".to_string(),
+    ];
+    let lines: Vec<&str> = out.stdout.lines().map(str::trim).collect();
+    for line in &expected_lines {
+        assert!(
+            lines.contains(&line.as_str()),
+            "expected the line {line:?} on stdout:\n{out}"
+        );
+    }
+    // One call per change of directory, none at prompts without one, despite sourcing twice.
+    let expected_calls = vec![
+        SecStandin::expected_call(shell, "", setup.project(), ""),
+        SecStandin::expected_call(shell, &project, &setup.dir("sub"), &project),
+        SecStandin::expected_call(shell, &sub, setup.project(), &format!("{project}:{sub}")),
+        SecStandin::expected_call(
+            shell,
+            &project,
+            &setup.dir("broken"),
+            &format!("{project}:{sub}:{project}"),
+        ),
+    ];
+    assert_eq!(
+        setup.standin.calls(),
+        expected_calls,
+        "the stand-in's calls differ:\n{out}"
+    );
+}
+
+#[test]
+fn bash_hook_under_strict_mode() {
+    let setup = Setup::new("bash");
+    // bash runs PROMPT_COMMAND before reading each line, also from a pipe.
+    let input = format!(
+        r#"set -euo pipefail
+source {hook}
+source {hook}
+:
+echo "hooks=${{PROMPT_COMMAND[*]}}"
+cd sub
+echo "scope=${{SEC_SCOPE-unset}} exported=$(printenv SEC_SCOPE)"
+:
+! true
+echo "alive after a failed status"
+set +e
+false; __sec_hook; echo "unchanged rc=$?"
+cd ..; false; __sec_hook; echo "changed rc=$?"
+cd broken
+echo "after broken scope=${{SEC_SCOPE-unset}}"
+:
+echo done
+"#,
+        hook = setup.hook()
+    );
+    let out = setup.session("bash", &["--norc", "--noprofile", "-i"], &input);
+    check_strict_session(&setup, "bash", &out, "__sec_hook");
+}
+
+#[test]
+fn zsh_hook_under_strict_mode() {
+    let setup = Setup::new("zsh");
+    // zsh runs precmd_functions before reading each line, also from a pipe.
+    let input = format!(
+        r#"setopt nounset errexit pipefail
+source {hook}
+source {hook}
+:
+echo "hooks=${{precmd_functions[*]}}"
+cd sub
+echo "scope=${{SEC_SCOPE-unset}} exported=$(printenv SEC_SCOPE)"
+:
+! true
+echo "alive after a failed status"
+setopt noerrexit
+false; __sec_hook; echo "unchanged rc=$?"
+cd ..; false; __sec_hook; echo "changed rc=$?"
+cd broken
+echo "after broken scope=${{SEC_SCOPE-unset}}"
+:
+echo done
+"#,
+        hook = setup.hook()
+    );
+    let out = setup.session("zsh", &["-f", "-i"], &input);
+    check_strict_session(&setup, "zsh", &out, "__sec_hook");
+}
+
+#[test]
+fn fish_hook_in_an_interactive_fish() {
+    let setup = Setup::new("fish");
+    // fish has no nounset, and fires no fish_prompt when reading from a pipe: the test
+    // emits it where a prompt would be.
+    let input = format!(
+        r#"source {hook}
+source {hook}
+emit fish_prompt
+emit fish_prompt
+echo "hooks="(functions --handlers-type generic | string match '*__sec_hook*')
+cd sub
+emit fish_prompt
+echo "scope=$SEC_SCOPE exported="(printenv SEC_SCOPE)
+emit fish_prompt
+echo "alive after a failed status"
+false; __sec_hook; echo "unchanged rc=$status"
+cd ..; false; __sec_hook; echo "changed rc=$status"
+cd broken
+emit fish_prompt
+echo "after broken scope=$SEC_SCOPE"
+emit fish_prompt
+echo done
+"#,
+        hook = setup.hook()
+    );
+    let out = setup.session("fish", &["--no-config", "-i"], &input);
+    check_strict_session(&setup, "fish", &out, "fish_prompt __sec_hook");
+}
+
+#[test]
+fn bash_hook_goes_first_in_prompt_command_once_in_either_form() {
+    let setup = Setup::new("bash");
+    // A prompt theme that was there before: it must keep running, after the hook, so it
+    // sees SEC_SCOPE at the very first prompt.
+    for (form, expected) in [
+        (
+            "PROMPT_COMMAND='theme'",
+            r#"declare -- PROMPT_COMMAND="__sec_hook;theme""#,
+        ),
+        (
+            "PROMPT_COMMAND=(theme)",
+            r#"declare -a PROMPT_COMMAND=([0]="__sec_hook" [1]="theme")"#,
+        ),
+    ] {
+        let input = format!(
+            r#"set -u
+theme() {{ echo "theme saw ${{SEC_SCOPE-nothing}}"; }}; {form}; source {hook}
+source {hook}
+declare -p PROMPT_COMMAND
+"#,
+            hook = setup.hook()
+        );
+        let out = setup.session("bash", &["--norc", "--noprofile", "-i"], &input);
+        out.assert_success();
+        let lines: Vec<&str> = out.stdout.lines().collect();
+        assert!(
+            lines.contains(&expected),
+            "{form}: expected {expected}:\n{out}"
+        );
+        let first_theme = lines
+            .iter()
+            .find(|l| l.starts_with("theme saw"))
+            .unwrap_or_else(|| panic!("{form}: the theme never ran:\n{out}"));
+        assert_eq!(
+            *first_theme,
+            format!("theme saw {}", display(setup.project())),
+            "{form}: the theme ran before the hook:\n{out}"
+        );
+    }
+}
+
+#[test]
+fn hooks_do_nothing_in_non_interactive_shells() {
+    let setup = Setup::new("bash");
+    let zsh_hook = setup.world.root().join("hook.zsh");
+    let fish_hook = setup.world.root().join("hook.fish");
+    std::fs::write(&zsh_hook, hook_script("zsh", setup.standin.path_str())).unwrap();
+    std::fs::write(&fish_hook, hook_script("fish", setup.standin.path_str())).unwrap();
+    let cases: [(&str, Vec<String>); 3] = [
+        (
+            "bash",
+            vec![
+                "--norc".into(),
+                "-c".into(),
+                format!(
+                    r#"source {}; echo "installed=${{PROMPT_COMMAND-}}$(type -t __sec_hook)""#,
+                    setup.hook()
+                ),
+            ],
+        ),
+        (
+            "zsh",
+            vec![
+                "-f".into(),
+                "-c".into(),
+                format!(
+                    r#"source {}; echo "installed=${{precmd_functions-}}$(whence -w __sec_hook | grep function)""#,
+                    display(&zsh_hook)
+                ),
+            ],
+        ),
+        (
+            "fish",
+            vec![
+                "--no-config".into(),
+                "-c".into(),
+                format!(
+                    r#"source {}; set -l found (functions --names | string match __sec_hook); echo "installed=$found""#,
+                    display(&fish_hook)
+                ),
+            ],
+        ),
+    ];
+    for (shell, args) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = setup.session(shell, &args, "");
+        out.assert_success();
+        assert_eq!(
+            out.stdout, "installed=\n",
+            "{shell} installed the hook:\n{out}"
+        );
+    }
+    assert_eq!(setup.standin.calls(), Vec::<Vec<String>>::new());
+}
+
+#[test]
+fn bash_hook_is_clean_under_shellcheck() {
+    let world = World::without_keyring();
+    let script = hook_script("bash", "/usr/local/bin/sec");
+    let out = run_with_input(
+        &world,
+        &world.project,
+        "shellcheck",
+        &["--shell=bash", "--severity=style", "-"],
+        &[],
+        &script,
+    );
+    assert!(
+        out.success() && out.stdout.is_empty(),
+        "shellcheck found something in the generated bash hook:\n{out}"
+    );
+}
+
+/// A change to a generated script is reviewed on purpose: `cargo insta review` (or
+/// INSTA_UPDATE=always) after changing a template under shell-hooks/.
+#[test]
+fn generated_hooks_match_their_snapshots() {
+    for shell in ["bash", "zsh", "fish"] {
+        insta::assert_snapshot!(
+            format!("hook_{shell}"),
+            hook_script(shell, "/usr/local/bin/sec")
+        );
+    }
+}
+
+/// "No change ⇒ no process": counted with strace, every fork and exec of an interactive
+/// bash with the hook, over prompts with and without a change of directory.
+#[test]
+fn bash_prompt_without_cd_starts_no_process() {
+    let setup = Setup::new("bash");
+    let log = setup.world.root().join("strace.log");
+    let input = format!(
+        "source {hook}\n:\n\n:\ntrue\n\ncd .\n:\ncd sub\n:\n\ntrue\ncd {sub}\n:\nexit\n",
+        hook = setup.hook(),
+        sub = display(&setup.dir("sub")),
+    );
+    let out = setup.session(
+        "strace",
+        &[
+            "-f",
+            "-qq",
+            "-e",
+            "trace=execve,execveat,fork,vfork,clone,clone3",
+            "-o",
+            log.to_str().expect("path is not UTF-8"),
+            "bash",
+            "--norc",
+            "--noprofile",
+            "-i",
+        ],
+        &input,
+    );
+    out.assert_success();
+    let trace = std::fs::read_to_string(&log).expect("cannot read the strace log");
+    let calls_of = |names: &[&str]| -> Vec<String> {
+        trace
+            .lines()
+            .filter(|line| names.iter().any(|name| line.contains(&format!(" {name}("))))
+            .map(str::to_string)
+            .collect()
+    };
+    let execs = calls_of(&["execve", "execveat"]);
+    let forks = calls_of(&["fork", "vfork", "clone", "clone3"]);
+    let standin = format!("\"{}\"", setup.standin.path_str());
+    // bash itself, then the stand-in at the first prompt and after `cd sub`: nothing at the
+    // eleven prompts without a change.
+    assert_eq!(
+        execs.len(),
+        3,
+        "expected 3 execs (bash, the stand-in twice):\n{trace}"
+    );
+    assert!(execs[0].contains("bash"), "{trace}");
+    assert!(
+        execs[1..].iter().all(|e| e.contains(&standin)),
+        "something other than the stand-in ran:\n{trace}"
+    );
+    assert_eq!(
+        forks.len(),
+        2,
+        "expected 2 forks (one per change of directory):\n{trace}"
+    );
+    assert_eq!(
+        setup.standin.calls().len(),
+        2,
+        "the stand-in ran at a prompt without a change:\n{out}"
+    );
+}
+
+/// How one shell says the commands of [`allow_unlock_and_revoke_in_a_terminal`].
+struct TerminalShell {
+    name: &'static str,
+    /// Run by tmux in the window.
+    start: &'static str,
+    /// Installs the hook as the user's rc file would, then prints `hook=` and whether
+    /// `__sec_hook` is a function.
+    install: &'static str,
+    /// Prints `in-shell=N`: how many variables of the shell hold the value in file `{probe}`.
+    in_shell: &'static str,
+    /// Prints `through-exec=N scope=SEC_SCOPE`: the same count under `sec exec`.
+    through_exec: &'static str,
+}
+
+const BASH: TerminalShell = TerminalShell {
+    name: "bash",
+    start: "PS1='$ ' exec bash --norc --noprofile -i",
+    install: r#"eval "$(sec hook bash)"; echo "hook=$(type -t __sec_hook)""#,
+    in_shell: r#"echo "in-shell=$(env | grep -c -F -f {probe})""#,
+    through_exec: r#"echo "through-exec=$(sec exec -- env | grep -c -F -f {probe}) scope=$SEC_SCOPE""#,
+};
+
+const ZSH: TerminalShell = TerminalShell {
+    name: "zsh",
+    start: "PS1='$ ' exec zsh -f -i",
+    install: r#"eval "$(sec hook zsh)"; echo "hook=$(whence -w __sec_hook)""#,
+    in_shell: BASH.in_shell,
+    through_exec: BASH.through_exec,
+};
+
+const FISH: TerminalShell = TerminalShell {
+    name: "fish",
+    start: "exec fish --no-config",
+    install: r#"sec hook fish | source; echo hook=(type -t __sec_hook)"#,
+    in_shell: r#"echo in-shell=(env | grep -c -F -f {probe})"#,
+    through_exec: r#"echo through-exec=(sec exec -- env | grep -c -F -f {probe})" scope=$SEC_SCOPE""#,
+};
+
+/// The real thing in a real terminal: entering a directory with a new `.sec.toml` shows its
+/// variables and references and asks; once allowed, it offers to unlock; the secret then
+/// reaches `sec exec` but not the shell, SEC_SCOPE names the scope, and leaving the
+/// directory (`on_leave = "revoke"`) drops it from the daemon's cache. No value is ever on
+/// the screen.
+fn allow_unlock_and_revoke_in_a_terminal(shell: &TerminalShell) {
+    let world = World::new();
+    let value = unique("demo-token");
+    world
+        .run_with_stdin(&["set", "keyring:pypi/demo"], &value)
+        .assert_success();
+    let demo = world.project.join("demo");
+    std::fs::create_dir(&demo).expect("cannot create the demo directory");
+    std::fs::write(
+        demo.join(".sec.toml"),
+        "prompt = true\non_leave = \"revoke\"\n\n[env]\nTWINE_PASSWORD = \"keyring:pypi/demo\"\n",
+    )
+    .expect("cannot write .sec.toml");
+    // `sec` on the world's PATH, as a user has it.
+    std::os::unix::fs::symlink(sec_bin(), world.bin.join("sec"))
+        .expect("cannot link sec into the world's bin");
+    // The value to look for, in a file, so the screen never shows it.
+    let probe = world.root().join("value");
+    std::fs::write(&probe, &value).expect("cannot write the probe file");
+    let probe = display(&probe);
+
+    let tmux = Tmux::start(&world, &world.project, shell.start);
+    tmux.send_line(shell.install);
+    let hook = tmux.wait_for_line("hook=");
+    assert!(
+        hook.contains("function"),
+        "{}: the hook is not installed: {hook}",
+        shell.name
+    );
+
+    tmux.send_line("cd demo");
+    let screen = tmux.wait_for("Allow? [y/N]");
+    assert!(
+        screen
+            .lines()
+            .any(|l| l.contains("TWINE_PASSWORD") && l.contains("keyring:pypi/demo")),
+        "{}: the question does not show the variable with its reference:\n{screen}",
+        shell.name
+    );
+    tmux.send_line("y");
+    tmux.wait_for("Unlock 1 secret");
+    // Enter takes the default, yes.
+    tmux.send_line("");
+
+    tmux.send_line(&shell.in_shell.replace("{probe}", &probe));
+    assert_eq!(
+        tmux.wait_for_line("in-shell="),
+        "in-shell=0",
+        "{}: the secret reached the shell's environment",
+        shell.name
+    );
+    tmux.send_line(&shell.through_exec.replace("{probe}", &probe));
+    assert_eq!(
+        tmux.wait_for_line("through-exec="),
+        format!("through-exec=1 scope={}", display(&demo)),
+        "{}: sec exec did not get the secret, or SEC_SCOPE is not the scope",
+        shell.name
+    );
+
+    let cached = || -> Vec<String> {
+        let out = world.run(&["status", "--json"]);
+        out.assert_success();
+        let json = out.json();
+        let scopes = json["cached"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no \"cached\" list in the status:\n{out}"));
+        // Each entry as JSON text, whatever its shape: the scope's path is in it.
+        scopes.iter().map(|s| s.to_string()).collect()
+    };
+    let demo_json = serde_json::Value::String(display(&demo)).to_string();
+    assert!(
+        cached().iter().any(|s| s.contains(&demo_json)),
+        "{}: the unlocked scope is not cached: {:?}",
+        shell.name,
+        cached()
+    );
+    tmux.send_line(r#"cd ..; echo "left for $PWD""#);
+    tmux.wait_for_line("left for /");
+    sec_tests::wait_until("the scope to be revoked on leaving it", || {
+        !cached().iter().any(|s| s.contains(&demo_json))
+    });
+    let screen = tmux.screen();
+    assert!(
+        !screen.contains(&value),
+        "{}: a secret value on the screen:\n{screen}",
+        shell.name
+    );
+}
+
+#[test]
+fn bash_hook_allows_unlocks_and_revokes_in_a_terminal() {
+    allow_unlock_and_revoke_in_a_terminal(&BASH);
+}
+
+#[test]
+fn zsh_hook_allows_unlocks_and_revokes_in_a_terminal() {
+    allow_unlock_and_revoke_in_a_terminal(&ZSH);
+}
+
+#[test]
+fn fish_hook_allows_unlocks_and_revokes_in_a_terminal() {
+    allow_unlock_and_revoke_in_a_terminal(&FISH);
+}
