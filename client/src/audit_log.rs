@@ -71,7 +71,7 @@ fn human_line(line: &str) -> String {
         },
         match list("command") {
             cmd if cmd.is_empty() => String::new(),
-            cmd => format!("`{}`", cmd.join(" ")),
+            cmd => format!("`{}`", sec_proto::shell_words(&cmd)),
         },
         entry
             .get("pid")

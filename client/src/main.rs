@@ -7,6 +7,8 @@ mod commands;
 mod daemon_conn;
 mod exec;
 mod hook;
+mod import;
+mod import_files;
 mod report;
 
 use std::process::ExitCode;
@@ -43,6 +45,24 @@ fn main() -> ExitCode {
             Command::Set { reference } => commands::set(reference).await,
             Command::Rm { reference } => commands::rm(reference).await,
             Command::Daemon { action } => commands::daemon(action).await,
+            Command::Import {
+                kind,
+                path,
+                backend,
+                write,
+                dir,
+                remove,
+            } => {
+                let args = import::ImportArgs {
+                    kind,
+                    path,
+                    backend,
+                    write,
+                    dir,
+                    remove,
+                };
+                import::run(args).await
+            }
             Command::Log { lines, json } => audit_log::show(lines, json),
             Command::Allow { dir } => commands::allow(dir).await,
             Command::Deny { dir } => commands::deny(dir).await,

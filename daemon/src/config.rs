@@ -103,6 +103,14 @@ pub enum OnLeave {
     Revoke,
 }
 
+/// Where a scope was written: the user's own config may run programs to get secrets
+/// (`cmd:`), a repository file may not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    UserConfig,
+    Repository,
+}
+
 /// The file name of a repository's own scope file.
 pub const REPO_FILE: &str = ".sec.toml";
 
@@ -242,7 +250,8 @@ impl Config {
                 )));
             };
             let dir = scope_dir(dir, home).map_err(located)?;
-            let scope = build_scope(raw_scope, dir, default_ttl, default_max).map_err(located)?;
+            let scope = build_scope(raw_scope, dir, default_ttl, default_max, Origin::UserConfig)
+                .map_err(located)?;
             if let Some(other) = scopes.iter().find(|s: &&Scope| s.dir == scope.dir) {
                 let message = format!(
                     "two scopes for the same directory {}; merge them into one [[scope]]",
@@ -283,8 +292,14 @@ impl Config {
                 "a .sec.toml is the scope of its own directory; remove `dir`",
             )));
         }
-        let mut scope =
-            build_scope(raw, dir, self.defaults.ttl, self.defaults.max_ttl).map_err(located)?;
+        let mut scope = build_scope(
+            raw,
+            dir,
+            self.defaults.ttl,
+            self.defaults.max_ttl,
+            Origin::Repository,
+        )
+        .map_err(located)?;
         scope.ttl = scope.ttl.min(self.defaults.ttl);
         scope.max_ttl = scope.max_ttl.min(self.defaults.max_ttl);
         Ok(scope)
@@ -305,6 +320,7 @@ fn build_scope(
     dir: PathBuf,
     default_ttl: Duration,
     default_max: Duration,
+    origin: Origin,
 ) -> Result<Scope, Located> {
     let ttl = duration_or(raw.ttl.as_ref(), default_ttl)?;
     let max_ttl = duration_or(raw.max_ttl.as_ref(), default_max)?;
@@ -333,6 +349,15 @@ fn build_scope(
             ));
         }
         let parsed = parse_value(&value, &name)?;
+        if let Value::Secret(reference) = &parsed.value
+            && reference.runs_program()
+            && origin == Origin::Repository
+        {
+            return Err(Located::new(
+                value.span(),
+                "a repository's .sec.toml may not use references that run programs (cmd:); such references belong in your own config.toml",
+            ));
+        }
         if parsed.confirm || raw.confirm == Some(true) {
             confirm.insert(name.clone());
         }
@@ -735,6 +760,24 @@ GH_TOKEN = "op://Private/GitHub/credential"
             assert_eq!(err.line, 4, "{bad}: {err}");
             assert!(err.message.contains("{ value = "), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn repository_files_may_not_run_programs() {
+        let config = parse("").unwrap();
+        let text = "[env]\nTOKEN = \"cmd:security find-generic-password -w\"\n";
+        let err = config
+            .parse_repo_file(text, Path::new("/r/.sec.toml"), "/r".into())
+            .unwrap_err();
+        assert_eq!((err.line, err.column), (2, 9), "{err}");
+        assert!(
+            err.message
+                .contains("may not use references that run programs"),
+            "{err}"
+        );
+        let own =
+            parse(&format!("[[scope]]\ndir = \"/p\"\n{text}").replace("[env]", "[scope.env]"));
+        assert!(own.is_ok(), "the user's own config may: {own:?}");
     }
 
     #[test]

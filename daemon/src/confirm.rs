@@ -35,14 +35,18 @@ pub async fn confirm(
     timeout: Duration,
 ) -> Result<(), ConfirmError> {
     let program = program.ok_or(ConfirmError::NoProgram)?;
-    let child = tokio::process::Command::new(program)
+    let mut command = tokio::process::Command::new(program);
+    command
         .arg(prompt)
         .env("SSH_ASKPASS_PROMPT", "confirm")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn();
+        .kill_on_drop(true);
+    // Its own process group, so a timeout can end the program and whatever it started.
+    #[cfg(unix)]
+    command.process_group(0);
+    let child = command.spawn();
     let mut child = child.map_err(|e| ConfirmError::CannotRun {
         program: program.to_string(),
         reason: e.to_string(),
@@ -54,9 +58,23 @@ pub async fn confirm(
             program: program.to_string(),
             reason: e.to_string(),
         }),
-        Err(_) => Err(ConfirmError::Timeout(timeout)),
+        Err(_) => {
+            if let Some(pid) = child.id() {
+                kill_group(pid);
+            }
+            Err(ConfirmError::Timeout(timeout))
+        }
     }
 }
+
+#[cfg(unix)]
+fn kill_group(pid: u32) {
+    let group = nix::unistd::Pid::from_raw(pid as i32);
+    let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+}
+
+#[cfg(not(unix))]
+fn kill_group(_pid: u32) {}
 
 #[cfg(test)]
 mod tests {

@@ -117,7 +117,7 @@ impl Daemon {
     ) -> Result<Vec<Resolved>, LeaseError> {
         if !scope.commands.is_empty() && !command_allowed(&scope.commands, &ask.argv) {
             return Err(LeaseError::CommandNotAllowed {
-                command: shell_words(&ask.argv),
+                command: sec_proto::shell_words(&ask.argv),
                 allowed: scope
                     .commands
                     .iter()
@@ -259,27 +259,10 @@ pub fn command_allowed(rules: &[Vec<String>], argv: &[String]) -> bool {
 fn confirm_prompt(argv: &[String], pid: u32, dir: &Path, names: &[String]) -> String {
     format!(
         "sec: allow `{}` (pid {pid}) in {} to receive {}?",
-        shell_words(argv),
+        sec_proto::shell_words(argv),
         dir.display(),
         names.join(", ")
     )
-}
-
-/// A command line as a user would type it (words with spaces or quotes single-quoted).
-pub fn shell_words(argv: &[String]) -> String {
-    argv.iter()
-        .map(|w| {
-            if !w.is_empty()
-                && w.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:@%+,".contains(c))
-            {
-                w.clone()
-            } else {
-                format!("'{}'", w.replace('\'', r"'\''"))
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 #[cfg(test)]
@@ -311,7 +294,10 @@ mod tests {
     #[test]
     fn prompts_show_the_command_as_typed() {
         let argv = vec!["sh".into(), "-c".into(), "echo 'hi' there".into()];
-        assert_eq!(shell_words(&argv), r"sh -c 'echo '\''hi'\'' there'");
+        assert_eq!(
+            sec_proto::shell_words(&argv),
+            r"sh -c 'echo '\''hi'\'' there'"
+        );
         let prompt = confirm_prompt(&words("twine upload"), 7, Path::new("/p"), &words("A B"));
         assert_eq!(
             prompt,

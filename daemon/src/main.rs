@@ -11,6 +11,7 @@ mod grant;
 mod hardening;
 mod leases;
 mod live_config;
+mod local_vault;
 mod peer;
 mod service;
 mod state;
@@ -203,7 +204,7 @@ async fn handle_signals(daemon: Arc<Daemon>, shutdown: Arc<Notify>) {
         tokio::select! {
             _ = term.recv() => { tracing::info!("SIGTERM: stopping"); shutdown.notify_one(); }
             _ = int.recv() => { tracing::info!("SIGINT: stopping"); shutdown.notify_one(); }
-            _ = usr1.recv() => { daemon.revoke(&state::Selector::All, "SIGUSR1"); }
+            _ = usr1.recv() => { daemon.revoke(&state::Selector::All, "SIGUSR1", None); }
             _ = hup.recv() => { tracing::info!("SIGHUP: re-reading the config"); daemon.current_config(); }
         }
     }

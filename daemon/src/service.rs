@@ -338,7 +338,7 @@ impl Sec for Service {
         &self,
         request: Request<pb::RevokeRequest>,
     ) -> Result<Response<pb::RevokeReply>, Status> {
-        caller(&request)?;
+        let peer = caller(&request)?;
         let pb::RevokeRequest {
             dir,
             lease_id,
@@ -356,7 +356,8 @@ impl Sec for Service {
         } else {
             Selector::All
         };
-        let (dropped, ended) = self.daemon.revoke(&selector, "`sec revoke`");
+        let requester = peer.pid.map(|p| p as u32);
+        let (dropped, ended) = self.daemon.revoke(&selector, "`sec revoke`", requester);
         if let Selector::Lease(id) = &selector
             && ended == 0
         {
@@ -453,6 +454,28 @@ impl Sec for Service {
         Ok(Response::new(pb::DeleteReply {}))
     }
 
+    async fn verify(
+        &self,
+        request: Request<pb::VerifyRequest>,
+    ) -> Result<Response<pb::VerifyReply>, Status> {
+        caller(&request)?;
+        let pb::VerifyRequest { reference, value } = request.into_inner();
+        let reference = parse_reference(&reference)?;
+        let expected = vault::into_secret(value);
+        let stored = self
+            .daemon
+            .vaults
+            .backend(&reference)
+            .get(&reference)
+            .await
+            .map_err(vault_status)?;
+        let matches = constant_time_eq(
+            stored.expose_secret().as_bytes(),
+            expected.expose_secret().as_bytes(),
+        );
+        Ok(Response::new(pb::VerifyReply { matches }))
+    }
+
     async fn shutdown(
         &self,
         request: Request<pb::ShutdownRequest>,
@@ -527,6 +550,11 @@ pub fn audit_of(lease: &LeaseRecord, reason: &str) -> Record {
         reason: reason.into(),
         ..Default::default()
     }
+}
+
+/// Compares without an early exit, so timing does not tell how much of a guess was right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn lease_info(record: LeaseRecord) -> pb::LeaseInfo {

@@ -279,7 +279,7 @@ impl Daemon {
     /// Drops the selected cached values and ends the selected leases (their clients are told
     /// why, `by` says who asked). Returns (values dropped, leases ended); all recorded in the
     /// audit log.
-    pub fn revoke(&self, selector: &Selector, by: &str) -> (usize, usize) {
+    pub fn revoke(&self, selector: &Selector, by: &str, requester: Option<u32>) -> (usize, usize) {
         let reason = format!("the lease was revoked by {by}");
         let (dropped, ended) = match selector {
             Selector::All => (
@@ -311,6 +311,7 @@ impl Daemon {
         let summary = Record {
             scope,
             references,
+            pid: requester,
             reason: format!(
                 "{by}: {dropped} cached secret(s) dropped, {} lease(s) ended",
                 ended.len()

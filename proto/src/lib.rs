@@ -16,3 +16,31 @@ pub const PROTOCOL: u32 = 1;
 
 /// The version of the sec workspace, reported by both binaries.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// A command line as a user would type it: words with spaces or quotes single-quoted. How
+/// both sides show commands (confirmation prompts, refusals, `sec log`).
+pub fn shell_words(argv: &[String]) -> String {
+    argv.iter()
+        .map(|w| {
+            let plain = |c: char| c.is_ascii_alphanumeric() || "-_./=:@%+,".contains(c);
+            if !w.is_empty() && w.chars().all(plain) {
+                w.clone()
+            } else {
+                format!("'{}'", w.replace('\'', r"'\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn shell_words_quotes_what_a_shell_would_split() {
+        let argv: Vec<String> = ["sh", "-c", "echo 'hi' there", ""].map(String::from).into();
+        assert_eq!(
+            super::shell_words(&argv),
+            r"sh -c 'echo '\''hi'\'' there' ''"
+        );
+    }
+}

@@ -38,6 +38,8 @@ pub struct World {
     /// First on PATH: stand-in programs go here.
     pub bin: PathBuf,
     secret_service: Option<SecretService>,
+    /// `pass` with a throwaway GPG key: (GNUPGHOME, PASSWORD_STORE_DIR).
+    password_store: Option<(PathBuf, PathBuf)>,
 }
 
 impl World {
@@ -79,9 +81,51 @@ impl World {
             _dir: root,
             root: base,
             secret_service: None,
+            password_store: None,
         };
         chmod(&world.runtime_dir, 0o700);
         world
+    }
+
+    /// Adds a real password-store: a throwaway GPG key without passphrase in the world's own
+    /// GNUPGHOME and `pass init` with it; every process of the world gets both variables.
+    pub fn with_pass_store(mut self) -> Self {
+        let gnupg = self.root.join("gnupg");
+        let store = self.root.join("password-store");
+        std::fs::create_dir_all(&gnupg).unwrap();
+        chmod(&gnupg, 0o700);
+        self.password_store = Some((gnupg, store));
+        let run = |args: &[&str]| {
+            let out = self.command(args[0]).args(&args[1..]).output().unwrap();
+            assert!(
+                out.status.success(),
+                "{args:?} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        let key = "sec e2e <sec-e2e@example.invalid>";
+        run(&[
+            "gpg",
+            "--batch",
+            "--passphrase",
+            "",
+            "--quick-gen-key",
+            key,
+            "default",
+            "default",
+            "never",
+        ]);
+        let listing = run(&["gpg", "--list-keys", "--with-colons"]);
+        let fingerprint = listing
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("fpr:")
+                    .map(|rest| rest.trim_matches(':').to_string())
+            })
+            .expect("the new key's fingerprint");
+        run(&["pass", "init", &fingerprint]);
+        self
     }
 
     /// The world's top directory (canonical), for the test's own files.
@@ -108,6 +152,10 @@ impl World {
             ("XDG_RUNTIME_DIR".into(), self.runtime_dir.clone().into()),
             ("LANG".into(), "C.UTF-8".into()),
         ];
+        if let Some((gnupg, store)) = &self.password_store {
+            env.push(("GNUPGHOME".into(), gnupg.clone().into()));
+            env.push(("PASSWORD_STORE_DIR".into(), store.clone().into()));
+        }
         if let Some(service) = &self.secret_service {
             env.push((
                 "DBUS_SESSION_BUS_ADDRESS".into(),

@@ -2,8 +2,11 @@
 //! [`Vaults`] registry sends it to the backend for its scheme. Adding a backend means a
 //! variant in `Reference`, a module implementing [`Backend`], and a line in `Vaults::new`.
 
+mod cmd;
 mod keyring;
+mod keyutils;
 mod op;
+mod pass;
 
 use std::fmt;
 use std::future::Future;
@@ -12,8 +15,11 @@ use std::pin::Pin;
 use secrecy::SecretString;
 use zeroize::Zeroize;
 
+pub use self::cmd::CmdBackend;
 pub use self::keyring::KeyringBackend;
+pub use self::keyutils::KeyutilsBackend;
 pub use self::op::OpBackend;
+pub use self::pass::PassBackend;
 
 /// A parsed secret reference. Its `Display` is the reference as the user wrote it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -22,9 +28,17 @@ pub enum Reference {
     Keyring { service: String, account: String },
     /// `op://VAULT/ITEM/[SECTION/]FIELD`: 1Password, through `op read`.
     OnePassword(String),
+    /// `pass:PATH` or `pass:PATH#KEY`: an entry of the password-store (`pass show PATH`), its
+    /// first line or the value of its `KEY: value` line.
+    Pass { path: String, key: Option<String> },
+    /// `cmd:PROGRAM ARG...`: the output of a program, run without a shell. `line` is the text
+    /// after `cmd:` as written, `argv` its words.
+    Command { line: String, argv: Vec<String> },
+    /// `keyutils:NAME`: a `user` key `sec:NAME` in the Linux kernel's user keyring.
+    Keyutils { name: String },
 }
 
-const KNOWN_SCHEMES: &str = "`keyring:SERVICE/ACCOUNT`, `op://VAULT/ITEM/FIELD`";
+const KNOWN_SCHEMES: &str = "`keyring:SERVICE/ACCOUNT`, `op://VAULT/ITEM/FIELD`, `pass:PATH[#KEY]`, `keyutils:NAME`, `cmd:PROGRAM ARG...`";
 
 impl Reference {
     /// Parses `SCHEME:REST`. Error messages never repeat the text after the scheme: a user
@@ -58,6 +72,9 @@ impl Reference {
                 }
                 Ok(Reference::OnePassword(text.into()))
             }
+            "pass" => pass::parse(rest),
+            "cmd" => cmd::parse(rest),
+            "keyutils" => keyutils::parse(rest),
             other if other.len() <= 12 && other.chars().all(|c| c.is_ascii_lowercase()) => Err(
                 format!("unknown scheme `{other}`; known are {KNOWN_SCHEMES}; {literal_hint}"),
             ),
@@ -66,6 +83,13 @@ impl Reference {
             )),
         }
     }
+
+    /// Whether using this reference runs a program named by the reference itself (`cmd:`).
+    /// Such references are accepted only from the user's own configuration: a repository's
+    /// `.sec.toml` that could name one would run code of the repository's choosing.
+    pub fn runs_program(&self) -> bool {
+        matches!(self, Reference::Command { .. })
+    }
 }
 
 impl fmt::Display for Reference {
@@ -73,6 +97,13 @@ impl fmt::Display for Reference {
         match self {
             Reference::Keyring { service, account } => write!(f, "keyring:{service}/{account}"),
             Reference::OnePassword(text) => f.write_str(text),
+            Reference::Pass { path, key: None } => write!(f, "pass:{path}"),
+            Reference::Pass {
+                path,
+                key: Some(key),
+            } => write!(f, "pass:{path}#{key}"),
+            Reference::Command { line, .. } => write!(f, "cmd:{line}"),
+            Reference::Keyutils { name } => write!(f, "keyutils:{name}"),
         }
     }
 }
@@ -81,7 +112,7 @@ impl fmt::Display for Reference {
 /// and the backend and says what to do; none ever holds a secret value.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum VaultError {
-    #[error("{reference}: no such secret in {backend}; store it with `sec set {reference}`")]
+    #[error("{reference}: no such secret in {backend}; {hint}", hint = not_found_hint(reference))]
     NotFound {
         reference: String,
         backend: &'static str,
@@ -124,10 +155,28 @@ pub trait Backend: Send + Sync {
     fn delete<'a>(&'a self, reference: &'a Reference) -> BoxFuture<'a, Result<(), VaultError>>;
 }
 
+/// What to do about a missing secret: usually `sec set`, but a `pass:PATH#KEY` line is
+/// added by editing the entry, and the kernel keyring forgets everything at reboot.
+fn not_found_hint(reference: &str) -> String {
+    match Reference::parse(reference) {
+        Ok(Reference::Pass {
+            path,
+            key: Some(key),
+        }) => format!("run `pass edit {path}` and add a line `{key}: ...`"),
+        Ok(Reference::Keyutils { .. }) => format!(
+            "kernel keyring keys last only until the next reboot; store it again with `sec set {reference}`"
+        ),
+        _ => format!("store it with `sec set {reference}`"),
+    }
+}
+
 /// All backends, by scheme.
 pub struct Vaults {
     keyring: Box<dyn Backend>,
     op: Box<dyn Backend>,
+    pass: Box<dyn Backend>,
+    cmd: Box<dyn Backend>,
+    keyutils: Box<dyn Backend>,
 }
 
 impl Vaults {
@@ -135,6 +184,9 @@ impl Vaults {
         Self {
             keyring: Box::new(KeyringBackend::new()),
             op: Box::new(OpBackend::new()),
+            pass: Box::new(PassBackend::new()),
+            cmd: Box::new(CmdBackend::new()),
+            keyutils: Box::new(KeyutilsBackend::new()),
         }
     }
 
@@ -142,6 +194,9 @@ impl Vaults {
         match reference {
             Reference::Keyring { .. } => self.keyring.as_ref(),
             Reference::OnePassword(_) => self.op.as_ref(),
+            Reference::Pass { .. } => self.pass.as_ref(),
+            Reference::Command { .. } => self.cmd.as_ref(),
+            Reference::Keyutils { .. } => self.keyutils.as_ref(),
         }
     }
 }
@@ -201,6 +256,41 @@ mod tests {
             assert!(!err.contains("xyz") && !err.contains("Secret123"), "{err}");
             assert!(err.contains("{ value = \"...\" }"), "{err}");
         }
+    }
+
+    #[test]
+    fn unknown_schemes_list_every_backend() {
+        let err = Reference::parse("vault:x").unwrap_err();
+        for scheme in ["keyring:", "op://", "pass:", "keyutils:", "cmd:"] {
+            assert!(err.contains(scheme), "{err}");
+        }
+    }
+
+    #[test]
+    fn only_cmd_references_run_a_program() {
+        for (text, runs) in [
+            ("cmd:secret-tool lookup service pypi", true),
+            ("keyring:pypi/coveragepy", false),
+            ("op://P/GitHub/credential", false),
+            ("pass:pypi/coveragepy#username", false),
+            ("keyutils:pypi", false),
+        ] {
+            let r = Reference::parse(text).unwrap();
+            assert_eq!(r.runs_program(), runs, "{text}");
+            assert_eq!(r.to_string(), text);
+        }
+    }
+
+    #[test]
+    fn not_found_tells_how_to_store() {
+        let e = VaultError::NotFound {
+            reference: "keyring:pypi/x".into(),
+            backend: "the OS keychain",
+        };
+        assert_eq!(
+            e.to_string(),
+            "keyring:pypi/x: no such secret in the OS keychain; store it with `sec set keyring:pypi/x`"
+        );
     }
 
     #[test]

@@ -1,0 +1,300 @@
+//! `sec import pypirc|netrc [PATH]`: move credentials out of a plaintext file into a vault.
+//!
+//! Each credential is stored through the daemon and read back (`Verify`) before anything
+//! else happens. Then the scope snippet that uses them is printed (`--write --dir DIR` adds
+//! it to config.toml, checked by the daemon and rolled back when it does not parse). The
+//! original file is changed only with `--remove`, and only after every credential was
+//! stored and verified; a failure half-way leaves it untouched and says what was stored.
+
+use std::path::{Path, PathBuf};
+
+use sec_proto::pb;
+use secrecy::ExposeSecret;
+
+use crate::cli::ImportKind;
+use crate::daemon_conn::{Client, connect};
+use crate::import_files::{Credential, parse_netrc, parse_pypirc};
+use crate::report::Failure;
+
+pub struct ImportArgs {
+    pub kind: ImportKind,
+    pub path: Option<PathBuf>,
+    pub backend: String,
+    pub write: bool,
+    pub dir: Option<PathBuf>,
+    pub remove: bool,
+}
+
+/// A credential stored under a reference, with the value the vault is asked to hold.
+struct Stored<'a> {
+    credential: &'a Credential,
+    reference: String,
+}
+
+pub async fn run(args: ImportArgs) -> Result<u8, Failure> {
+    if args.write && args.dir.is_none() {
+        return Err(Failure::new(
+            "--write needs --dir DIR: the directory the new scope covers",
+        ));
+    }
+    let path = match &args.path {
+        Some(path) => path.clone(),
+        None => default_path(args.kind)?,
+    };
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| Failure::new(format!("cannot read {}: {e}", path.display())))?;
+    let parsed = match args.kind {
+        ImportKind::Pypirc => parse_pypirc(&text),
+        ImportKind::Netrc => parse_netrc(&text),
+    };
+    let credentials = parsed.map_err(|e| Failure::new(format!("{}:{e}", path.display())))?;
+    if credentials.is_empty() {
+        return Err(Failure::new(format!(
+            "{} holds no credential with a password",
+            path.display()
+        )));
+    }
+    let mut client = connect(true).await?;
+    let mut stored: Vec<Stored<'_>> = Vec::new();
+    for credential in &credentials {
+        let reference = format!("{}:{}", args.backend, credential.suggested_name);
+        if let Err(failure) = store_and_verify(&mut client, args.kind, credential, &reference).await
+        {
+            let done: Vec<&str> = stored.iter().map(|s| s.reference.as_str()).collect();
+            let done = if done.is_empty() {
+                "nothing".to_string()
+            } else {
+                done.join(", ")
+            };
+            return Err(Failure::new(format!(
+                "{} ({}): {}; stored so far: {done}; {} was left untouched",
+                credential.origin,
+                reference,
+                failure.message,
+                path.display()
+            )));
+        }
+        eprintln!(
+            "stored {} (line {}) as {reference}",
+            credential.origin, credential.line
+        );
+        stored.push(Stored {
+            credential,
+            reference,
+        });
+    }
+    let dir_text = args.dir.as_deref().map(|d| d.display().to_string());
+    let snippet = snippet(
+        args.kind,
+        &stored,
+        dir_text.as_deref().unwrap_or("~/src/YOUR-PROJECT"),
+        &path,
+    );
+    print!("{snippet}");
+    if let Some(dir) = args.dir.as_deref().filter(|_| args.write) {
+        write_scope(&mut client, &snippet, dir).await?;
+    }
+    if args.remove {
+        std::fs::remove_file(&path).map_err(|e| {
+            Failure::new(format!(
+                "every credential is stored, but {} could not be removed: {e}",
+                path.display()
+            ))
+        })?;
+        eprintln!("removed {}", path.display());
+    }
+    Ok(0)
+}
+
+fn default_path(kind: ImportKind) -> Result<PathBuf, Failure> {
+    let home = std::env::var_os("HOME")
+        .ok_or_else(|| Failure::new("HOME is not set; give the file's path"))?;
+    Ok(Path::new(&home).join(match kind {
+        ImportKind::Pypirc => ".pypirc",
+        ImportKind::Netrc => ".netrc",
+    }))
+}
+
+/// What the vault holds for a credential: a pypirc password as is; a netrc entry as its
+/// own netrc stanza, so it can be delivered as a file to `curl --netrc-file`.
+fn vault_value(kind: ImportKind, credential: &Credential) -> String {
+    match kind {
+        ImportKind::Pypirc => credential.password.expose_secret().to_string(),
+        ImportKind::Netrc => {
+            let mut stanza = match &credential.repository {
+                Some(host) => format!("machine {}", netrc_word(host)),
+                None => "default".to_string(),
+            };
+            if let Some(login) = &credential.username {
+                stanza.push_str(&format!(" login {}", netrc_word(login)));
+            }
+            stanza.push_str(&format!(
+                " password {}\n",
+                netrc_word(credential.password.expose_secret())
+            ));
+            stanza
+        }
+    }
+}
+
+/// A netrc token, double-quoted with backslash escapes when it holds whitespace or quotes.
+fn netrc_word(word: &str) -> String {
+    if !word.is_empty()
+        && !word
+            .chars()
+            .any(|c| c.is_whitespace() || c == '"' || c == '\\')
+    {
+        return word.to_string();
+    }
+    format!("\"{}\"", word.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+async fn store_and_verify(
+    client: &mut Client,
+    kind: ImportKind,
+    credential: &Credential,
+    reference: &str,
+) -> Result<(), Failure> {
+    let value = zeroize::Zeroizing::new(vault_value(kind, credential));
+    client
+        .store(pb::StoreRequest {
+            reference: reference.into(),
+            value: value.to_string(),
+        })
+        .await
+        .map_err(Failure::from_status)?;
+    let check = client
+        .verify(pb::VerifyRequest {
+            reference: reference.into(),
+            value: value.to_string(),
+        })
+        .await
+        .map_err(Failure::from_status)?;
+    if check.into_inner().matches {
+        Ok(())
+    } else {
+        Err(Failure::new(
+            "the vault gave back something else than was stored",
+        ))
+    }
+}
+
+/// The config snippet that uses the stored credentials: the first one in force, the others
+/// as commented alternatives (a scope has one TWINE_PASSWORD, one NETRC).
+fn snippet(kind: ImportKind, stored: &[Stored<'_>], dir: &str, source: &Path) -> String {
+    let mut out = format!(
+        "\n# imported from {} by `sec import`\n[[scope]]\ndir = {}\n[scope.env]\n",
+        source.display(),
+        toml_string(dir)
+    );
+    for (i, item) in stored.iter().enumerate() {
+        let lines = match kind {
+            ImportKind::Pypirc => {
+                let mut lines = vec![format!(
+                    "TWINE_USERNAME = {{ value = {} }}",
+                    toml_string(item.credential.username.as_deref().unwrap_or("__token__"))
+                )];
+                lines.push(format!("TWINE_PASSWORD = {}", toml_string(&item.reference)));
+                if let Some(url) = &item.credential.repository {
+                    lines.push(format!(
+                        "TWINE_REPOSITORY_URL = {{ value = {} }}",
+                        toml_string(url)
+                    ));
+                }
+                lines
+            }
+            ImportKind::Netrc => vec![format!(
+                "NETRC = {{ secret = {}, as = \"file\", name = \".netrc\" }}   # curl --netrc-file \"$NETRC\"",
+                toml_string(&item.reference)
+            )],
+        };
+        if i == 0 {
+            out.push_str(&format!("# {}\n", item.credential.origin));
+            for line in lines {
+                out.push_str(&line);
+                out.push('\n');
+            }
+        } else {
+            out.push_str(&format!(
+                "# {} (for another scope, or instead of the above):\n",
+                item.credential.origin
+            ));
+            for line in lines {
+                out.push_str(&format!("# {line}\n"));
+            }
+        }
+    }
+    out
+}
+
+fn toml_string(text: &str) -> String {
+    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// Appends the snippet to config.toml, then asks the daemon whether the result parses;
+/// when it does not, the previous content is put back.
+async fn write_scope(client: &mut Client, snippet: &str, dir: &Path) -> Result<(), Failure> {
+    let config = config_path()?;
+    let before = match std::fs::read_to_string(&config) {
+        Ok(text) => Some(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            return Err(Failure::new(format!(
+                "cannot read {}: {e}",
+                config.display()
+            )));
+        }
+    };
+    if let Some(parent) = config.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| Failure::new(format!("cannot create {}: {e}", parent.display())))?;
+    }
+    let mut text = before.clone().unwrap_or_default();
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str(snippet);
+    std::fs::write(&config, text)
+        .map_err(|e| Failure::new(format!("cannot write {}: {e}", config.display())))?;
+    let info = crate::commands::resolve(client, dir).await?;
+    if !info.config_error.is_empty() {
+        let restored = match &before {
+            Some(old) => std::fs::write(&config, old),
+            None => std::fs::remove_file(&config),
+        };
+        let restored = if restored.is_ok() {
+            "put back as it was"
+        } else {
+            "could NOT be put back"
+        };
+        return Err(Failure::new(format!(
+            "the new scope does not fit into {}: {}; the file was {restored}",
+            config.display(),
+            info.config_error
+        )));
+    }
+    eprintln!(
+        "added the scope for {} to {}",
+        dir.display(),
+        config.display()
+    );
+    Ok(())
+}
+
+fn config_path() -> Result<PathBuf, Failure> {
+    let dirs = directories::ProjectDirs::from("", "", "sec")
+        .ok_or_else(|| Failure::new("cannot tell your config directory; set HOME"))?;
+    Ok(dirs.config_dir().join("config.toml"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn netrc_stanzas_quote_what_needs_it() {
+        assert_eq!(netrc_word("plain"), "plain");
+        assert_eq!(netrc_word("has space"), "\"has space\"");
+        assert_eq!(netrc_word("q\"b\\s"), "\"q\\\"b\\\\s\"");
+    }
+}

@@ -1,0 +1,599 @@
+//! `cmd:PROGRAM ARG...`: the secret is what a program prints on stdout.
+//!
+//! The text after `cmd:` is split into words the way a POSIX shell splits them, for
+//! quoting only, and the program is then run directly, **without a shell**:
+//!
+//! * words are separated by spaces, tabs and newlines;
+//! * `'...'` keeps everything inside literally;
+//! * `"..."` keeps everything inside literally except `\"`, `\\`, `` \` ``, `\$` (the
+//!   character itself) and a backslash-newline (removed);
+//! * outside quotes, `\c` is the character `c` and a backslash-newline is removed.
+//!
+//! Nothing is expanded. So that a line written for a shell does not silently mean something
+//! else, characters a shell would treat specially are refused unless quoted: `| & ; < > ( )
+//! $` and backtick anywhere, `$` and backtick inside double quotes, and `~` or `#` at the
+//! start of a word. Glob characters (`* ? [`) are passed literally. A pipeline or a
+//! variable needs an explicit shell: `cmd:sh -c 'pass show x | head -n 1'`.
+//!
+//! PROGRAM is a name looked up on secd's `PATH` or an absolute path (a relative path would
+//! depend on secd's working directory). The program runs with secd's environment, stdin
+//! from `/dev/null`, and a 30 s timeout. Its stdout, minus one trailing newline (`\n` or
+//! `\r\n`), is the secret; a non-zero exit is a failure explained by the first line of its
+//! stderr (at most 200 characters). `cmd:` references are read-only.
+//!
+//! Because a `cmd:` reference runs code, [`Reference::runs_program`] lets the configuration
+//! layer accept them only from the user's own configuration.
+
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use secrecy::SecretString;
+use tokio::io::AsyncWriteExt;
+use tokio::process::Command;
+use zeroize::{Zeroize, Zeroizing};
+
+use super::{Backend, BoxFuture, Reference, VaultError, into_secret};
+
+const BACKEND: &str = "the cmd: program";
+const TIMEOUT: Duration = Duration::from_secs(30);
+/// At most this many characters of a program's stderr reach an error message.
+pub(super) const STDERR_CHARS: usize = 200;
+
+const SYNTAX: &str =
+    "a cmd reference is `cmd:PROGRAM ARG...` (e.g. `cmd:secret-tool lookup service pypi`)";
+
+/// Parses the text after `cmd:`. Errors never repeat the text.
+pub(super) fn parse(line: &str) -> Result<Reference, String> {
+    let argv = split(line)?;
+    let Some(program) = argv.first() else {
+        return Err(format!("{SYNTAX}; this one names no program"));
+    };
+    if program.is_empty() {
+        return Err(format!("{SYNTAX}; its program name is empty"));
+    }
+    if program.contains('/') && !program.starts_with('/') {
+        return Err(format!(
+            "{SYNTAX}; its PROGRAM must be a name looked up on secd's PATH or an absolute path, not a relative path"
+        ));
+    }
+    if argv.iter().any(|word| word.contains('\0')) {
+        return Err(format!("{SYNTAX}; it contains a NUL character"));
+    }
+    Ok(Reference::Command {
+        line: line.to_string(),
+        argv,
+    })
+}
+
+/// Splits `line` into words like a POSIX shell, with quoting but no expansion (see the
+/// module documentation). Error messages never repeat the text.
+fn split(line: &str) -> Result<Vec<String>, String> {
+    let shell_hint = "secd runs the program itself, without a shell: quote the character to pass it literally, or write `cmd:sh -c '...'`";
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            ' ' | '\t' | '\n' => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(c) => word.push(c),
+                        None => return Err(format!("{SYNTAX}; it has an unterminated `'`")),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(c @ ('"' | '\\' | '$' | '`')) => word.push(c),
+                            Some('\n') => {}
+                            Some(c) => {
+                                word.push('\\');
+                                word.push(c);
+                            }
+                            None => return Err(format!("{SYNTAX}; it has an unterminated `\"`")),
+                        },
+                        Some(c @ ('$' | '`')) => {
+                            return Err(format!(
+                                "{SYNTAX}; it has `{c}` inside double quotes, which a shell would expand and secd does not; use single quotes to pass it literally, or write `cmd:sh -c '...'`"
+                            ));
+                        }
+                        Some(c) => word.push(c),
+                        None => return Err(format!("{SYNTAX}; it has an unterminated `\"`")),
+                    }
+                }
+            }
+            '\\' => match chars.next() {
+                Some('\n') => {}
+                Some(c) => {
+                    word.push(c);
+                    in_word = true;
+                }
+                None => return Err(format!("{SYNTAX}; it ends with a lone backslash")),
+            },
+            '|' | '&' | ';' | '<' | '>' | '(' | ')' | '$' | '`' => {
+                return Err(format!(
+                    "{SYNTAX}; it has an unquoted `{c}`, which a shell would treat specially; {shell_hint}"
+                ));
+            }
+            '~' | '#' if !in_word => {
+                return Err(format!(
+                    "{SYNTAX}; a word starts with an unquoted `{c}`, which a shell would treat specially; {shell_hint}"
+                ));
+            }
+            c => {
+                word.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    Ok(words)
+}
+
+/// What a finished program left behind. `stdout` is wiped when dropped.
+pub(super) struct Captured {
+    pub status: ExitStatus,
+    pub stdout: Zeroizing<Vec<u8>>,
+    pub stderr: Vec<u8>,
+}
+
+pub(super) enum RunError {
+    /// The program does not exist (spawn gave `ENOENT`).
+    NotInstalled,
+    TimedOut,
+    Io(std::io::Error),
+}
+
+/// Runs `command` with stdin from `/dev/null` (or fed `input` and closed), capturing its
+/// output, and kills it if it has not finished within `timeout`.
+pub(super) async fn run(
+    mut command: Command,
+    input: Option<&[u8]>,
+    timeout: Duration,
+) -> Result<Captured, RunError> {
+    command
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = command.spawn().map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => RunError::NotInstalled,
+        _ => RunError::Io(e),
+    })?;
+    let pipe = child.stdin.take();
+    let work = async move {
+        let feed = async move {
+            if let (Some(mut pipe), Some(input)) = (pipe, input) {
+                // A program that exits without reading reports its own error; a broken
+                // pipe here adds nothing.
+                let _ = pipe.write_all(input).await;
+                let _ = pipe.shutdown().await;
+            }
+        };
+        let ((), output) = tokio::join!(feed, child.wait_with_output());
+        output
+    };
+    match tokio::time::timeout(timeout, work).await {
+        Err(_) => Err(RunError::TimedOut),
+        Ok(Err(e)) => Err(RunError::Io(e)),
+        Ok(Ok(output)) => Ok(Captured {
+            status: output.status,
+            stdout: Zeroizing::new(output.stdout),
+            stderr: output.stderr,
+        }),
+    }
+}
+
+/// The first non-blank line of a program's stderr, trimmed, control characters replaced,
+/// at most [`STDERR_CHARS`] characters.
+pub(super) fn first_line(stderr: &str) -> String {
+    let line = stderr
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("");
+    shorten(line)
+}
+
+/// `line` with control characters replaced, cut to [`STDERR_CHARS`] characters.
+pub(super) fn shorten(line: &str) -> String {
+    let mut out: String = line
+        .chars()
+        .take(STDERR_CHARS)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if line.chars().nth(STDERR_CHARS).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+/// Removes one trailing `\n` or `\r\n`.
+pub(super) fn trim_newline(value: &mut String) {
+    if value.ends_with("\r\n") {
+        value.truncate(value.len() - 2);
+    } else if value.ends_with('\n') {
+        value.pop();
+    }
+}
+
+/// Turns captured stdout into the secret, wiping every copy it passes through.
+pub(super) fn stdout_secret(
+    mut stdout: Zeroizing<Vec<u8>>,
+    what: &str,
+) -> Result<SecretString, String> {
+    match String::from_utf8(std::mem::take(&mut *stdout)) {
+        Ok(mut value) => {
+            trim_newline(&mut value);
+            Ok(into_secret(value))
+        }
+        Err(e) => {
+            e.into_bytes().zeroize();
+            Err(format!("{what} printed something that is not UTF-8 text"))
+        }
+    }
+}
+
+pub struct CmdBackend {
+    timeout: Duration,
+}
+
+impl CmdBackend {
+    pub fn new() -> Self {
+        Self { timeout: TIMEOUT }
+    }
+
+    async fn read(&self, reference: &Reference) -> Result<SecretString, VaultError> {
+        let Reference::Command { argv, .. } = reference else {
+            unreachable!("the registry sends only cmd references here")
+        };
+        let name = reference.to_string();
+        let program = &argv[0];
+        let mut command = Command::new(program);
+        command.args(&argv[1..]);
+        let captured = match run(command, None, self.timeout).await {
+            Ok(captured) => captured,
+            Err(RunError::NotInstalled) => {
+                return Err(VaultError::Unavailable {
+                    reference: name,
+                    backend: BACKEND,
+                    reason: format!(
+                        "`{program}` was not found{}; install it, or name it by its absolute path",
+                        if program.starts_with('/') {
+                            ""
+                        } else {
+                            " on secd's PATH"
+                        }
+                    ),
+                });
+            }
+            Err(RunError::TimedOut) => {
+                return Err(VaultError::Unavailable {
+                    reference: name,
+                    backend: BACKEND,
+                    reason: format!(
+                        "`{program}` did not finish within {}s (it was stopped); make sure it needs no input and can reach what it asks",
+                        self.timeout.as_secs()
+                    ),
+                });
+            }
+            Err(RunError::Io(e)) => {
+                return Err(VaultError::Failed {
+                    reference: name,
+                    backend: BACKEND,
+                    reason: format!("cannot run `{program}`: {e}"),
+                });
+            }
+        };
+        if !captured.status.success() {
+            return Err(VaultError::Failed {
+                reference: name,
+                backend: BACKEND,
+                reason: exit_reason(
+                    program,
+                    captured.status,
+                    &String::from_utf8_lossy(&captured.stderr),
+                ),
+            });
+        }
+        stdout_secret(captured.stdout, &format!("`{program}`")).map_err(|reason| {
+            VaultError::Failed {
+                reference: name,
+                backend: BACKEND,
+                reason,
+            }
+        })
+    }
+}
+
+impl Default for CmdBackend {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Why a program failed: its exit status and the first line of its stderr.
+fn exit_reason(program: &str, status: ExitStatus, stderr: &str) -> String {
+    let how = match status.code() {
+        Some(code) => format!("`{program}` exited with status {code}"),
+        None => format!("`{program}` was killed ({status})"),
+    };
+    let line = first_line(stderr);
+    if line.is_empty() {
+        format!("{how} and printed nothing on stderr")
+    } else {
+        format!("{how}: {line}")
+    }
+}
+
+const READ_ONLY: &str =
+    "a cmd: reference is read-only; store the secret where your command reads it";
+
+impl Backend for CmdBackend {
+    fn get<'a>(
+        &'a self,
+        reference: &'a Reference,
+    ) -> BoxFuture<'a, Result<SecretString, VaultError>> {
+        Box::pin(self.read(reference))
+    }
+
+    fn store<'a>(
+        &'a self,
+        reference: &'a Reference,
+        _value: SecretString,
+    ) -> BoxFuture<'a, Result<(), VaultError>> {
+        Box::pin(async move {
+            Err(VaultError::Unsupported {
+                reference: reference.to_string(),
+                backend: BACKEND,
+                action: "store",
+                hint: READ_ONLY,
+            })
+        })
+    }
+
+    fn delete<'a>(&'a self, reference: &'a Reference) -> BoxFuture<'a, Result<(), VaultError>> {
+        Box::pin(async move {
+            Err(VaultError::Unsupported {
+                reference: reference.to_string(),
+                backend: BACKEND,
+                action: "delete",
+                hint: READ_ONLY,
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::ExposeSecret;
+
+    use super::*;
+
+    fn words(line: &str) -> Vec<String> {
+        split(line).unwrap_or_else(|e| panic!("{line:?}: {e}"))
+    }
+
+    #[test]
+    fn splits_like_a_shell_without_expanding() {
+        assert_eq!(
+            words("secret-tool lookup service pypi"),
+            ["secret-tool", "lookup", "service", "pypi"]
+        );
+        assert_eq!(words("  a \t b\n c  "), ["a", "b", "c"]);
+        assert_eq!(words("a 'b c' \"d e\""), ["a", "b c", "d e"]);
+        assert_eq!(words("x'y'\"z\"w"), ["xyzw"]);
+        assert_eq!(words("a '' \"\""), ["a", "", ""]);
+        assert_eq!(words(r"a\ b c\\d \'"), ["a b", r"c\d", "'"]);
+        assert_eq!(words(r#""q\"x\\y\$z\`w\n""#), [r#"q"x\y$z`w\n"#]);
+        assert_eq!(words("a \\\nb"), ["a", "b"]);
+        assert_eq!(words("'$HOME | ; & `x` ~ #'"), ["$HOME | ; & `x` ~ #"]);
+        assert_eq!(words("\"a | b ~ # ; ( )\""), ["a | b ~ # ; ( )"]);
+        assert_eq!(words(r"a\|b \$X \~ \#"), ["a|b", "$X", "~", "#"]);
+        assert_eq!(
+            words("curl a#b x~y *.txt ?[]"),
+            ["curl", "a#b", "x~y", "*.txt", "?[]"]
+        );
+        assert_eq!(words(""), Vec::<String>::new());
+    }
+
+    #[test]
+    fn refuses_what_a_shell_would_treat_specially() {
+        for line in [
+            "pass show x | head -n1",
+            "a && b",
+            "a; b",
+            "a > f",
+            "a 2>/dev/null",
+            "a <f",
+            "echo $HOME",
+            "echo ${X}",
+            "echo `id`",
+            "echo $(id)",
+            "echo \"$HOME\"",
+            "echo \"`id`\"",
+            "cat ~/token",
+            "a # comment",
+            "a (b)",
+        ] {
+            let err = split(line).unwrap_err();
+            assert!(
+                err.contains("without a shell") || err.contains("expand"),
+                "{line}: {err}"
+            );
+        }
+        for line in ["a 'b", "a \"b", "a \"b\\", "a b\\"] {
+            assert!(split(line).is_err(), "{line}");
+        }
+    }
+
+    #[test]
+    fn parses_cmd_references() {
+        let r = Reference::parse("cmd:secret-tool lookup service 'my pypi'").unwrap();
+        assert_eq!(r.to_string(), "cmd:secret-tool lookup service 'my pypi'");
+        assert!(r.runs_program());
+        let Reference::Command { argv, .. } = &r else {
+            panic!("{r:?}")
+        };
+        assert_eq!(argv, &["secret-tool", "lookup", "service", "my pypi"]);
+        assert!(Reference::parse("cmd:/usr/bin/true").is_ok());
+        for bad in [
+            "cmd:",
+            "cmd:   ",
+            "cmd:'' x",
+            "cmd:bin/get-token",
+            "cmd:./get",
+        ] {
+            assert!(Reference::parse(bad).is_err(), "{bad}");
+        }
+        assert!(!Reference::parse("keyring:a/b").unwrap().runs_program());
+    }
+
+    #[test]
+    fn parse_errors_never_repeat_the_text() {
+        for text in [
+            "cmd:pypi-AgEIcHlwaS5vcmc | x",
+            "cmd:'pypi-AgEIcHlwaS5vcmc",
+            "cmd:pypi-AgEIcHlwaS5vcmc $X",
+            "cmd:./pypi-AgEIcHlwaS5vcmc",
+        ] {
+            let err = Reference::parse(text).unwrap_err();
+            assert!(!err.contains("AgEIcHlwaS5vcmc"), "{err}");
+        }
+    }
+
+    #[test]
+    fn trims_exactly_one_trailing_newline() {
+        for (raw, want) in [
+            ("tok", "tok"),
+            ("tok\n", "tok"),
+            ("tok\r\n", "tok"),
+            ("tok\n\n", "tok\n"),
+            ("a\nb\n", "a\nb"),
+            ("tok\r", "tok\r"),
+            ("", ""),
+            ("\n", ""),
+        ] {
+            let mut value = raw.to_string();
+            trim_newline(&mut value);
+            assert_eq!(value, want, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn keeps_stderr_short_and_single_line() {
+        assert_eq!(
+            first_line("\n  \n  first problem  \nsecond\n"),
+            "first problem"
+        );
+        let long = "x".repeat(500);
+        let line = first_line(&long);
+        assert_eq!(line.chars().count(), STDERR_CHARS + 1);
+        assert!(line.ends_with('…'));
+        assert_eq!(first_line("bell\x07here\x1b[31m"), "bell?here?[31m");
+        assert_eq!(first_line(""), "");
+    }
+
+    fn reference(text: &str) -> Reference {
+        Reference::parse(text).unwrap()
+    }
+
+    #[tokio::test]
+    async fn reads_a_programs_stdout() {
+        let backend = CmdBackend::new();
+        let r = reference(r#"cmd:sh -c 'printf "to ken\r\n"'"#);
+        assert_eq!(backend.get(&r).await.unwrap().expose_secret(), "to ken");
+        let r = reference(r#"cmd:sh -c 'printf "%s\n" "$1"' sh "two words""#);
+        assert_eq!(backend.get(&r).await.unwrap().expose_secret(), "two words");
+    }
+
+    #[tokio::test]
+    async fn explains_failures() {
+        let backend = CmdBackend::new();
+        let secretish = "canary-stdout";
+        let r = reference(&format!(
+            "cmd:sh -c 'echo {secretish}; echo \"no token for you\" >&2; echo more >&2; exit 3'"
+        ));
+        let err = backend.get(&r).await.unwrap_err();
+        assert!(matches!(err, VaultError::Failed { .. }), "{err}");
+        let text = err.to_string();
+        assert!(
+            text.ends_with("`sh` exited with status 3: no token for you"),
+            "{text}"
+        );
+
+        let r = reference("cmd:sh -c 'exit 1'");
+        let text = backend.get(&r).await.unwrap_err().to_string();
+        assert!(text.ends_with("printed nothing on stderr"), "{text}");
+
+        let r = reference("cmd:sec-test-no-such-program --flag");
+        let err = backend.get(&r).await.unwrap_err();
+        assert!(matches!(err, VaultError::Unavailable { .. }), "{err}");
+        assert!(
+            err.to_string()
+                .contains("`sec-test-no-such-program` was not found on secd's PATH"),
+            "{err}"
+        );
+        let r = reference("cmd:/nonexistent/prog");
+        let err = backend.get(&r).await.unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("`/nonexistent/prog` was not found;"),
+            "{err}"
+        );
+
+        let r = reference(r"cmd:printf '\377'");
+        let err = backend.get(&r).await.unwrap_err();
+        assert!(err.to_string().contains("not UTF-8"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn stops_a_program_that_hangs() {
+        let backend = CmdBackend {
+            timeout: Duration::from_millis(200),
+        };
+        let r = reference("cmd:sleep 30");
+        let started = std::time::Instant::now();
+        let err = backend.get(&r).await.unwrap_err();
+        assert!(matches!(err, VaultError::Unavailable { .. }), "{err}");
+        assert!(err.to_string().contains("did not finish within"), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[tokio::test]
+    async fn is_read_only() {
+        let backend = CmdBackend::new();
+        let r = reference("cmd:true");
+        let err = backend
+            .store(&r, SecretString::from("v"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, VaultError::Unsupported { .. }), "{err}");
+        assert!(
+            err.to_string().ends_with(
+                "a cmd: reference is read-only; store the secret where your command reads it"
+            ),
+            "{err}"
+        );
+        assert!(backend.delete(&r).await.is_err());
+    }
+}

@@ -1,0 +1,185 @@
+//! `sec import`: credentials move from plaintext files into the real Secret Service, the
+//! printed scope works for real consumers (a child's environment, `curl --netrc-file`
+//! against a local server that wants the password), and the original file is only removed
+//! on request, after every credential was stored and read back.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use sec_tests::{World, unique};
+
+/// A local HTTP server that answers 200 only to Basic auth `user:password`.
+struct AuthServer {
+    child: Child,
+    port: u16,
+}
+
+impl AuthServer {
+    fn start(user: &str, password: &str) -> Self {
+        let script = r#"
+import base64, http.server, sys
+want = "Basic " + base64.b64encode(sys.argv[1].encode()).decode()
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        ok = self.headers.get("Authorization") == want
+        self.send_response(200 if ok else 401)
+        if not ok:
+            self.send_header("WWW-Authenticate", "Basic realm=sec")
+        self.end_headers()
+        if ok:
+            self.wfile.write(b"welcome")
+    def log_message(self, *args):
+        pass
+server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+print(server.server_port, flush=True)
+server.serve_forever()
+"#;
+        let mut child = Command::new("python3")
+            .args(["-c", script, &format!("{user}:{password}")])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("cannot start python3");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        Self {
+            child,
+            port: line.trim().parse().expect("the server's port"),
+        }
+    }
+}
+
+impl Drop for AuthServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn pypirc_round_trips_into_the_keyring_and_a_scope() {
+    let world = World::new();
+    let (pypi, testpypi) = (unique("pypi-AgEI"), unique("pypi-test"));
+    let pypirc = world.home.join(".pypirc");
+    let text = format!(
+        "[distutils]\nindex-servers =\n    pypi\n    testpypi\n\n[pypi]\nusername = __token__\npassword = {pypi}\n\n\
+         [testpypi]\nrepository = https://test.pypi.org/legacy/\nusername = __token__\npassword = {testpypi}\n"
+    );
+    std::fs::write(&pypirc, &text).unwrap();
+    let project = world.project.display().to_string();
+    let out = world.run(&["import", "pypirc", "--write", "--dir", &project]);
+    out.assert_success();
+    assert!(
+        !out.stdout.contains(&pypi) && !out.stderr.contains(&pypi),
+        "{out}"
+    );
+    assert!(
+        out.stdout
+            .contains("TWINE_PASSWORD = \"keyring:pypi/pypi\""),
+        "{out}"
+    );
+    assert_eq!(
+        world.keyring_lookup("pypi", "pypi").as_deref(),
+        Some(pypi.as_str())
+    );
+    assert_eq!(
+        world.keyring_lookup("pypi", "testpypi").as_deref(),
+        Some(testpypi.as_str())
+    );
+    assert_eq!(
+        std::fs::read_to_string(&pypirc).unwrap(),
+        text,
+        "the original was changed"
+    );
+
+    let seen = world.root().join("seen");
+    let mut cmd = world.sec(&[
+        "exec",
+        "--",
+        "sh",
+        "-c",
+        "printf %s \"$TWINE_PASSWORD\" > \"$1\"",
+        "sh",
+    ]);
+    cmd.arg(&seen);
+    world.output(cmd).assert_success();
+    assert_eq!(std::fs::read_to_string(&seen).unwrap(), pypi);
+    let config = std::fs::read_to_string(world.config_path()).unwrap();
+    assert!(!config.contains(&pypi), "a value reached config.toml");
+}
+
+#[test]
+fn netrc_entries_become_files_that_curl_reads_and_remove_deletes_the_original() {
+    let world = World::new();
+    let password = unique("netrc-pass");
+    let server = AuthServer::start("me", &password);
+    let netrc = world.root().join("netrc");
+    std::fs::write(
+        &netrc,
+        format!("machine 127.0.0.1\n  login me\n  password {password}\n\nmachine other.invalid login x password y\n"),
+    )
+    .unwrap();
+    let project = world.project.display().to_string();
+    let path = netrc.display().to_string();
+    world
+        .run(&[
+            "import", "netrc", &path, "--write", "--dir", &project, "--remove",
+        ])
+        .assert_success();
+    assert!(!netrc.exists(), "--remove left the file");
+
+    let url = format!("http://127.0.0.1:{}/", server.port);
+    let mut cmd = world.sec(&[
+        "exec",
+        "--",
+        "sh",
+        "-c",
+        "curl -sf --netrc-file \"$NETRC\" \"$1\"",
+        "sh",
+    ]);
+    cmd.arg(&url);
+    let out = world.output(cmd);
+    out.assert_success();
+    assert_eq!(out.stdout, "welcome");
+    // Without the file curl is refused: the success above is the imported password's.
+    let refused = Command::new("curl").args(["-sf", &url]).status().unwrap();
+    assert!(!refused.success());
+}
+
+#[test]
+fn a_malformed_file_gets_a_line_number_and_nothing_is_stored() {
+    let world = World::new();
+    let pypirc = world.root().join("pypirc");
+    let text = "[pypi]\nusername = __token__\npassword = pypi-secret-one\nthis line is broken\n";
+    std::fs::write(&pypirc, text).unwrap();
+    let out = world.run(&[
+        "import",
+        "pypirc",
+        &pypirc.display().to_string(),
+        "--remove",
+    ]);
+    out.assert_failure().assert_stderr_contains(&[":line 4:"]);
+    assert!(!out.stderr.contains("pypi-secret-one"), "{out}");
+    assert_eq!(std::fs::read_to_string(&pypirc).unwrap(), text);
+    assert_eq!(world.keyring_lookup("pypi", "pypi"), None);
+}
+
+#[test]
+fn a_failure_half_way_leaves_the_original_and_says_what_was_stored() {
+    // No Secret Service runs in this world: the very first store fails.
+    let world = World::without_keyring();
+    let pypirc = world.root().join("pypirc");
+    let text =
+        "[pypi]\nusername = __token__\npassword = pypi-one\n[testpypi]\npassword = pypi-two\n";
+    std::fs::write(&pypirc, text).unwrap();
+    let out = world.run(&[
+        "import",
+        "pypirc",
+        &pypirc.display().to_string(),
+        "--remove",
+    ]);
+    out.assert_failure()
+        .assert_stderr_contains(&["stored so far: nothing", "left untouched"]);
+    assert_eq!(std::fs::read_to_string(&pypirc).unwrap(), text);
+}
