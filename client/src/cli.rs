@@ -55,9 +55,16 @@ pub enum Command {
         lease_id: Option<String>,
     },
     /// Store a secret in its vault (the value comes from stdin, or a no-echo prompt).
+    ///
+    /// Without a scheme (`sec set pypi/coveragepy`) the secret goes to the default store:
+    /// the OS keychain where a persistent one answers, else the local vault (`sec status`
+    /// says which and why).
     Set {
-        /// Where, e.g. keyring:pypi/coveragepy.
+        /// Where, e.g. keyring:pypi/coveragepy, local:pypi/coveragepy, or just a name.
         reference: String,
+        /// Read the local vault's passphrase from this file descriptor.
+        #[arg(long, value_name = "N")]
+        passphrase_fd: Option<i32>,
     },
     /// Delete a secret from its vault.
     Rm { reference: String },
@@ -66,7 +73,24 @@ pub enum Command {
     /// Refuse the repository file at or above DIR; the shell hook stops asking about it.
     Deny { dir: Option<PathBuf> },
     /// Look the secrets of DIR's scope up now, so later commands are served from memory.
-    Unlock { dir: Option<PathBuf> },
+    Unlock {
+        dir: Option<PathBuf>,
+        /// Unlock the local vault instead (its passphrase from the terminal, askpass, or --passphrase-fd).
+        #[arg(long, conflicts_with = "dir")]
+        local: bool,
+        /// Read the local vault's passphrase from this file descriptor.
+        #[arg(long, value_name = "N", requires = "local")]
+        passphrase_fd: Option<i32>,
+    },
+    /// Change the local vault's passphrase (re-encrypts it atomically).
+    Passwd {
+        /// The local vault (the only one sec holds a passphrase for).
+        #[arg(long, required = true)]
+        local: bool,
+        /// Read two lines from this file descriptor: the old passphrase, then the new one.
+        #[arg(long, value_name = "N")]
+        passphrase_fd: Option<i32>,
+    },
     /// Print the shell hook: eval "$(sec hook bash)" in ~/.bashrc (zsh alike; fish: `sec hook fish | source`).
     Hook { shell: Shell },
     /// What the shell hook runs when the directory changed (prompts, then prints shell code).

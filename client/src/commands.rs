@@ -9,6 +9,7 @@ use serde_json::json;
 
 use crate::cli::DaemonAction;
 use crate::daemon_conn::{self, connect};
+use crate::passphrase;
 use crate::report::{Failure, warn_config};
 
 pub fn absolute(dir: Option<PathBuf>) -> Result<PathBuf, Failure> {
@@ -166,6 +167,11 @@ pub async fn status(as_json: bool) -> Result<u8, Failure> {
             "version": s.version,
             "protocol": s.protocol,
             "uptime_secs": s.uptime_secs,
+            "local": s.local.as_ref().map(|l| json!({
+                "path": l.path, "exists": l.exists, "unlocked": l.unlocked,
+                "expires_in_secs": l.expires_in_secs,
+                "default_store": l.default_store, "default_reason": l.default_reason,
+            })),
             "config_path": s.config_path,
             "config_error": s.config_error,
             "cached": s.cached.iter().map(|c| json!({
@@ -190,6 +196,18 @@ pub async fn status(as_json: bool) -> Result<u8, Failure> {
         human(s.uptime_secs)
     );
     println!("config: {}", s.config_path);
+    if let Some(local) = &s.local {
+        let state = match (local.exists, local.unlocked) {
+            (false, _) => "none yet".to_string(),
+            (true, false) => "locked".to_string(),
+            (true, true) => format!("unlocked for {}", human(local.expires_in_secs)),
+        };
+        println!("local vault: {} ({state})", local.path);
+        println!(
+            "default store: {} ({})",
+            local.default_store, local.default_reason
+        );
+    }
     if s.cached.is_empty() {
         println!("cached: nothing");
     } else {
@@ -257,9 +275,24 @@ pub async fn revoke(
     Ok(0)
 }
 
-pub async fn set(reference: String) -> Result<u8, Failure> {
+pub async fn set(reference: String, passphrase_fd: Option<i32>) -> Result<u8, Failure> {
     let value = read_value(&reference)?;
     let mut client = connect(true).await?;
+    let reference = if reference.contains(':') {
+        reference
+    } else {
+        let status = passphrase::local_status(&mut client).await?;
+        let full = default_reference(&status.default_store, &reference);
+        eprintln!(
+            "sec: {full} ({}: {})",
+            status.default_store, status.default_reason
+        );
+        full
+    };
+    if reference.starts_with("local:") {
+        let source = passphrase::Source::from_flag(passphrase_fd);
+        passphrase::ensure_unlocked(&mut client, &source, true).await?;
+    }
     client
         .store(pb::StoreRequest {
             reference: reference.clone(),
@@ -268,6 +301,35 @@ pub async fn set(reference: String) -> Result<u8, Failure> {
         .await
         .map_err(Failure::from_status)?;
     eprintln!("stored {reference}");
+    Ok(0)
+}
+
+/// The reference for a bare name in the default store: `local:NAME`, or in the keychain
+/// `keyring:SERVICE/ACCOUNT` (a name without a slash gets the service `sec`).
+fn default_reference(store: &str, name: &str) -> String {
+    match store {
+        "local" => format!("local:{name}"),
+        _ if name.contains('/') => format!("keyring:{name}"),
+        _ => format!("keyring:sec/{name}"),
+    }
+}
+
+pub async fn unlock_local(passphrase_fd: Option<i32>) -> Result<u8, Failure> {
+    let mut client = connect(true).await?;
+    let source = passphrase::Source::from_flag(passphrase_fd);
+    passphrase::ensure_unlocked(&mut client, &source, false).await?;
+    let status = passphrase::local_status(&mut client).await?;
+    println!(
+        "the local vault {} is unlocked for {}",
+        status.path,
+        human(status.expires_in_secs)
+    );
+    Ok(0)
+}
+
+pub async fn passwd(passphrase_fd: Option<i32>) -> Result<u8, Failure> {
+    let mut client = connect(true).await?;
+    passphrase::change(&mut client, &passphrase::Source::from_flag(passphrase_fd)).await?;
     Ok(0)
 }
 

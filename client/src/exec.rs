@@ -13,8 +13,8 @@ use std::time::Duration;
 use sec_proto::pb::{self, LeaseRequest, LeaseStartedRequest, lease_event};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::daemon_conn;
 use crate::report::{Failure, warn_config};
+use crate::{daemon_conn, passphrase};
 
 /// `env`/`timeout` conventions for what went wrong before the command ran.
 pub const EXIT_SEC_FAILED: u8 = 125;
@@ -33,11 +33,18 @@ pub async fn run(argv: Vec<String>, only: Vec<String>) -> Result<u8, Failure> {
         cwd: cwd.display().to_string(),
         only,
     };
-    let mut events = client
-        .lease(request)
-        .await
-        .map_err(Failure::from_status)?
-        .into_inner();
+    let mut events = match client.lease(request.clone()).await {
+        // The local vault is locked: ask for its passphrase here, then once more.
+        Err(status) if status.code() == tonic::Code::Unauthenticated => {
+            eprintln!("sec: {}", status.message());
+            passphrase::ensure_unlocked(&mut client, &passphrase::Source::Interactive, false)
+                .await?;
+            client.lease(request).await
+        }
+        other => other,
+    }
+    .map_err(Failure::from_status)?
+    .into_inner();
     let grant = match events.message().await.map_err(Failure::from_status)? {
         Some(event) => match event.event {
             Some(lease_event::Event::Grant(grant)) => grant,

@@ -9,6 +9,7 @@ mod exec;
 mod hook;
 mod import;
 mod import_files;
+mod passphrase;
 mod report;
 
 use std::process::ExitCode;
@@ -42,7 +43,10 @@ fn main() -> ExitCode {
                 reference,
                 lease_id,
             } => commands::revoke(dir, reference, lease_id).await,
-            Command::Set { reference } => commands::set(reference).await,
+            Command::Set {
+                reference,
+                passphrase_fd,
+            } => commands::set(reference, passphrase_fd).await,
             Command::Rm { reference } => commands::rm(reference).await,
             Command::Daemon { action } => commands::daemon(action).await,
             Command::Import {
@@ -66,7 +70,11 @@ fn main() -> ExitCode {
             Command::Log { lines, json } => audit_log::show(lines, json),
             Command::Allow { dir } => commands::allow(dir).await,
             Command::Deny { dir } => commands::deny(dir).await,
-            Command::Unlock { dir } => commands::unlock(dir).await,
+            Command::Unlock {
+                dir, local: false, ..
+            } => commands::unlock(dir).await,
+            Command::Unlock { passphrase_fd, .. } => commands::unlock_local(passphrase_fd).await,
+            Command::Passwd { passphrase_fd, .. } => commands::passwd(passphrase_fd).await,
             Command::Hook { shell } => hook::print_script(shell),
             Command::HookEvent {
                 shell,

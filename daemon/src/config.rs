@@ -32,7 +32,25 @@ pub const DEFAULT_MAX_TTL: Duration = Duration::from_secs(8 * 60 * 60);
 #[derive(Debug, Clone, Default)]
 pub struct Config {
     pub defaults: Defaults,
+    /// `[local]`: how long the local vault stays unlocked.
+    pub local: LocalSettings,
     pub scopes: Vec<Scope>,
+}
+
+/// The local vault's idle TTL (reset on each use) and hard maximum from its unlock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalSettings {
+    pub ttl: Duration,
+    pub max_ttl: Duration,
+}
+
+impl Default for LocalSettings {
+    fn default() -> Self {
+        Self {
+            ttl: DEFAULT_TTL,
+            max_ttl: DEFAULT_MAX_TTL,
+        }
+    }
 }
 
 /// `[defaults]`: the TTLs of scopes that do not set their own.
@@ -137,7 +155,16 @@ struct RawConfig {
     #[serde(default)]
     defaults: RawTtls,
     #[serde(default)]
+    local: RawLocal,
+    #[serde(default)]
     scope: Vec<Spanned<RawScope>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLocal {
+    ttl: Option<Spanned<String>>,
+    max_ttl: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -267,6 +294,11 @@ impl Config {
                 max_ttl: default_max,
                 askpass: raw.defaults.askpass.clone(),
                 confirm_timeout,
+            },
+            local: LocalSettings {
+                ttl: duration_or(raw.local.ttl.as_ref(), DEFAULT_TTL).map_err(located)?,
+                max_ttl: duration_or(raw.local.max_ttl.as_ref(), DEFAULT_MAX_TTL)
+                    .map_err(located)?,
             },
             scopes,
         })
@@ -743,6 +775,14 @@ GH_TOKEN = "op://Private/GitHub/credential"
             .unwrap_err();
             assert_eq!(err.line, 4, "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn the_local_vault_has_its_own_ttls() {
+        let config = parse("[local]\nttl = \"5m\"\nmax_ttl = \"1h\"\n").unwrap();
+        assert_eq!(config.local.ttl, Duration::from_secs(300));
+        assert_eq!(config.local.max_ttl, Duration::from_secs(3600));
+        assert_eq!(parse("").unwrap().local, LocalSettings::default());
     }
 
     #[test]

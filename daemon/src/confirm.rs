@@ -9,7 +9,7 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfirmError {
     #[error(
-        "it needs your confirmation, but no askpass program is set; set `askpass = \"...\"` under [defaults] in config.toml or SEC_ASKPASS in secd's environment"
+        "secd must ask you, but no askpass program is set; set `askpass = \"...\"` under [defaults] in config.toml or SEC_ASKPASS in secd's environment"
     )]
     NoProgram,
     #[error("the confirmation was refused")]
@@ -60,6 +60,53 @@ pub async fn confirm(
         }),
         Err(_) => {
             if let Some(pid) = child.id() {
+                kill_group(pid);
+            }
+            Err(ConfirmError::Timeout(timeout))
+        }
+    }
+}
+
+/// Asks `program` for a secret (a passphrase): its standard output, one trailing newline
+/// dropped, when it exits 0 within `timeout`.
+pub async fn ask_secret(
+    program: Option<&str>,
+    prompt: &str,
+    timeout: Duration,
+) -> Result<secrecy::SecretString, ConfirmError> {
+    let program = program.ok_or(ConfirmError::NoProgram)?;
+    let mut command = tokio::process::Command::new(program);
+    command
+        .arg(prompt)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
+    #[cfg(unix)]
+    command.process_group(0);
+    let child = command.spawn().map_err(|e| ConfirmError::CannotRun {
+        program: program.to_string(),
+        reason: e.to_string(),
+    })?;
+    let pid = child.id();
+    match tokio::time::timeout(timeout, child.wait_with_output()).await {
+        Ok(Ok(output)) if output.status.success() => {
+            let mut text =
+                zeroize::Zeroizing::new(String::from_utf8_lossy(&output.stdout).into_owned());
+            let mut stdout = output.stdout;
+            zeroize::Zeroize::zeroize(&mut stdout);
+            if text.ends_with('\n') {
+                text.pop();
+            }
+            Ok(secrecy::SecretString::from(text.as_str()))
+        }
+        Ok(Ok(_)) => Err(ConfirmError::Refused),
+        Ok(Err(e)) => Err(ConfirmError::CannotRun {
+            program: program.to_string(),
+            reason: e.to_string(),
+        }),
+        Err(_) => {
+            if let Some(pid) = pid {
                 kill_group(pid);
             }
             Err(ConfirmError::Timeout(timeout))

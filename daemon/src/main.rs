@@ -152,7 +152,13 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
         trust,
         audit,
         files,
-        vault::Vaults::new(),
+        Arc::new(vault::LocalVault::new(
+            local_vault::default_path().context("cannot tell the data directory; set HOME")?,
+            cache::Limits {
+                ttl: config::DEFAULT_TTL,
+                max_ttl: config::DEFAULT_MAX_TTL,
+            },
+        )),
         protocol,
     ));
     let shutdown = Arc::new(Notify::new());
@@ -223,6 +229,7 @@ async fn housekeeping(daemon: Arc<Daemon>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tick.tick().await;
+        daemon.local.lock_if_expired();
         let expired = daemon.cache.sweep();
         if expired > 0 {
             tracing::info!(expired, "expired cached secrets dropped");

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use sec_proto::pb::{self, lease_event, sec_server::Sec};
 use sec_proto::socket::{Peer, peer_allowed};
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::{Notify, mpsc};
 use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
@@ -18,9 +18,10 @@ use crate::audit::{Event, Record};
 use crate::config::{OnLeave, REPO_FILE, Scope, Value, canonical_or_normal};
 use crate::grant::LeaseAsk;
 use crate::leases::{EventSender, LeaseRecord};
+use crate::local_vault::LocalVaultError;
 use crate::state::{Daemon, LeaseError, RepoView, Selector, unix_time};
 use crate::vault::Reference;
-use crate::{peer, vault};
+use crate::{confirm, peer, vault};
 
 pub struct Service {
     daemon: Arc<Daemon>,
@@ -139,6 +140,57 @@ impl Service {
         info
     }
 
+    async fn local_reply(&self) -> pb::LocalStatusReply {
+        let local = self.daemon.local.status();
+        let default = self.daemon.vaults.default_store().await;
+        pb::LocalStatusReply {
+            path: local.path.display().to_string(),
+            exists: local.exists,
+            unlocked: local.unlocked,
+            expires_in_secs: local.expires_in.map(|d| d.as_secs()).unwrap_or_default(),
+            default_store: default.scheme.into(),
+            default_reason: default.reason,
+        }
+    }
+
+    /// The passphrase through the askpass program, for a client without a terminal; a new
+    /// vault's passphrase is asked twice.
+    async fn passphrase_by_askpass(&self, create: bool) -> Result<SecretString, Status> {
+        let snapshot = self.daemon.current_config();
+        let program = confirm::askpass_program(snapshot.config.defaults.askpass.as_deref());
+        let timeout = snapshot.config.defaults.confirm_timeout;
+        let path = self.daemon.local.status().path;
+        let ask = |prompt: String| {
+            let program = program.clone();
+            async move {
+                confirm::ask_secret(program.as_deref(), &prompt, timeout)
+                    .await
+                    .map_err(|e| {
+                        Status::failed_precondition(format!("cannot ask for the passphrase: {e}"))
+                    })
+            }
+        };
+        let what = if create {
+            "a new passphrase for"
+        } else {
+            "the passphrase of"
+        };
+        let first = ask(format!("sec: {what} the local vault {}", path.display())).await?;
+        if create {
+            let again = ask(format!(
+                "sec: the same passphrase again for {}",
+                path.display()
+            ))
+            .await?;
+            if again.expose_secret() != first.expose_secret() {
+                return Err(Status::invalid_argument(
+                    "the two passphrases differ; nothing was created",
+                ));
+            }
+        }
+        Ok(first)
+    }
+
     /// The repository file at or above `dir`, for `sec allow` and `sec deny`.
     fn repo_file(&self, dir: &Path) -> Result<RepoView, Status> {
         let snapshot = self.daemon.current_config();
@@ -205,6 +257,7 @@ impl Sec for Service {
             config_path: self.daemon.config.path().display().to_string(),
             config_error: snapshot.error.unwrap_or_default(),
             uptime_secs: self.daemon.uptime().as_secs(),
+            local: Some(self.local_reply().await),
         }))
     }
 
@@ -476,6 +529,82 @@ impl Sec for Service {
         Ok(Response::new(pb::VerifyReply { matches }))
     }
 
+    async fn local_status(
+        &self,
+        request: Request<pb::LocalStatusRequest>,
+    ) -> Result<Response<pb::LocalStatusReply>, Status> {
+        caller(&request)?;
+        Ok(Response::new(self.local_reply().await))
+    }
+
+    async fn unlock_local(
+        &self,
+        request: Request<pb::UnlockLocalRequest>,
+    ) -> Result<Response<pb::LocalStatusReply>, Status> {
+        let peer = caller(&request)?;
+        let pb::UnlockLocalRequest {
+            passphrase,
+            create,
+            use_askpass,
+        } = request.into_inner();
+        let passphrase = if use_askpass {
+            self.passphrase_by_askpass(create).await?
+        } else {
+            vault::into_secret(passphrase)
+        };
+        if passphrase.expose_secret().is_empty() {
+            return Err(Status::invalid_argument(
+                "an empty passphrase is not accepted",
+            ));
+        }
+        self.daemon
+            .local
+            .unlock(passphrase, create)
+            .await
+            .map_err(local_status)?;
+        let what = if create {
+            "local vault created"
+        } else {
+            "local vault unlocked"
+        };
+        self.daemon.audit.note(
+            Event::Unlock,
+            &Record {
+                scope: "local vault".into(),
+                reason: what.into(),
+                pid: peer.pid.map(|p| p as u32),
+                ..Default::default()
+            },
+        );
+        Ok(Response::new(self.local_reply().await))
+    }
+
+    async fn change_local_passphrase(
+        &self,
+        request: Request<pb::ChangeLocalPassphraseRequest>,
+    ) -> Result<Response<pb::LocalStatusReply>, Status> {
+        caller(&request)?;
+        let pb::ChangeLocalPassphraseRequest {
+            old_passphrase,
+            new_passphrase,
+        } = request.into_inner();
+        let (old, new) = (
+            vault::into_secret(old_passphrase),
+            vault::into_secret(new_passphrase),
+        );
+        if new.expose_secret().is_empty() {
+            return Err(Status::invalid_argument(
+                "an empty passphrase is not accepted",
+            ));
+        }
+        self.daemon
+            .local
+            .change_passphrase(old, new)
+            .await
+            .map_err(local_status)?;
+        Ok(Response::new(self.local_reply().await))
+    }
+
     async fn shutdown(
         &self,
         request: Request<pb::ShutdownRequest>,
@@ -557,6 +686,17 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+fn local_status(error: vault::LocalError) -> Status {
+    match &error {
+        vault::LocalError::File(LocalVaultError::WrongPassphrase { .. }) => {
+            Status::permission_denied(error.to_string())
+        }
+        vault::LocalError::NoVault(_) => Status::not_found(error.to_string()),
+        vault::LocalError::Exists(_) => Status::already_exists(error.to_string()),
+        _ => Status::failed_precondition(error.to_string()),
+    }
+}
+
 fn lease_info(record: LeaseRecord) -> pb::LeaseInfo {
     pb::LeaseInfo {
         id: record.id,
@@ -577,6 +717,8 @@ fn vault_status(error: vault::VaultError) -> Status {
     match error {
         vault::VaultError::NotFound { .. } => Status::not_found(error.to_string()),
         vault::VaultError::Unavailable { .. } => Status::unavailable(error.to_string()),
+        // The one use of this code: the client answers it by asking for the passphrase.
+        vault::VaultError::Locked { .. } => Status::unauthenticated(error.to_string()),
         vault::VaultError::Unsupported { .. } => Status::unimplemented(error.to_string()),
         vault::VaultError::Failed { .. } => Status::failed_precondition(error.to_string()),
     }

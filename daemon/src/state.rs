@@ -2,6 +2,7 @@
 //! config, secrets from the cache or the vaults, leases.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use secrecy::SecretString;
@@ -14,7 +15,7 @@ use crate::files::LeaseFiles;
 use crate::leases::Leases;
 use crate::live_config::{LiveConfig, Refresh, Snapshot};
 use crate::trust::{RepoFile, Trust, TrustStore, find_repo_file};
-use crate::vault::{Reference, VaultError, Vaults};
+use crate::vault::{LocalVault, Reference, VaultError, Vaults};
 
 pub struct Daemon {
     pub config: LiveConfig,
@@ -24,6 +25,7 @@ pub struct Daemon {
     pub trust: TrustStore,
     pub audit: AuditLog,
     pub files: LeaseFiles,
+    pub local: Arc<LocalVault>,
     pub started: Instant,
     pub protocol: u32,
 }
@@ -114,13 +116,16 @@ impl Daemon {
         trust: TrustStore,
         audit: AuditLog,
         files: LeaseFiles,
-        vaults: Vaults,
+        local: Arc<LocalVault>,
         protocol: u32,
     ) -> Self {
+        let vaults = Vaults::new(Arc::clone(&local));
+        local.set_limits(local_limits(&config.snapshot().config));
         Self {
             config,
             audit,
             files,
+            local,
             cache: Cache::new(),
             vaults,
             leases: Leases::new(),
@@ -134,6 +139,7 @@ impl Daemon {
     /// references that a reload removed are dropped.
     pub fn current_config(&self) -> Snapshot {
         if let Refresh::Reloaded(config) = self.config.refresh_if_changed() {
+            self.local.set_limits(local_limits(&config));
             // Repository-file scopes are not in config.toml; their entries are left to expire.
             let dropped = self.cache.revoke(|key| {
                 let used = config.scopes.iter().any(|s| {
@@ -281,6 +287,9 @@ impl Daemon {
     /// audit log.
     pub fn revoke(&self, selector: &Selector, by: &str, requester: Option<u32>) -> (usize, usize) {
         let reason = format!("the lease was revoked by {by}");
+        if matches!(selector, Selector::All) {
+            self.local.lock();
+        }
         let (dropped, ended) = match selector {
             Selector::All => (
                 self.cache.revoke(|_| true),
@@ -325,6 +334,14 @@ impl Daemon {
 
     pub fn uptime(&self) -> std::time::Duration {
         self.started.elapsed()
+    }
+}
+
+/// The local vault's TTLs as cache-style limits.
+fn local_limits(config: &Config) -> Limits {
+    Limits {
+        ttl: config.local.ttl,
+        max_ttl: config.local.max_ttl,
     }
 }
 

@@ -42,15 +42,7 @@ impl KeyringBackend {
         let name = reference.to_string();
         Box::pin(async move {
             let joined = tokio::task::spawn_blocking(move || {
-                let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
-                let store = match guard.as_ref() {
-                    Some(store) => Arc::clone(store),
-                    None => {
-                        let created = platform_store()?;
-                        *guard = Some(Arc::clone(&created));
-                        created
-                    }
-                };
+                let store = shared_store(&store)?;
                 let entry = Entry::new_in_store(&store, &service, &account)?;
                 op(&entry)
             })
@@ -65,6 +57,32 @@ impl KeyringBackend {
             }
         })
     }
+}
+
+impl KeyringBackend {
+    /// Whether a persistent keychain answers: Ok, or the sentence saying why not.
+    pub async fn reachable(&self) -> Result<(), String> {
+        let store = Arc::clone(&self.store);
+        match tokio::task::spawn_blocking(move || shared_store(&store).map(drop)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(match describe("keyring", e) {
+                VaultError::Unavailable { reason, .. } => reason,
+                other => other.to_string(),
+            }),
+            Err(join) => Err(join.to_string()),
+        }
+    }
+}
+
+/// The store, created on first use and kept; a failed creation is retried next time.
+fn shared_store(slot: &Mutex<Option<Arc<CredentialStore>>>) -> Result<Arc<CredentialStore>, Error> {
+    let mut guard = slot.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(store) = guard.as_ref() {
+        return Ok(Arc::clone(store));
+    }
+    let created = platform_store()?;
+    *guard = Some(Arc::clone(&created));
+    Ok(created)
 }
 
 impl Drop for KeyringBackend {

@@ -5,6 +5,7 @@
 mod cmd;
 mod keyring;
 mod keyutils;
+pub mod local;
 mod op;
 mod pass;
 
@@ -18,6 +19,14 @@ use zeroize::Zeroize;
 pub use self::cmd::CmdBackend;
 pub use self::keyring::KeyringBackend;
 pub use self::keyutils::KeyutilsBackend;
+pub use self::local::{LocalBackend, LocalError, LocalVault};
+
+/// Where `sec set NAME` without a scheme stores: the OS keychain when a persistent one
+/// answers, else the local vault; and why.
+pub struct DefaultStore {
+    pub scheme: &'static str,
+    pub reason: String,
+}
 pub use self::op::OpBackend;
 pub use self::pass::PassBackend;
 
@@ -36,9 +45,11 @@ pub enum Reference {
     Command { line: String, argv: Vec<String> },
     /// `keyutils:NAME`: a `user` key `sec:NAME` in the Linux kernel's user keyring.
     Keyutils { name: String },
+    /// `local:NAME`: an entry of sec's own encrypted vault file.
+    Local { name: String },
 }
 
-const KNOWN_SCHEMES: &str = "`keyring:SERVICE/ACCOUNT`, `op://VAULT/ITEM/FIELD`, `pass:PATH[#KEY]`, `keyutils:NAME`, `cmd:PROGRAM ARG...`";
+const KNOWN_SCHEMES: &str = "`keyring:SERVICE/ACCOUNT`, `op://VAULT/ITEM/FIELD`, `pass:PATH[#KEY]`, `keyutils:NAME`, `local:NAME`, `cmd:PROGRAM ARG...`";
 
 impl Reference {
     /// Parses `SCHEME:REST`. Error messages never repeat the text after the scheme: a user
@@ -75,6 +86,7 @@ impl Reference {
             "pass" => pass::parse(rest),
             "cmd" => cmd::parse(rest),
             "keyutils" => keyutils::parse(rest),
+            "local" => local::parse(rest),
             other if other.len() <= 12 && other.chars().all(|c| c.is_ascii_lowercase()) => Err(
                 format!("unknown scheme `{other}`; known are {KNOWN_SCHEMES}; {literal_hint}"),
             ),
@@ -104,6 +116,7 @@ impl fmt::Display for Reference {
             } => write!(f, "pass:{path}#{key}"),
             Reference::Command { line, .. } => write!(f, "cmd:{line}"),
             Reference::Keyutils { name } => write!(f, "keyutils:{name}"),
+            Reference::Local { name } => write!(f, "local:{name}"),
         }
     }
 }
@@ -129,6 +142,10 @@ pub enum VaultError {
         backend: &'static str,
         reason: String,
     },
+    #[error(
+        "{reference}: the local vault is locked; `sec unlock --local` opens it (sec exec and sec set ask for the passphrase themselves)"
+    )]
+    Locked { reference: String },
     #[error("{reference}: {backend} cannot {action} secrets; {hint}")]
     Unsupported {
         reference: String,
@@ -172,17 +189,19 @@ fn not_found_hint(reference: &str) -> String {
 
 /// All backends, by scheme.
 pub struct Vaults {
-    keyring: Box<dyn Backend>,
+    keyring: KeyringBackend,
     op: Box<dyn Backend>,
     pass: Box<dyn Backend>,
     cmd: Box<dyn Backend>,
     keyutils: Box<dyn Backend>,
+    local: Box<dyn Backend>,
 }
 
 impl Vaults {
-    pub fn new() -> Self {
+    pub fn new(local: std::sync::Arc<LocalVault>) -> Self {
         Self {
-            keyring: Box::new(KeyringBackend::new()),
+            local: Box::new(LocalBackend::new(local)),
+            keyring: KeyringBackend::new(),
             op: Box::new(OpBackend::new()),
             pass: Box::new(PassBackend::new()),
             cmd: Box::new(CmdBackend::new()),
@@ -190,20 +209,32 @@ impl Vaults {
         }
     }
 
+    pub async fn default_store(&self) -> DefaultStore {
+        match self.keyring.reachable().await {
+            Ok(()) => DefaultStore {
+                scheme: "keyring",
+                reason: "a persistent OS keychain answers".into(),
+            },
+            Err(why) => {
+                // The first clause says why; the advice after it is for another context.
+                let why = why.split("; ").next().unwrap_or(&why).to_string();
+                DefaultStore {
+                    scheme: "local",
+                    reason: format!("no OS keychain answers: {why}"),
+                }
+            }
+        }
+    }
+
     pub fn backend(&self, reference: &Reference) -> &dyn Backend {
         match reference {
-            Reference::Keyring { .. } => self.keyring.as_ref(),
+            Reference::Keyring { .. } => &self.keyring,
             Reference::OnePassword(_) => self.op.as_ref(),
             Reference::Pass { .. } => self.pass.as_ref(),
             Reference::Command { .. } => self.cmd.as_ref(),
             Reference::Keyutils { .. } => self.keyutils.as_ref(),
+            Reference::Local { .. } => self.local.as_ref(),
         }
-    }
-}
-
-impl Default for Vaults {
-    fn default() -> Self {
-        Self::new()
     }
 }
 

@@ -1,0 +1,267 @@
+//! The built-in encrypted vault (`local:NAME`) through the real daemon: created on first
+//! `sec set`, never holding a value in clear, refusing a wrong passphrase without change,
+//! surviving a daemon killed mid-write, locked again by `sec revoke`, re-keyed by `sec
+//! passwd`, and the default store where no OS keychain answers. Passphrases travel on a
+//! file descriptor or from an askpass program, never in argv or the environment.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use sec_tests::{
+    Output, World, find_in_cmdlines, sec_bin, unique, wait_output, write_file_with_mode,
+};
+
+/// `sec ARGS... --passphrase-fd 3` with `lines` on descriptor 3 (through a file, so no
+/// passphrase is ever in an argument or a variable).
+fn sec_with_passphrase(world: &World, args: &[&str], lines: &str, stdin: Option<&str>) -> Output {
+    let file = world.root().join(unique("pw"));
+    write_file_with_mode(&file, lines, 0o600);
+    let mut cmd = world.command("bash");
+    cmd.args([
+        "-c",
+        "exec \"$@\" --passphrase-fd 3 3<\"$SEC_TEST_PW_FILE\"",
+        "bash",
+    ])
+    .arg(sec_bin())
+    .args(args);
+    cmd.env("SEC_TEST_PW_FILE", &file);
+    let out = match stdin {
+        Some(input) => {
+            cmd.stdin(Stdio::piped());
+            let mut child = cmd.spawn().unwrap();
+            std::io::Write::write_all(child.stdin.as_mut().unwrap(), input.as_bytes()).unwrap();
+            drop(child.stdin.take());
+            wait_output(child, &format!("sec {}", args.join(" ")))
+        }
+        None => world.output(cmd),
+    };
+    std::fs::remove_file(&file).unwrap();
+    out
+}
+
+fn vault_path(world: &World) -> PathBuf {
+    world.data_home.join("sec/vault.age")
+}
+
+/// `sec exec` in the project: what the child got in `$TOKEN` (or `<unset>`).
+fn child_token(world: &World) -> (String, Output) {
+    let file = world.root().join(unique("seen"));
+    let mut cmd = world.sec(&[
+        "exec",
+        "--",
+        "sh",
+        "-c",
+        "printf %s \"${TOKEN-<unset>}\" > \"$1\"",
+        "sh",
+    ]);
+    cmd.arg(&file);
+    let out = world.output(cmd);
+    (std::fs::read_to_string(&file).unwrap_or_default(), out)
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+const PASSPHRASE: &str = "correct horse battery staple";
+
+fn world_with_vault(token: &str) -> World {
+    let world = World::without_keyring();
+    world.write_config("[[scope]]\ndir = {project}\n[scope.env]\nTOKEN = \"local:pypi/demo\"\n");
+    sec_with_passphrase(&world, &["set", "local:pypi/demo"], PASSPHRASE, Some(token))
+        .assert_success();
+    world
+}
+
+#[test]
+fn a_round_trip_through_the_daemon_never_leaves_the_value_in_clear() {
+    let token = unique("local-token");
+    let world = world_with_vault(&token);
+    assert_eq!(child_token(&world).0, token);
+    let raw = std::fs::read(vault_path(&world)).unwrap();
+    assert!(
+        !contains(&raw, &token),
+        "the vault holds the value in clear"
+    );
+    assert!(
+        !contains(&raw, "pypi/demo"),
+        "the vault holds a name in clear"
+    );
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(vault_path(&world)).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+    let status = world.run(&["status", "--json"]).json();
+    assert_eq!(status["local"]["unlocked"], true);
+    assert_eq!(status["local"]["default_store"], "local");
+    assert!(
+        status["local"]["default_reason"]
+            .as_str()
+            .unwrap()
+            .contains("no OS keychain")
+    );
+}
+
+#[test]
+fn a_wrong_passphrase_is_refused_and_changes_nothing() {
+    let world = world_with_vault(&unique("local-token"));
+    world.run(&["revoke"]).assert_success();
+    let before = std::fs::read(vault_path(&world)).unwrap();
+    let out = sec_with_passphrase(&world, &["unlock", "--local"], "not the passphrase", None);
+    out.assert_failure()
+        .assert_stderr_contains(&["passphrase does not open", "nothing was changed"]);
+    assert_eq!(std::fs::read(vault_path(&world)).unwrap(), before);
+    assert_eq!(
+        world.run(&["status", "--json"]).json()["local"]["unlocked"],
+        false
+    );
+    sec_with_passphrase(&world, &["unlock", "--local"], PASSPHRASE, None).assert_success();
+}
+
+#[test]
+fn revoke_locks_the_vault_and_the_next_lookup_asks_again() {
+    let token = unique("local-token");
+    let world = world_with_vault(&token);
+    // A fresh daemon that asks through an askpass program (sec exec here has no terminal).
+    world.run(&["daemon", "stop"]).assert_success();
+    let asked = world.root().join("asked");
+    let askpass = world.root().join("askpass");
+    write_file_with_mode(
+        &askpass,
+        &format!(
+            "#!/bin/sh\necho x >> '{}'\nprintf '%s\\n' '{PASSPHRASE}'\n",
+            asked.display()
+        ),
+        0o755,
+    );
+    world.write_config(&format!(
+        "[defaults]\naskpass = \"{}\"\n[[scope]]\ndir = {{project}}\n[scope.env]\nTOKEN = \"local:pypi/demo\"\n",
+        askpass.display()
+    ));
+    let count = || {
+        std::fs::read_to_string(&asked)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    assert_eq!(child_token(&world).0, token);
+    assert_eq!(count(), 1);
+    assert_eq!(child_token(&world).0, token, "served while unlocked");
+    assert_eq!(count(), 1);
+    world.run(&["revoke"]).assert_success();
+    assert_eq!(child_token(&world).0, token);
+    assert_eq!(
+        count(),
+        2,
+        "after a revoke the vault must be unlocked again"
+    );
+}
+
+#[test]
+fn a_daemon_killed_during_a_write_leaves_every_old_secret_readable() {
+    let token = unique("local-token");
+    let world = world_with_vault(&token);
+    let daemon = world.daemon_pid();
+    // Start another store (about half a second of scrypt and a rename) and kill secd
+    // meanwhile; whenever the kill lands, the vault on disk must open with the old secret.
+    let file = world.root().join("pw");
+    write_file_with_mode(&file, PASSPHRASE, 0o600);
+    let mut set = world.command("bash");
+    set.args([
+        "-c",
+        "printf new-value | exec \"$@\" --passphrase-fd 3 3<\"$SEC_TEST_PW_FILE\"",
+        "bash",
+    ])
+    .arg(sec_bin())
+    .args(["set", "local:other"])
+    .env("SEC_TEST_PW_FILE", &file)
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
+    let mut child = set.spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    kill(Pid::from_raw(daemon as i32), Signal::SIGKILL).unwrap();
+    let _ = child.wait();
+    sec_with_passphrase(&world, &["unlock", "--local"], PASSPHRASE, None).assert_success();
+    assert_eq!(child_token(&world).0, token);
+    let leftovers: Vec<String> = std::fs::read_dir(world.data_home.join("sec"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    for name in &leftovers {
+        let raw = std::fs::read(world.data_home.join("sec").join(name)).unwrap();
+        assert!(
+            !contains(&raw, "new-value") && !contains(&raw, &token),
+            "{name} holds a value in clear"
+        );
+    }
+}
+
+#[test]
+fn passwd_re_keys_the_vault() {
+    let token = unique("local-token");
+    let world = world_with_vault(&token);
+    let new = "a whole new passphrase";
+    sec_with_passphrase(
+        &world,
+        &["passwd", "--local"],
+        &format!("{PASSPHRASE}\n{new}\n"),
+        None,
+    )
+    .assert_success();
+    world.run(&["revoke"]).assert_success();
+    sec_with_passphrase(&world, &["unlock", "--local"], PASSPHRASE, None).assert_failure();
+    sec_with_passphrase(&world, &["unlock", "--local"], new, None).assert_success();
+    assert_eq!(child_token(&world).0, token);
+}
+
+#[test]
+fn the_passphrase_never_reaches_argv_env_logs_or_the_audit_log() {
+    let token = unique("local-token");
+    let world = world_with_vault(&token);
+    world.run(&["revoke"]).assert_success();
+    sec_with_passphrase(&world, &["unlock", "--local"], "wrong guess 1", None).assert_failure();
+    sec_with_passphrase(&world, &["unlock", "--local"], PASSPHRASE, None).assert_success();
+    assert!(
+        find_in_cmdlines(PASSPHRASE).is_empty(),
+        "a process has the passphrase in argv"
+    );
+    for text in [world.daemon_log(), audit(&world)] {
+        assert!(
+            !text.contains(PASSPHRASE) && !text.contains("wrong guess 1"),
+            "{text}"
+        );
+        assert!(!text.contains(&token), "{text}");
+    }
+    let pid = world.daemon_pid();
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+    assert!(!contains(&environ, PASSPHRASE));
+}
+
+fn audit(world: &World) -> String {
+    std::fs::read_to_string(world.state_home.join("sec/audit.jsonl")).unwrap_or_default()
+}
+
+#[test]
+fn a_bare_name_goes_to_the_default_store() {
+    // No OS keychain: the local vault.
+    let world = World::without_keyring();
+    sec_with_passphrase(&world, &["set", "pypi/bare"], PASSPHRASE, Some("v1"))
+        .assert_success()
+        .assert_stderr_contains(&["local:pypi/bare", "no OS keychain"]);
+    assert!(vault_path(&world).exists());
+
+    // A Secret Service answers: the keychain, and no vault file appears.
+    let world = World::new();
+    world
+        .run_with_stdin(&["set", "pypi/bare"], "v2")
+        .assert_success()
+        .assert_stderr_contains(&["keyring:pypi/bare"]);
+    assert_eq!(world.keyring_lookup("pypi", "bare").as_deref(), Some("v2"));
+    assert!(!vault_path(&world).exists());
+    let status = world.run(&["status"]);
+    assert!(status.stdout.contains("default store: keyring"), "{status}");
+}
