@@ -384,19 +384,24 @@ fn on_revoke_keep_lets_the_child_finish() {
         "[[scope]]\ndir = {{project}}\non_revoke = \"keep\"\n[scope.env]\nALPHA = \"{}\"\n",
         op_ref("a")
     ));
-    let mut run = Running::start(&world, &world.project, 3);
+    let run = Running::start(&world, &world.project, 3);
     wait_for_lease(&world, &run);
 
     world.run(&["revoke"]).assert_success();
-    // sec says so as soon as the revocation reaches it; the child must still be running.
-    wait_until("sec exec to report the revocation", || {
+    expect_kept_until_released(run, "revoked");
+}
+
+/// With on_revoke = "keep": sec reports the end of the lease (its stderr shows `notice`)
+/// while the child runs on; released, the child exits 3 and sec passes that through.
+fn expect_kept_until_released(mut run: Running, notice: &str) {
+    wait_until("sec exec to report the end of the lease", || {
         if let Some(status) = run.exited() {
             panic!(
-                "sec exec ended ({status}) on a revoke with on_revoke = \"keep\":\n{}",
+                "sec exec ended ({status}) although on_revoke = \"keep\":\n{}",
                 run.stderr_now()
             );
         }
-        run.stderr_now().contains("revoked")
+        run.stderr_now().contains(notice)
     });
     assert!(
         alive(run.child_pid),
@@ -405,7 +410,7 @@ fn on_revoke_keep_lets_the_child_finish() {
     run.release();
     run.finish()
         .assert_code(3)
-        .assert_stderr_contains(&["revoked"]);
+        .assert_stderr_contains(&[notice]);
 }
 
 #[test]
@@ -584,24 +589,8 @@ fn max_lease_with_on_revoke_keep_lets_the_child_finish() {
          [scope.env]\nALPHA = \"{}\"\n",
         op_ref("a")
     ));
-    let mut run = Running::start(&world, &world.project, 3);
-    wait_until("sec exec to report that max_lease passed", || {
-        if let Some(status) = run.exited() {
-            panic!(
-                "sec exec ended ({status}) at max_lease with on_revoke = \"keep\":\n{}",
-                run.stderr_now()
-            );
-        }
-        run.stderr_now().contains("max_lease")
-    });
-    assert!(
-        alive(run.child_pid),
-        "the child is gone although on_revoke = \"keep\""
-    );
-    run.release();
-    run.finish()
-        .assert_code(3)
-        .assert_stderr_contains(&["max_lease"]);
+    let run = Running::start(&world, &world.project, 3);
+    expect_kept_until_released(run, "max_lease");
 }
 
 #[test]

@@ -24,20 +24,17 @@
 //! Because a `cmd:` reference runs code, [`Reference::runs_program`] lets the configuration
 //! layer accept them only from the user's own configuration.
 
-use std::process::{ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::time::Duration;
 
 use secrecy::SecretString;
-use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
-use zeroize::{Zeroize, Zeroizing};
 
-use super::{Backend, BoxFuture, Reference, VaultError, into_secret};
+use super::program::{RunError, first_line, run, stdout_secret};
+use super::{Backend, BoxFuture, Reference, VaultError, unsupported};
 
 const BACKEND: &str = "the cmd: program";
 const TIMEOUT: Duration = Duration::from_secs(30);
-/// At most this many characters of a program's stderr reach an error message.
-pub(super) const STDERR_CHARS: usize = 200;
 
 const SYNTAX: &str =
     "a cmd reference is `cmd:PROGRAM ARG...` (e.g. `cmd:secret-tool lookup service pypi`)";
@@ -143,114 +140,6 @@ fn split(line: &str) -> Result<Vec<String>, String> {
         words.push(word);
     }
     Ok(words)
-}
-
-/// What a finished program left behind. `stdout` is wiped when dropped.
-pub(super) struct Captured {
-    pub status: ExitStatus,
-    pub stdout: Zeroizing<Vec<u8>>,
-    pub stderr: Vec<u8>,
-}
-
-pub(super) enum RunError {
-    /// The program does not exist (spawn gave `ENOENT`).
-    NotInstalled,
-    TimedOut,
-    Io(std::io::Error),
-}
-
-/// Runs `command` with stdin from `/dev/null` (or fed `input` and closed), capturing its
-/// output, and kills it if it has not finished within `timeout`.
-pub(super) async fn run(
-    mut command: Command,
-    input: Option<&[u8]>,
-    timeout: Duration,
-) -> Result<Captured, RunError> {
-    command
-        .stdin(if input.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let mut child = command.spawn().map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => RunError::NotInstalled,
-        _ => RunError::Io(e),
-    })?;
-    let pipe = child.stdin.take();
-    let work = async move {
-        let feed = async move {
-            if let (Some(mut pipe), Some(input)) = (pipe, input) {
-                // A program that exits without reading reports its own error; a broken
-                // pipe here adds nothing.
-                let _ = pipe.write_all(input).await;
-                let _ = pipe.shutdown().await;
-            }
-        };
-        let ((), output) = tokio::join!(feed, child.wait_with_output());
-        output
-    };
-    match tokio::time::timeout(timeout, work).await {
-        Err(_) => Err(RunError::TimedOut),
-        Ok(Err(e)) => Err(RunError::Io(e)),
-        Ok(Ok(output)) => Ok(Captured {
-            status: output.status,
-            stdout: Zeroizing::new(output.stdout),
-            stderr: output.stderr,
-        }),
-    }
-}
-
-/// The first non-blank line of a program's stderr, trimmed, control characters replaced,
-/// at most [`STDERR_CHARS`] characters.
-pub(super) fn first_line(stderr: &str) -> String {
-    let line = stderr
-        .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .unwrap_or("");
-    shorten(line)
-}
-
-/// `line` with control characters replaced, cut to [`STDERR_CHARS`] characters.
-pub(super) fn shorten(line: &str) -> String {
-    let mut out: String = line
-        .chars()
-        .take(STDERR_CHARS)
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect();
-    if line.chars().nth(STDERR_CHARS).is_some() {
-        out.push('…');
-    }
-    out
-}
-
-/// Removes one trailing `\n` or `\r\n`.
-pub(super) fn trim_newline(value: &mut String) {
-    if value.ends_with("\r\n") {
-        value.truncate(value.len() - 2);
-    } else if value.ends_with('\n') {
-        value.pop();
-    }
-}
-
-/// Turns captured stdout into the secret, wiping every copy it passes through.
-pub(super) fn stdout_secret(
-    mut stdout: Zeroizing<Vec<u8>>,
-    what: &str,
-) -> Result<SecretString, String> {
-    match String::from_utf8(std::mem::take(&mut *stdout)) {
-        Ok(mut value) => {
-            trim_newline(&mut value);
-            Ok(into_secret(value))
-        }
-        Err(e) => {
-            e.into_bytes().zeroize();
-            Err(format!("{what} printed something that is not UTF-8 text"))
-        }
-    }
 }
 
 pub struct CmdBackend {
@@ -361,25 +250,11 @@ impl Backend for CmdBackend {
         reference: &'a Reference,
         _value: SecretString,
     ) -> BoxFuture<'a, Result<(), VaultError>> {
-        Box::pin(async move {
-            Err(VaultError::Unsupported {
-                reference: reference.to_string(),
-                backend: BACKEND,
-                action: "store",
-                hint: READ_ONLY,
-            })
-        })
+        unsupported(reference, BACKEND, "store", READ_ONLY)
     }
 
     fn delete<'a>(&'a self, reference: &'a Reference) -> BoxFuture<'a, Result<(), VaultError>> {
-        Box::pin(async move {
-            Err(VaultError::Unsupported {
-                reference: reference.to_string(),
-                backend: BACKEND,
-                action: "delete",
-                hint: READ_ONLY,
-            })
-        })
+        unsupported(reference, BACKEND, "delete", READ_ONLY)
     }
 }
 
@@ -387,6 +262,7 @@ impl Backend for CmdBackend {
 mod tests {
     use secrecy::ExposeSecret;
 
+    use super::super::program::{STDERR_CHARS, trim_newline};
     use super::*;
 
     fn words(line: &str) -> Vec<String> {

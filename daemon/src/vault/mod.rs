@@ -8,6 +8,7 @@ mod keyutils;
 pub mod local;
 mod op;
 mod pass;
+mod program;
 
 use std::fmt;
 use std::future::Future;
@@ -236,6 +237,24 @@ impl Vaults {
             Reference::Local { .. } => self.local.as_ref(),
         }
     }
+}
+
+/// The answer of a read-only vault to `store` or `delete`.
+pub fn unsupported<'a>(
+    reference: &Reference,
+    backend: &'static str,
+    action: &'static str,
+    hint: &'static str,
+) -> BoxFuture<'a, Result<(), VaultError>> {
+    let reference = reference.to_string();
+    Box::pin(async move {
+        Err(VaultError::Unsupported {
+            reference,
+            backend,
+            action,
+            hint,
+        })
+    })
 }
 
 /// Moves a value that arrived as a `String` into a `SecretString` and wipes the original

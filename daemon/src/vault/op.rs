@@ -2,12 +2,12 @@
 //! the environment it was started with (so `op`'s own session or desktop-app integration
 //! applies), no stdin, and a timeout; `op`'s first error line explains a failure.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use secrecy::SecretString;
 
-use super::{Backend, BoxFuture, Reference, VaultError, into_secret};
+use super::program::{RunError, run, stdout_secret};
+use super::{Backend, BoxFuture, Reference, VaultError, unsupported};
 
 const BACKEND: &str = "1Password (op)";
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -32,28 +32,18 @@ impl OpBackend {
             backend: BACKEND,
             reason,
         };
-        let child = tokio::process::Command::new(&self.program)
-            .args(["read", "--no-newline", &name])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn();
-        let child = match child {
-            Ok(child) => child,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        let mut command = tokio::process::Command::new(&self.program);
+        command.args(["read", "--no-newline", &name]);
+        let captured = match run(command, None, self.timeout).await {
+            Ok(captured) => captured,
+            Err(RunError::NotInstalled) => {
                 return Err(VaultError::Unavailable {
                     reference: name,
                     backend: BACKEND,
                     reason: "the `op` program is not installed or not on secd's PATH; install 1Password's CLI (https://developer.1password.com/docs/cli/get-started/)".into(),
                 });
             }
-            Err(e) => return Err(failed(format!("cannot run `op`: {e}"))),
-        };
-        let output = match tokio::time::timeout(self.timeout, child.wait_with_output()).await {
-            Ok(Ok(output)) => output,
-            Ok(Err(e)) => return Err(failed(format!("`op read` failed: {e}"))),
-            Err(_) => {
+            Err(RunError::TimedOut) => {
                 return Err(VaultError::Unavailable {
                     reference: name,
                     backend: BACKEND,
@@ -63,16 +53,12 @@ impl OpBackend {
                     ),
                 });
             }
+            Err(RunError::Io(e)) => return Err(failed(format!("cannot run `op`: {e}"))),
         };
-        if !output.status.success() {
-            return Err(op_error(&name, &String::from_utf8_lossy(&output.stderr)));
+        if !captured.status.success() {
+            return Err(op_error(&name, &String::from_utf8_lossy(&captured.stderr)));
         }
-        let mut value = String::from_utf8(output.stdout)
-            .map_err(|_| failed("`op read` printed something that is not UTF-8 text".into()))?;
-        if value.ends_with('\n') {
-            value.pop();
-        }
-        Ok(into_secret(value))
+        stdout_secret(captured.stdout, "`op read`").map_err(failed)
     }
 }
 
@@ -150,25 +136,21 @@ impl Backend for OpBackend {
         reference: &'a Reference,
         _value: SecretString,
     ) -> BoxFuture<'a, Result<(), VaultError>> {
-        Box::pin(async move {
-            Err(VaultError::Unsupported {
-                reference: reference.to_string(),
-                backend: BACKEND,
-                action: "store",
-                hint: "create or edit the item in 1Password itself (app or `op item edit`)",
-            })
-        })
+        unsupported(
+            reference,
+            BACKEND,
+            "store",
+            "create or edit the item in 1Password itself (app or `op item edit`)",
+        )
     }
 
     fn delete<'a>(&'a self, reference: &'a Reference) -> BoxFuture<'a, Result<(), VaultError>> {
-        Box::pin(async move {
-            Err(VaultError::Unsupported {
-                reference: reference.to_string(),
-                backend: BACKEND,
-                action: "delete",
-                hint: "delete the item in 1Password itself (app or `op item delete`)",
-            })
-        })
+        unsupported(
+            reference,
+            BACKEND,
+            "delete",
+            "delete the item in 1Password itself (app or `op item delete`)",
+        )
     }
 }
 

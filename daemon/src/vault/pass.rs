@@ -28,7 +28,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::process::Command;
 use zeroize::Zeroizing;
 
-use super::cmd::{Captured, RunError, first_line, run, shorten};
+use super::program::{Captured, RunError, first_line, run, shorten};
 use super::{Backend, BoxFuture, Reference, VaultError};
 
 const BACKEND: &str = "the password store (pass)";
