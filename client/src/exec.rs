@@ -99,8 +99,9 @@ pub async fn run(argv: Vec<String>, only: Vec<String>) -> Result<u8, Failure> {
         lease_id: grant.lease_id.clone(),
         child_pid,
     };
-    // Only for `sec status` and the audit trail; the child runs whether or not this lands.
-    let _ = client.lease_started(started).await;
+    // Only for `sec status`: sent alongside the child, never waited for.
+    let mut reporter = client.clone();
+    tokio::spawn(async move { reporter.lease_started(started).await });
 
     let mut wait = tokio::task::spawn_blocking(move || child.wait());
     let mut lease_open = true;
@@ -147,7 +148,7 @@ pub async fn run(argv: Vec<String>, only: Vec<String>) -> Result<u8, Failure> {
     Ok(exit_code(status))
 }
 
-fn spawn_failure(program: &str, error: std::io::Error) -> Failure {
+pub(crate) fn spawn_failure(program: &str, error: std::io::Error) -> Failure {
     match error.kind() {
         std::io::ErrorKind::NotFound => {
             Failure::with_code(format!("{program}: command not found"), EXIT_NOT_FOUND)
@@ -160,7 +161,7 @@ fn spawn_failure(program: &str, error: std::io::Error) -> Failure {
 }
 
 /// The child's exit code, or 128+N when signal N ended it (as shells report it).
-fn exit_code(status: std::process::ExitStatus) -> u8 {
+pub(crate) fn exit_code(status: std::process::ExitStatus) -> u8 {
     if let Some(code) = status.code() {
         return code as u8;
     }
@@ -181,7 +182,7 @@ fn forbid_dumps() {
 fn forbid_dumps() {}
 
 #[cfg(unix)]
-mod signals {
+pub(crate) mod signals {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicI32, Ordering};
 
@@ -249,7 +250,7 @@ mod signals {
 }
 
 #[cfg(not(unix))]
-mod signals {
+pub(crate) mod signals {
     pub struct Forwarder;
     impl Forwarder {
         pub fn install() -> std::io::Result<Self> {
