@@ -30,6 +30,7 @@ pub enum ConnError {
         log: PathBuf,
     },
     #[error("cannot take the startup lock {}: {source}", path.display())]
+    #[cfg_attr(not(unix), allow(dead_code))]
     Lock {
         path: PathBuf,
         source: std::io::Error,

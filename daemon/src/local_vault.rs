@@ -130,6 +130,7 @@ pub enum LocalVaultError {
          vault is in place, yet a crash now could bring back the previous one: check the disk",
         path.display()
     )]
+    #[cfg_attr(not(unix), allow(dead_code))]
     NotDurable { path: PathBuf, source: io::Error },
 }
 
