@@ -18,12 +18,13 @@ const PACKAGES: &[&str] = &[
     "build",
     "setuptools",
     "wheel",
+    "pytest",
 ];
 
 /// The distribution name of the wheel [`build_demo_wheel`] makes.
 pub const DEMO_DIST: &str = "sec_e2e_demo";
 
-/// A venv with twine, pypiserver, passlib, build, setuptools and wheel.
+/// A venv with twine, pypiserver, passlib, build, setuptools, wheel and pytest.
 #[derive(Clone)]
 pub struct Venv {
     dir: PathBuf,
@@ -32,7 +33,8 @@ pub struct Venv {
 impl Venv {
     /// The shared venv under `target_tmpdir` (pass `env!("CARGO_TARGET_TMPDIR")`), created
     /// on first use. A file lock keeps parallel tests and test binaries from building it
-    /// twice; a marker file tells a finished venv from one cut short.
+    /// twice; a marker file, holding the package list, tells a finished venv from one cut
+    /// short or built for another list.
     pub fn shared(target_tmpdir: &Path) -> Venv {
         std::fs::create_dir_all(target_tmpdir).expect("cannot create CARGO_TARGET_TMPDIR");
         let dir = target_tmpdir.join("twine-venv");
@@ -42,7 +44,8 @@ impl Venv {
             .expect("cannot create the venv lock");
         let _lock = Flock::lock(lock, FlockArg::LockExclusive)
             .unwrap_or_else(|(_, e)| panic!("cannot lock the venv: {e}"));
-        if !marker.exists() {
+        let wanted = PACKAGES.join("\n");
+        if std::fs::read_to_string(&marker).ok().as_deref() != Some(wanted.as_str()) {
             let _ = std::fs::remove_dir_all(&dir);
             let mut venv = Command::new("python3");
             venv.args(["-m", "venv"]).arg(&dir);
@@ -50,7 +53,7 @@ impl Venv {
             let mut pip = Command::new(dir.join("bin").join("pip"));
             pip.args(["install", "--quiet"]).args(PACKAGES);
             run_logged(pip, &log);
-            std::fs::write(&marker, "").expect("cannot write the venv marker");
+            std::fs::write(&marker, wanted).expect("cannot write the venv marker");
         }
         Venv { dir }
     }
