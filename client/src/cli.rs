@@ -32,6 +32,38 @@ pub enum Command {
         )]
         argv: Vec<String>,
     },
+    /// Run a command you do not trust with your credentials out of its reach.
+    ///
+    /// The command loses credential variables (tokens, passwords, agent sockets); in its own
+    /// user and mount namespaces, credential files and directories (~/.ssh, ~/.netrc,
+    /// ~/.pypirc, keyrings, ...) are empty, $HOME is read-only except the current directory,
+    /// and the sockets of secd, the session bus, ssh-agent and gpg-agent are gone. config.toml's
+    /// [shield] section adds to the lists. `--show` prints what would be hidden.
+    ///
+    /// Exit status as for `sec exec`; 125 also when the shield cannot be built here (nothing
+    /// is then run).
+    Shield {
+        /// A fresh network namespace with only the loopback interface.
+        #[arg(long)]
+        no_network: bool,
+        /// Keep this hidden path visible (repeatable).
+        #[arg(long, value_name = "PATH")]
+        allow: Vec<PathBuf>,
+        /// Keep this path under $HOME writable (repeatable).
+        #[arg(long, value_name = "PATH")]
+        writable: Vec<PathBuf>,
+        /// Print what would be hidden, read-only, writable and unset, and run nothing.
+        #[arg(long)]
+        show: bool,
+        /// The command and its arguments.
+        #[arg(
+            required_unless_present = "show",
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "CMD"
+        )]
+        argv: Vec<String>,
+    },
     /// Show the scope that applies to a directory: variable names and references, no values.
     Ls {
         /// Directory (default: the current one).

@@ -2,7 +2,8 @@
 //! `shell-hooks/`, with this binary's path substituted and quoted), and `sec hook-event`
 //! is what the script runs when `$PWD` changed: revoke a scope left with
 //! `on_leave = "revoke"`, ask about a new or changed `.sec.toml`, offer to unlock the new
-//! scope, then print shell code that sets non-secret variables (`SEC_SCOPE`, the list of
+//! scope (or, in an `[[untrusted]]` directory, only remind the user of `sec shield`), then
+//! print shell code that sets non-secret variables (`SEC_SCOPE`, the list of
 //! directories declined in this shell). Never a secret value.
 
 use std::io::{BufRead, IsTerminal, Write};
@@ -118,6 +119,14 @@ async fn react(
         leave(&mut client, Path::new(from), to).await?;
     }
     let mut info = patiently(resolve(&mut client, to)).await?;
+    if !info.untrusted.is_empty() {
+        // Said once on the way in, not at every `cd` inside; nothing is offered there.
+        if !Path::new(from).starts_with(&info.untrusted) {
+            eprintln!("{}", untrusted_reminder(&info.untrusted));
+        }
+        // `sec exec` refuses here, so no scope is advertised either.
+        return Ok(());
+    }
     if interactive {
         if let Some(reply) = ask_trust(&mut client, &info, to, state).await? {
             info = reply;
@@ -126,6 +135,13 @@ async fn react(
     }
     state.scope = info.found.then(|| info.dir.clone());
     Ok(())
+}
+
+/// What the hook says on `cd` into an `[[untrusted]]` directory.
+fn untrusted_reminder(dir: &str) -> String {
+    format!(
+        "sec: {dir} is untrusted: run its code with `sec shield -- CMD`, which keeps your credentials out of its reach"
+    )
 }
 
 /// Revokes the scope the user just left, if it says `on_leave = "revoke"`.

@@ -11,6 +11,7 @@ mod import;
 mod import_files;
 mod passphrase;
 mod report;
+mod shield;
 
 use std::process::ExitCode;
 
@@ -22,7 +23,7 @@ use crate::report::Failure;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let is_exec = matches!(cli.command, Command::Exec { .. });
+    let is_exec = matches!(cli.command, Command::Exec { .. } | Command::Shield { .. });
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -36,6 +37,22 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Exec { only, argv } => exec::run(argv, only).await,
+            Command::Shield {
+                no_network,
+                allow,
+                writable,
+                show,
+                argv,
+            } => {
+                let args = shield::ShieldArgs {
+                    no_network,
+                    allow,
+                    writable,
+                    show,
+                    argv,
+                };
+                shield::run(args).await
+            }
             Command::Ls { dir } => commands::ls(dir).await,
             Command::Status { json } => commands::status(json).await,
             Command::Revoke {

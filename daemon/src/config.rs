@@ -12,6 +12,15 @@
 //! [scope.env]
 //! TWINE_USERNAME = { value = "__token__" }           # a literal
 //! TWINE_PASSWORD = "keyring:pypi/coveragepy"         # a reference: SCHEME:REST
+//!
+//! [shield]                       # what `sec shield` hides besides its built-in lists
+//! hide_env = ["MY_CORP_*"]       # variable name patterns, `*` matches any run
+//! keep_env = ["SSH_AUTH_SOCK"]   # exceptions, also from the built-in list
+//! hide = ["~/.config/corp"]      # paths; `*` may appear in the last component
+//! writable = ["~/.cache"]        # under $HOME, which is otherwise read-only
+//!
+//! [[untrusted]]                  # `sec exec` refuses here; run code with `sec shield`
+//! dir = "~/bugs"
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -35,6 +44,23 @@ pub struct Config {
     /// `[local]`: how long the local vault stays unlocked.
     pub local: LocalSettings,
     pub scopes: Vec<Scope>,
+    /// `[shield]`: the user's additions to `sec shield`'s built-in lists.
+    pub shield: ShieldSettings,
+    /// `[[untrusted]]` directories (absolute, symlinks resolved where they exist).
+    pub untrusted: Vec<PathBuf>,
+}
+
+/// `[shield]`: what `sec shield` hides besides its built-in lists.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ShieldSettings {
+    /// Variable name patterns the child loses (`*` matches any run of characters).
+    pub hide_env: Vec<String>,
+    /// Patterns the child keeps even when a hide pattern (built-in or not) matches.
+    pub keep_env: Vec<String>,
+    /// Absolute paths to hide; the last component may hold `*`.
+    pub hide: Vec<PathBuf>,
+    /// Absolute paths under $HOME that stay writable.
+    pub writable: Vec<PathBuf>,
 }
 
 /// The local vault's idle TTL (reset on each use) and hard maximum from its unlock.
@@ -158,6 +184,29 @@ struct RawConfig {
     local: RawLocal,
     #[serde(default)]
     scope: Vec<Spanned<RawScope>>,
+    #[serde(default)]
+    shield: RawShield,
+    #[serde(default)]
+    untrusted: Vec<Spanned<RawUntrusted>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawShield {
+    #[serde(default)]
+    hide_env: Vec<Spanned<String>>,
+    #[serde(default)]
+    keep_env: Vec<Spanned<String>>,
+    #[serde(default)]
+    hide: Vec<Spanned<String>>,
+    #[serde(default)]
+    writable: Vec<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUntrusted {
+    dir: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -288,6 +337,18 @@ impl Config {
             }
             scopes.push(scope);
         }
+        let shield = shield_settings(&raw.shield, home).map_err(located)?;
+        let mut untrusted = Vec::with_capacity(raw.untrusted.len());
+        for entry in &raw.untrusted {
+            let Some(dir) = &entry.get_ref().dir else {
+                return Err(located(Located::new(
+                    entry.span(),
+                    "an [[untrusted]] needs `dir = \"...\"`",
+                )));
+            };
+            let dir = absolute_path(dir, home, "untrusted dir").map_err(located)?;
+            untrusted.push(canonical_or_normal(&dir));
+        }
         Ok(Config {
             defaults: Defaults {
                 ttl: default_ttl,
@@ -301,7 +362,17 @@ impl Config {
                     .map_err(located)?,
             },
             scopes,
+            shield,
+            untrusted,
         })
+    }
+
+    /// The `[[untrusted]]` directory that is `dir` or one of its ancestors, if any.
+    pub fn untrusted_for(&self, dir: &Path) -> Option<&Path> {
+        self.untrusted
+            .iter()
+            .find(|u| dir.starts_with(u))
+            .map(PathBuf::as_path)
     }
 
     /// Parses a repository's `.sec.toml` at `path`: the scope of its own directory, with the
@@ -414,6 +485,11 @@ fn build_scope(
 }
 
 fn scope_dir(raw: &Spanned<String>, home: &Path) -> Result<PathBuf, Located> {
+    Ok(canonical_or_normal(&absolute_path(raw, home, "scope dir")?))
+}
+
+/// `~` and `~/...` expanded; anything else must be absolute. `what` names the setting.
+fn absolute_path(raw: &Spanned<String>, home: &Path, what: &str) -> Result<PathBuf, Located> {
     let text = raw.get_ref();
     let expanded = if text == "~" {
         home.to_path_buf()
@@ -425,10 +501,62 @@ fn scope_dir(raw: &Spanned<String>, home: &Path) -> Result<PathBuf, Located> {
     if !expanded.is_absolute() {
         return Err(Located::new(
             raw.span(),
-            format!("scope dir `{text}` must be absolute or start with `~/`"),
+            format!("{what} `{text}` must be absolute or start with `~/`"),
         ));
     }
-    Ok(canonical_or_normal(&expanded))
+    Ok(expanded)
+}
+
+/// `[shield]`, checked: name patterns of variable-name characters and `*`; absolute paths,
+/// `*` only in the last component of `hide`, `.` and `..` folded.
+fn shield_settings(raw: &RawShield, home: &Path) -> Result<ShieldSettings, Located> {
+    let patterns = |list: &[Spanned<String>], key: &str| -> Result<Vec<String>, Located> {
+        list.iter()
+            .map(|p| {
+                let text = p.get_ref();
+                let plain = text.replace('*', "");
+                let valid = !text.is_empty()
+                    && (plain.is_empty() || plain.chars().all(|c| c == '_' || c.is_ascii_alphanumeric()));
+                if valid {
+                    Ok(text.clone())
+                } else {
+                    Err(Located::new(
+                        p.span(),
+                        format!("`{text}` in `{key}` is not a variable name pattern; use letters, digits, `_` and `*`"),
+                    ))
+                }
+            })
+            .collect()
+    };
+    let paths =
+        |list: &[Spanned<String>], key: &str, glob: bool| -> Result<Vec<PathBuf>, Located> {
+            list.iter()
+                .map(|p| {
+                    let path = canonical_or_normal(&absolute_path(p, home, key)?);
+                    let star_before_last = path
+                        .parent()
+                        .is_some_and(|parent| parent.to_string_lossy().contains('*'));
+                    if star_before_last || (!glob && path.to_string_lossy().contains('*')) {
+                        let allowed = if glob {
+                            "only in the last component"
+                        } else {
+                            "not at all"
+                        };
+                        return Err(Located::new(
+                            p.span(),
+                            format!("`{}` in `{key}`: `*` may appear {allowed}", p.get_ref()),
+                        ));
+                    }
+                    Ok(path)
+                })
+                .collect()
+        };
+    Ok(ShieldSettings {
+        hide_env: patterns(&raw.hide_env, "hide_env")?,
+        keep_env: patterns(&raw.keep_env, "keep_env")?,
+        hide: paths(&raw.hide, "hide", true)?,
+        writable: paths(&raw.writable, "writable", false)?,
+    })
 }
 
 /// Symlinks resolved when the path exists; otherwise `.` and `..` folded lexically, so a scope
@@ -818,6 +946,82 @@ GH_TOKEN = "op://Private/GitHub/credential"
         let own =
             parse(&format!("[[scope]]\ndir = \"/p\"\n{text}").replace("[env]", "[scope.env]"));
         assert!(own.is_ok(), "the user's own config may: {own:?}");
+    }
+
+    #[test]
+    fn shield_settings_expand_home_and_keep_patterns() {
+        let config = parse(
+            "[shield]\nhide_env = [\"CORP_*\", \"*_PAT\"]\nkeep_env = [\"SSH_AUTH_SOCK\"]\n\
+             hide = [\"~/.config/corp\", \"/srv/keys/*.pem\", \"~/a/../b\"]\nwritable = [\"~/.cache\"]\n",
+        )
+        .unwrap();
+        let shield = &config.shield;
+        assert_eq!(shield.hide_env, ["CORP_*", "*_PAT"]);
+        assert_eq!(shield.keep_env, ["SSH_AUTH_SOCK"]);
+        assert_eq!(
+            shield.hide,
+            [
+                PathBuf::from("/home/u/.config/corp"),
+                PathBuf::from("/srv/keys/*.pem"),
+                PathBuf::from("/home/u/b"),
+            ]
+        );
+        assert_eq!(shield.writable, [PathBuf::from("/home/u/.cache")]);
+        assert_eq!(parse("").unwrap().shield, ShieldSettings::default());
+    }
+
+    #[test]
+    fn shield_settings_are_checked_with_positions() {
+        for (text, line, needle) in [
+            (
+                "[shield]\nhide_env = [\"A-B\"]\n",
+                2,
+                "not a variable name pattern",
+            ),
+            (
+                "[shield]\nkeep_env = [\"\"]\n",
+                2,
+                "not a variable name pattern",
+            ),
+            (
+                "[shield]\nhide = [\"relative/path\"]\n",
+                2,
+                "must be absolute",
+            ),
+            (
+                "[shield]\nhide = [\"/a/*/b\"]\n",
+                2,
+                "only in the last component",
+            ),
+            ("[shield]\nwritable = [\"~/x*\"]\n", 2, "not at all"),
+            ("[shield]\n\nhidden = []\n", 3, "hidden"),
+        ] {
+            let err = parse(text).unwrap_err();
+            assert_eq!(err.line, line, "{text}: {err}");
+            assert!(err.message.contains(needle), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn untrusted_dirs_cover_their_subdirectories() {
+        let config =
+            parse("[[untrusted]]\ndir = \"~/bugs\"\n[[untrusted]]\ndir = \"/srv/x\"\n").unwrap();
+        let found = |p: &str| config.untrusted_for(Path::new(p)).map(Path::to_path_buf);
+        assert_eq!(
+            found("/home/u/bugs/issue-7/src"),
+            Some(PathBuf::from("/home/u/bugs"))
+        );
+        assert_eq!(found("/home/u/bugs"), Some(PathBuf::from("/home/u/bugs")));
+        assert_eq!(found("/home/u/bugsy"), None, "whole components only");
+        assert_eq!(found("/srv/x/y"), Some(PathBuf::from("/srv/x")));
+        let err = parse("[[untrusted]]\n").unwrap_err();
+        assert!(err.message.contains("needs `dir"), "{err}");
+        let err = parse("[[untrusted]]\ndir = \"bugs\"\n").unwrap_err();
+        assert!(
+            err.message
+                .contains("untrusted dir `bugs` must be absolute"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -36,6 +36,20 @@ pub struct Granted {
 impl Daemon {
     pub async fn grant(&self, ask: &LeaseAsk) -> Result<Granted, LeaseError> {
         let snapshot = self.current_config();
+        if let Some(dir) = snapshot.config.untrusted_for(&ask.cwd) {
+            let error = LeaseError::Untrusted {
+                dir: dir.to_path_buf(),
+            };
+            let refusal = Record {
+                command: ask.argv.clone(),
+                pid: Some(ask.pid),
+                exe: ask.exe.clone(),
+                reason: error.to_string(),
+                ..Default::default()
+            };
+            self.audit.note(Event::Deny, &refusal);
+            return Err(error);
+        }
         let effective = self.effective(&snapshot.config, &ask.cwd);
         let notice = effective
             .repo

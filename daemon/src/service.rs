@@ -106,6 +106,11 @@ impl Service {
         let effective = self.daemon.effective(&snapshot.config, dir);
         let mut info = pb::ScopeInfo {
             config_error: snapshot.error.clone().unwrap_or_default(),
+            untrusted: snapshot
+                .config
+                .untrusted_for(dir)
+                .map(|u| u.display().to_string())
+                .unwrap_or_default(),
             repo: effective.repo.as_ref().map(|r| repo_info(r, &self.daemon)),
             notice: effective
                 .repo
@@ -605,6 +610,39 @@ impl Sec for Service {
         Ok(Response::new(self.local_reply().await))
     }
 
+    async fn shield(
+        &self,
+        request: Request<pb::ShieldRequest>,
+    ) -> Result<Response<pb::ShieldPolicy>, Status> {
+        caller(&request)?;
+        let snapshot = self.daemon.current_config();
+        let shield = &snapshot.config.shield;
+        let text = |paths: &[PathBuf]| paths.iter().map(|p| p.display().to_string()).collect();
+        let daemon_dirs = [
+            self.daemon.config.path().parent().map(Path::to_path_buf),
+            sec_proto::launch::state_dir(),
+            self.daemon
+                .local
+                .status()
+                .path
+                .parent()
+                .map(Path::to_path_buf),
+            sec_proto::socket::runtime_dir().ok(),
+        ];
+        Ok(Response::new(pb::ShieldPolicy {
+            hide_env: shield.hide_env.clone(),
+            keep_env: shield.keep_env.clone(),
+            hide: text(&shield.hide),
+            writable: text(&shield.writable),
+            daemon_dirs: daemon_dirs
+                .into_iter()
+                .flatten()
+                .map(|d| d.display().to_string())
+                .collect(),
+            config_error: snapshot.error.unwrap_or_default(),
+        }))
+    }
+
     async fn shutdown(
         &self,
         request: Request<pb::ShutdownRequest>,
@@ -731,9 +769,9 @@ fn lease_status(error: LeaseError) -> Status {
             Status::new(status.code(), format!("{name}: {}", status.message()))
         }
         LeaseError::Audit { .. } => Status::unavailable(error.to_string()),
-        LeaseError::CommandNotAllowed { .. } | LeaseError::Confirm { .. } => {
-            Status::permission_denied(error.to_string())
-        }
+        LeaseError::CommandNotAllowed { .. }
+        | LeaseError::Confirm { .. }
+        | LeaseError::Untrusted { .. } => Status::permission_denied(error.to_string()),
         other => Status::failed_precondition(other.to_string()),
     }
 }

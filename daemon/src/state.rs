@@ -101,6 +101,11 @@ pub enum LeaseError {
     },
     #[error("{names}: {source}")]
     Confirm { names: String, source: ConfirmError },
+    #[error(
+        "{} is marked untrusted in config.toml, so `sec exec` runs nothing there; run its code with `sec shield -- CMD`, which keeps your credentials out of its reach",
+        dir.display()
+    )]
+    Untrusted { dir: PathBuf },
     #[error("cannot write the secret files of this lease ({0}); nothing was handed out")]
     Files(std::io::Error),
     #[error("cannot write the audit log {} ({source}); nothing was handed out", path.display())]

@@ -12,7 +12,7 @@ pub mod pb {
 
 /// Bumped whenever a change to `sec.proto` would make an older peer misunderstand a newer
 /// one. Client and daemon compare it in `Hello`; on a mismatch the client restarts the daemon.
-pub const PROTOCOL: u32 = 1;
+pub const PROTOCOL: u32 = 2;
 
 /// The version of the sec workspace, reported by both binaries.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
