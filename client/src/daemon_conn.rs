@@ -210,7 +210,11 @@ fn startup_lock(dir: &Path) -> Result<nix::fcntl::Flock<std::fs::File>, ConnErro
     })
 }
 
+/// No startup lock outside Unix yet (two first commands may race to start a daemon).
 #[cfg(not(unix))]
-fn startup_lock(_dir: &Path) -> Result<(), ConnError> {
-    Ok(())
+struct NoLock;
+
+#[cfg(not(unix))]
+fn startup_lock(_dir: &Path) -> Result<NoLock, ConnError> {
+    Ok(NoLock)
 }
