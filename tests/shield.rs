@@ -269,6 +269,17 @@ fn exit_status_and_signals_pass_through() {
 }
 
 #[test]
+fn sec_inside_the_shield_says_where_it_is_instead_of_starting_a_daemon() {
+    let world = World::without_keyring();
+    let mut cmd = world.sec(&["shield", "--"]);
+    cmd.arg(sec_tests::sec_bin()).arg("status");
+    let out = world.output(cmd);
+    out.assert_failure()
+        .assert_stderr_contains(&["inside `sec shield`"]);
+    assert!(!out.stderr.contains("secd stopped before"), "{out}");
+}
+
+#[test]
 fn a_pytest_suite_passes_under_the_shield() {
     let venv = Venv::shared(Path::new(env!("CARGO_TARGET_TMPDIR")));
     let world = World::without_keyring();

@@ -23,6 +23,10 @@ pub enum ConnError {
     Launch(#[from] sec_proto::launch::LaunchError),
     #[error("secd is not running; `sec daemon start` starts it")]
     NotRunning,
+    #[error(
+        "this command runs inside `sec shield`, where secd is out of reach on purpose; run sec outside the shield"
+    )]
+    Shielded,
     #[error("cannot reach secd at {}: {reason}; `sec daemon stop` and try again, or see {}", path.display(), log.display())]
     Unreachable {
         path: PathBuf,
@@ -94,8 +98,15 @@ fn log_path() -> PathBuf {
     sec_proto::launch::log_path().unwrap_or_else(|| PathBuf::from("secd.log"))
 }
 
+/// Set in the environment of a command `sec shield` runs: secd is out of its reach on
+/// purpose, so a `sec` in there says so instead of starting a useless daemon of its own.
+pub const SHIELD_MARKER: &str = "SEC_SHIELDED";
+
 /// A client for a daemon that speaks our protocol; starts one when `autostart` allows.
 pub async fn connect(autostart: bool) -> Result<Client, ConnError> {
+    if std::env::var_os(SHIELD_MARKER).is_some() {
+        return Err(ConnError::Shielded);
+    }
     let path = socket::socket_path()?;
     match attempt(&path).await {
         Attempt::Ready(client) => return Ok(client),

@@ -127,7 +127,11 @@ async fn run_shielded(
     let forwarder = signals::Forwarder::install()
         .map_err(|e| Failure::new(format!("cannot install signal handlers: {e}")))?;
     let mut command = Command::new(&args.argv[0]);
-    command.args(&args.argv[1..]).env_clear().envs(env);
+    command
+        .args(&args.argv[1..])
+        .env_clear()
+        .envs(env)
+        .env(crate::daemon_conn::SHIELD_MARKER, "1");
     let mut child = match sandbox::spawn(command, plan) {
         Ok(child) => child,
         Err(error) => {
