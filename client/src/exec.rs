@@ -85,6 +85,8 @@ pub async fn run(argv: Vec<String>, only: Vec<String>) -> Result<u8, Failure> {
         for (name, value) in &env {
             command.env(name, value.expose_secret());
         }
+        // Spawned through tokio so the child is awaited without a waiting thread.
+        let mut command = tokio::process::Command::from(command);
         let spawned = command.spawn();
         drop(command);
         drop(env);
@@ -93,7 +95,7 @@ pub async fn run(argv: Vec<String>, only: Vec<String>) -> Result<u8, Failure> {
             Err(e) => return Err(spawn_failure(&argv[0], e)),
         }
     };
-    let child_pid = child.id();
+    let child_pid = child.id().unwrap_or_default();
     forwarder.set_child(child_pid);
     let started = LeaseStartedRequest {
         lease_id: grant.lease_id.clone(),
@@ -103,7 +105,8 @@ pub async fn run(argv: Vec<String>, only: Vec<String>) -> Result<u8, Failure> {
     let mut reporter = client.clone();
     tokio::spawn(async move { reporter.lease_started(started).await });
 
-    let mut wait = tokio::task::spawn_blocking(move || child.wait());
+    let wait = child.wait();
+    tokio::pin!(wait);
     let mut lease_open = true;
     let mut kill_deadline: Option<tokio::time::Instant> = None;
     let mut stopped_because: Option<String> = None;
@@ -139,9 +142,7 @@ pub async fn run(argv: Vec<String>, only: Vec<String>) -> Result<u8, Failure> {
         }
     };
     drop(events);
-    let status = status
-        .map_err(|e| Failure::new(format!("lost track of {}: {e}", argv[0])))?
-        .map_err(|e| Failure::new(format!("cannot wait for {}: {e}", argv[0])))?;
+    let status = status.map_err(|e| Failure::new(format!("cannot wait for {}: {e}", argv[0])))?;
     if let Some(reason) = stopped_because {
         eprintln!("sec: {} was stopped: {reason}", argv[0]);
     }
