@@ -7,10 +7,11 @@ use serde_json::Value;
 
 use crate::report::Failure;
 
+/// The rotated log first, then the current one.
 fn log_files() -> Result<[PathBuf; 2], Failure> {
-    let dir = sec_proto::launch::state_dir()
+    let log = sec_proto::paths::audit_log()
         .ok_or_else(|| Failure::new("cannot tell the state directory; set HOME"))?;
-    Ok([dir.join("audit.jsonl.1"), dir.join("audit.jsonl")])
+    Ok([sec_proto::paths::rotated(&log), log])
 }
 
 pub fn show(last: Option<usize>, json: bool) -> Result<u8, Failure> {

@@ -25,13 +25,7 @@ pub fn absolute(dir: Option<PathBuf>) -> Result<PathBuf, Failure> {
 pub async fn ls(dir: Option<PathBuf>) -> Result<u8, Failure> {
     let dir = absolute(dir)?;
     let mut client = connect(true).await?;
-    let info = client
-        .resolve(pb::ResolveRequest {
-            dir: dir.display().to_string(),
-        })
-        .await
-        .map_err(Failure::from_status)?
-        .into_inner();
+    let info = resolve(&mut client, &dir).await?;
     warn_config(&info.config_error);
     if let Some(repo) = &info.repo {
         println!("repository file {} ({})", repo.path, repo.trust);

@@ -95,7 +95,7 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 }
 
 fn log_path() -> PathBuf {
-    sec_proto::launch::log_path().unwrap_or_else(|| PathBuf::from("secd.log"))
+    sec_proto::paths::daemon_log().unwrap_or_else(|| PathBuf::from("secd.log"))
 }
 
 /// Set in the environment of a command `sec shield` runs: secd is out of its reach on

@@ -72,7 +72,7 @@ pub async fn run(argv: Vec<String>, only: Vec<String>) -> Result<u8, Failure> {
     let env: Vec<(String, SecretString)> = grant
         .env
         .into_iter()
-        .map(|var| (var.name, crate::secret_from(var.value)))
+        .map(|var| (var.name, sec_proto::into_secret(var.value)))
         .collect();
     // The values are in this process now: keep other processes of the user from reading them.
     forbid_dumps();

@@ -107,9 +107,9 @@ pub async fn run(args: ImportArgs) -> Result<u8, Failure> {
 }
 
 fn default_path(kind: ImportKind) -> Result<PathBuf, Failure> {
-    let home = std::env::var_os("HOME")
-        .ok_or_else(|| Failure::new("HOME is not set; give the file's path"))?;
-    Ok(Path::new(&home).join(match kind {
+    let home = sec_proto::paths::home_dir()
+        .ok_or_else(|| Failure::new("cannot tell your home directory; give the file's path"))?;
+    Ok(home.join(match kind {
         ImportKind::Pypirc => ".pypirc",
         ImportKind::Netrc => ".netrc",
     }))
@@ -282,9 +282,8 @@ async fn write_scope(client: &mut Client, snippet: &str, dir: &Path) -> Result<(
 }
 
 fn config_path() -> Result<PathBuf, Failure> {
-    let dirs = directories::ProjectDirs::from("", "", "sec")
-        .ok_or_else(|| Failure::new("cannot tell your config directory; set HOME"))?;
-    Ok(dirs.config_dir().join("config.toml"))
+    sec_proto::paths::config_file()
+        .ok_or_else(|| Failure::new("cannot tell your config directory; set HOME"))
 }
 
 #[cfg(test)]

@@ -16,7 +16,6 @@ mod shield;
 use std::process::ExitCode;
 
 use clap::Parser;
-use secrecy::SecretString;
 
 use crate::cli::{Cli, Command};
 use crate::report::Failure;
@@ -109,11 +108,4 @@ fn main() -> ExitCode {
             ExitCode::from(code.unwrap_or(fallback))
         }
     }
-}
-
-/// Moves a value received from the daemon into a `SecretString`, wiping the original buffer.
-pub fn secret_from(mut plain: String) -> SecretString {
-    let secret = SecretString::from(plain.as_str());
-    zeroize::Zeroize::zeroize(&mut plain);
-    secret
 }

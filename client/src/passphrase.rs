@@ -54,7 +54,7 @@ fn from_terminal(prompt: &str) -> Option<Result<SecretString, Failure>> {
     std::fs::File::open("/dev/tty").ok()?;
     Some(
         rpassword::prompt_password(prompt)
-            .map(crate::secret_from)
+            .map(sec_proto::into_secret)
             .map_err(|e| Failure::new(format!("cannot read the passphrase: {e}"))),
     )
 }

@@ -121,9 +121,7 @@ impl AuditLog {
     fn rotate_if_full(&self) -> std::io::Result<()> {
         match std::fs::metadata(&self.path) {
             Ok(meta) if meta.is_file() && meta.len() >= self.max_bytes => {
-                let mut old = self.path.clone().into_os_string();
-                old.push(".1");
-                std::fs::rename(&self.path, old)
+                std::fs::rename(&self.path, sec_proto::paths::rotated(&self.path))
             }
             _ => Ok(()),
         }

@@ -10,6 +10,7 @@ use sec_proto::pb::{LeaseEvent, Revoked, lease_event};
 use tokio::sync::mpsc;
 use tonic::Status;
 
+use crate::audit::Record;
 use crate::config::OnRevoke;
 use crate::vault::Reference;
 
@@ -31,6 +32,26 @@ pub struct LeaseRecord {
     /// When max_lease ends the lease.
     pub expires_at: Option<SystemTime>,
     pub on_revoke: OnRevoke,
+}
+
+impl LeaseRecord {
+    /// The audit record of this lease ending for `reason`.
+    pub fn audit_record(&self, reason: &str) -> Record {
+        Record {
+            scope: self
+                .scope
+                .as_deref()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default(),
+            names: self.names.clone(),
+            references: self.references.iter().map(ToString::to_string).collect(),
+            command: self.command.clone(),
+            pid: Some(self.pid),
+            lease: self.id.clone(),
+            reason: reason.into(),
+            ..Default::default()
+        }
+    }
 }
 
 struct Live {

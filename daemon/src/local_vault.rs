@@ -1,5 +1,5 @@
 //! The storage layer of the built-in vault behind `local:NAME` references: one encrypted
-//! file, `$XDG_DATA_HOME/sec/vault.age` (see [`default_path`]), that holds every local
+//! file, `$XDG_DATA_HOME/sec/vault.age` (see `sec_proto::paths::local_vault`), that holds every local
 //! secret.
 //!
 //! # Why age
@@ -77,13 +77,6 @@ const MAX_OPEN_LOG_N: u8 = 20;
 
 /// The vault's file name in the data directory.
 pub const FILE_NAME: &str = "vault.age";
-
-/// Where the vault lives by default: `$XDG_DATA_HOME/sec/vault.age` on Linux (the platform's
-/// data directory elsewhere). `None` when there is no home directory to find it from.
-pub fn default_path() -> Option<PathBuf> {
-    let dirs = directories::ProjectDirs::from("", "", "sec")?;
-    Some(dirs.data_dir().join(FILE_NAME))
-}
 
 /// Why the vault could not be opened or saved. No message ever contains a secret value or
 /// the passphrase; each one says what to do.
@@ -937,12 +930,6 @@ mod tests {
         assert!(!debug.contains("line one"), "{debug}");
         let vault = VaultFile::with_work_factor(PathBuf::from("/x/vault.age"), TEST_LOG_N);
         assert_eq!(format!("{vault:?}"), "VaultFile { path: \"/x/vault.age\" }");
-    }
-
-    #[test]
-    fn default_path_is_in_the_data_dir() {
-        let path = default_path().unwrap();
-        assert!(path.ends_with("sec/vault.age"), "{}", path.display());
     }
 
     /// The figures for the daemon's work factor. Slow on purpose:

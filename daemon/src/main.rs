@@ -26,7 +26,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Parser;
 use sec_proto::pb::sec_server::SecServer;
-use sec_proto::socket;
+use sec_proto::{paths, socket};
 use tokio::sync::Notify;
 
 use crate::live_config::LiveConfig;
@@ -75,16 +75,11 @@ fn main() -> ExitCode {
 }
 
 fn home_dir() -> anyhow::Result<PathBuf> {
-    directories::BaseDirs::new()
-        .map(|b| b.home_dir().to_path_buf())
-        .context("cannot tell your home directory; set HOME")
+    paths::home_dir().context("cannot tell your home directory; set HOME")
 }
 
-/// `$XDG_CONFIG_HOME/sec/config.toml` on Linux, the platform's config dir elsewhere.
 fn config_path() -> anyhow::Result<PathBuf> {
-    let dirs = directories::ProjectDirs::from("", "", "sec")
-        .context("cannot tell your config directory; set HOME")?;
-    Ok(dirs.config_dir().join("config.toml"))
+    paths::config_file().context("cannot tell your config directory; set HOME")
 }
 
 fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
@@ -95,8 +90,7 @@ fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
 
 fn start_in_background(args: &Args) -> anyhow::Result<()> {
     let program = std::env::current_exe().context("cannot find the secd executable")?;
-    let log =
-        sec_proto::launch::log_path().context("cannot tell where to put the log; set HOME")?;
+    let log = paths::daemon_log().context("cannot tell where to put the log; set HOME")?;
     let extra: Vec<String> = args
         .test_protocol
         .map(|p| vec!["--test-protocol".into(), p.to_string()])
@@ -137,10 +131,11 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
     let listener = socket::listen(&socket_path)?;
     let config = LiveConfig::load(config_path()?, home_dir()?);
     let protocol = args.test_protocol.unwrap_or(sec_proto::PROTOCOL);
-    let state_dir =
-        sec_proto::launch::state_dir().context("cannot tell the state directory; set HOME")?;
+    let state_dir = paths::state_dir().context("cannot tell the state directory; set HOME")?;
     let trust = trust::TrustStore::load(state_dir.join("trust.json"));
-    let audit = audit::AuditLog::new(state_dir.join("audit.jsonl"));
+    let audit = audit::AuditLog::new(
+        paths::audit_log().context("cannot tell the state directory; set HOME")?,
+    );
     let runtime_dir = socket_path
         .parent()
         .context("the socket has no directory")?;
@@ -153,7 +148,7 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
         audit,
         files,
         Arc::new(vault::LocalVault::new(
-            local_vault::default_path().context("cannot tell the data directory; set HOME")?,
+            paths::local_vault().context("cannot tell the data directory; set HOME")?,
             cache::Limits {
                 ttl: config::DEFAULT_TTL,
                 max_ttl: config::DEFAULT_MAX_TTL,

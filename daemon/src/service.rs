@@ -620,7 +620,7 @@ impl Sec for Service {
         let text = |paths: &[PathBuf]| paths.iter().map(|p| p.display().to_string()).collect();
         let daemon_dirs = [
             self.daemon.config.path().parent().map(Path::to_path_buf),
-            sec_proto::launch::state_dir(),
+            sec_proto::paths::state_dir(),
             self.daemon
                 .local
                 .status()
@@ -678,10 +678,8 @@ async fn watch_lease(
         _ = limit => {
             let limit = humantime::format_duration(max_lease.unwrap_or_default());
             let reason = format!("the lease outlived its max_lease of {limit}");
-            daemon.files.remove(&id);
-            for ended in daemon.leases.end(|l| l.id == id, &reason) {
+            if !daemon.end_leases(|l| l.id == id, &reason, Event::Expire).is_empty() {
                 tracing::info!(lease = %id, "lease expired (max_lease)");
-                daemon.audit.note(Event::Expire, &audit_of(&ended, &reason));
             }
         }
     }
@@ -697,24 +695,6 @@ fn trust_record(view: &RepoView) -> Record {
             .map(|s| s.env.keys().cloned().collect())
             .unwrap_or_default(),
         reason: format!("{} sha256 {}", view.file.path.display(), view.file.sha256),
-        ..Default::default()
-    }
-}
-
-/// The audit record of a lease that ended.
-pub fn audit_of(lease: &LeaseRecord, reason: &str) -> Record {
-    Record {
-        scope: lease
-            .scope
-            .as_deref()
-            .map(|d| d.display().to_string())
-            .unwrap_or_default(),
-        names: lease.names.clone(),
-        references: lease.references.iter().map(ToString::to_string).collect(),
-        command: lease.command.clone(),
-        pid: Some(lease.pid),
-        lease: lease.id.clone(),
-        reason: reason.into(),
         ..Default::default()
     }
 }

@@ -12,7 +12,7 @@ use crate::cache::{Cache, Key, Limits, Source};
 use crate::config::{Config, ConfigError, REPO_FILE, Scope, Value};
 use crate::confirm::ConfirmError;
 use crate::files::LeaseFiles;
-use crate::leases::Leases;
+use crate::leases::{LeaseRecord, Leases};
 use crate::live_config::{LiveConfig, Refresh, Snapshot};
 use crate::trust::{RepoFile, Trust, TrustStore, find_repo_file};
 use crate::vault::{LocalVault, Reference, VaultError, Vaults};
@@ -273,10 +273,7 @@ impl Daemon {
     pub fn scope_unlocked(&self, scope: &Scope) -> bool {
         scope.env.values().all(|v| match v {
             Value::Literal(_) => true,
-            Value::Secret(reference) => self.cache.is_cached(&Key {
-                scope: scope.dir.clone(),
-                reference: reference.clone(),
-            }),
+            Value::Secret(reference) => self.is_cached(&scope.dir, reference),
         })
     }
 
@@ -295,28 +292,21 @@ impl Daemon {
         if matches!(selector, Selector::All) {
             self.local.lock();
         }
+        let end = |matches: &dyn Fn(&LeaseRecord) -> bool| {
+            self.end_leases(matches, &reason, AuditEvent::Revoke)
+        };
         let (dropped, ended) = match selector {
-            Selector::All => (
-                self.cache.revoke(|_| true),
-                self.leases.end(|_| true, &reason),
-            ),
+            Selector::All => (self.cache.revoke(|_| true), end(&|_| true)),
             Selector::Scope(dir) => (
                 self.cache.revoke_scope(dir),
-                self.leases.end(|l| l.scope.as_ref() == Some(dir), &reason),
+                end(&|l| l.scope.as_ref() == Some(dir)),
             ),
-            Selector::Lease(id) => (0, self.leases.end(|l| &l.id == id, &reason)),
+            Selector::Lease(id) => (0, end(&|l| &l.id == id)),
             Selector::Reference(r) => (
                 self.cache.revoke(|k| &k.reference == r),
-                self.leases.end(|l| l.references.contains(r), &reason),
+                end(&|l| l.references.contains(r)),
             ),
         };
-        for lease in &ended {
-            self.files.remove(&lease.id);
-            self.audit.note(
-                AuditEvent::Revoke,
-                &crate::service::audit_of(lease, &reason),
-            );
-        }
         let (scope, references) = match selector {
             Selector::Scope(dir) => (dir.display().to_string(), Vec::new()),
             Selector::Reference(r) => (String::new(), vec![r.to_string()]),
@@ -335,6 +325,22 @@ impl Daemon {
         self.audit.note(AuditEvent::Revoke, &summary);
         tracing::info!(secrets = dropped, leases = ended.len(), "revoked by {by}");
         (dropped, ended.len())
+    }
+
+    /// Ends the selected leases: their clients are told `reason`, their secret files go,
+    /// and each is recorded in the audit log as `event` (revoke, or expire for max_lease).
+    pub fn end_leases(
+        &self,
+        matches: impl Fn(&LeaseRecord) -> bool,
+        reason: &str,
+        event: AuditEvent,
+    ) -> Vec<LeaseRecord> {
+        let ended = self.leases.end(matches, reason);
+        for lease in &ended {
+            self.files.remove(&lease.id);
+            self.audit.note(event, &lease.audit_record(reason));
+        }
+        ended
     }
 
     pub fn uptime(&self) -> std::time::Duration {

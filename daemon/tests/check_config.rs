@@ -2,44 +2,32 @@
 
 use std::process::Command;
 
-fn secd() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_secd"))
-}
-
-#[test]
-fn a_good_file_is_reported_ok() {
+/// `secd --check-config` on a config file holding `text`, with HOME in a temporary dir;
+/// returns the file's path with the output.
+fn check(text: &str) -> (tempfile::TempDir, std::path::PathBuf, std::process::Output) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config.toml");
-    std::fs::write(
-        &path,
-        "[[scope]]\ndir = \"/p\"\n[scope.env]\nA = \"keyring:s/a\"\n",
-    )
-    .unwrap();
-    let out = secd()
+    std::fs::write(&path, text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_secd"))
         .arg("--check-config")
         .arg(&path)
         .env("HOME", dir.path())
         .output()
         .unwrap();
+    (dir, path, out)
+}
+
+#[test]
+fn a_good_file_is_reported_ok() {
+    let (_dir, _path, out) = check("[[scope]]\ndir = \"/p\"\n[scope.env]\nA = \"keyring:s/a\"\n");
     assert!(out.status.success(), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("ok, 1 scope(s)"));
 }
 
 #[test]
 fn a_mistake_is_reported_with_file_line_and_column() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("config.toml");
-    std::fs::write(
-        &path,
-        "[[scope]]\ndir = \"/p\"\n[scope.env]\nA = \"pypi-planted-token\"\n",
-    )
-    .unwrap();
-    let out = secd()
-        .arg("--check-config")
-        .arg(&path)
-        .env("HOME", dir.path())
-        .output()
-        .unwrap();
+    let (_dir, path, out) =
+        check("[[scope]]\ndir = \"/p\"\n[scope.env]\nA = \"pypi-planted-token\"\n");
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

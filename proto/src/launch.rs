@@ -37,21 +37,6 @@ pub enum LaunchError {
     Timeout { log: PathBuf },
 }
 
-/// The directory for the daemon's log: `$XDG_STATE_HOME/sec` on Linux.
-pub fn state_dir() -> Option<PathBuf> {
-    let dirs = directories::ProjectDirs::from("", "", "sec")?;
-    Some(
-        dirs.state_dir()
-            .unwrap_or(dirs.data_local_dir())
-            .to_path_buf(),
-    )
-}
-
-/// The daemon's log file, when it runs in the background.
-pub fn log_path() -> Option<PathBuf> {
-    state_dir().map(|d| d.join("secd.log"))
-}
-
 /// Starts `secd` detached and returns its pid once it is ready.
 pub fn launch_daemon(
     program: &Path,

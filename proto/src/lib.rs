@@ -3,6 +3,7 @@
 //! (where the socket lives, how it is checked, served and reached).
 
 pub mod launch;
+pub mod paths;
 pub mod socket;
 
 /// Generated messages, client and server for `proto/sec/v1/sec.proto`.
@@ -16,6 +17,15 @@ pub const PROTOCOL: u32 = 2;
 
 /// The version of the sec workspace, reported by both binaries.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Moves a value that arrived as a `String` (a protobuf field, a program's output) into a
+/// `SecretString` and wipes the original buffer: `SecretString::from(String)` may reallocate
+/// and leave the old bytes behind. Both sides receive secrets this way.
+pub fn into_secret(mut plain: String) -> secrecy::SecretString {
+    let secret = secrecy::SecretString::from(plain.as_str());
+    zeroize::Zeroize::zeroize(&mut plain);
+    secret
+}
 
 /// A command line as a user would type it: words with spaces or quotes single-quoted. How
 /// both sides show commands (confirmation prompts, refusals, `sec log`).

@@ -45,7 +45,7 @@ pub enum SocketError {
 
 /// The private runtime directory, not yet checked.
 pub fn runtime_dir() -> Result<PathBuf, SocketError> {
-    if let Some(dirs) = directories::ProjectDirs::from("", "", "sec")
+    if let Some(dirs) = crate::paths::project()
         && let Some(dir) = dirs.runtime_dir()
     {
         return Ok(dir.to_path_buf());

@@ -15,7 +15,6 @@ use std::future::Future;
 use std::pin::Pin;
 
 use secrecy::SecretString;
-use zeroize::Zeroize;
 
 pub use self::cmd::CmdBackend;
 pub use self::keyring::KeyringBackend;
@@ -257,13 +256,7 @@ pub fn unsupported<'a>(
     })
 }
 
-/// Moves a value that arrived as a `String` into a `SecretString` and wipes the original
-/// buffer (`SecretString::from(String)` may reallocate and leave the old bytes behind).
-pub fn into_secret(mut plain: String) -> SecretString {
-    let secret = SecretString::from(plain.as_str());
-    plain.zeroize();
-    secret
-}
+pub use sec_proto::into_secret;
 
 #[cfg(test)]
 mod tests {

@@ -245,18 +245,12 @@ impl PassBackend {
     }
 
     async fn write(&self, reference: &Reference, value: SecretString) -> Result<(), VaultError> {
-        let Reference::Pass { path, key } = reference else {
-            unreachable!("the registry sends only pass references here")
-        };
+        let path = whole_entry(
+            reference,
+            "store",
+            "a `pass:PATH#KEY` reference names one line of an entry; edit that line with `pass edit PATH`",
+        )?;
         let name = reference.to_string();
-        if key.is_some() {
-            return Err(VaultError::Unsupported {
-                reference: name,
-                backend: BACKEND,
-                action: "store",
-                hint: "a `pass:PATH#KEY` reference names one line of an entry; edit that line with `pass edit PATH`",
-            });
-        }
         let value = value.expose_secret();
         if value.contains(['\n', '\r']) {
             return Err(VaultError::Failed {
@@ -303,18 +297,12 @@ impl PassBackend {
     }
 
     async fn remove(&self, reference: &Reference) -> Result<(), VaultError> {
-        let Reference::Pass { path, key } = reference else {
-            unreachable!("the registry sends only pass references here")
-        };
+        let path = whole_entry(
+            reference,
+            "delete",
+            "a `pass:PATH#KEY` reference names one line of an entry; remove that line with `pass edit PATH`, or delete the whole entry as `pass:PATH`",
+        )?;
         let name = reference.to_string();
-        if key.is_some() {
-            return Err(VaultError::Unsupported {
-                reference: name,
-                backend: BACKEND,
-                action: "delete",
-                hint: "a `pass:PATH#KEY` reference names one line of an entry; remove that line with `pass edit PATH`, or delete the whole entry as `pass:PATH`",
-            });
-        }
         if self.is_only_a_folder(path).await {
             return Err(Self::folder_error(
                 &name,
@@ -403,6 +391,25 @@ fn pass_error(reference: &str, stderr: &str) -> VaultError {
         } else {
             line
         },
+    }
+}
+
+/// The entry's path of a reference to a whole entry; `pass:PATH#KEY` (one line of an entry)
+/// cannot be stored or deleted on its own.
+fn whole_entry<'r>(
+    reference: &'r Reference,
+    action: &'static str,
+    hint: &'static str,
+) -> Result<&'r str, VaultError> {
+    match reference {
+        Reference::Pass { path, key: None } => Ok(path),
+        Reference::Pass { key: Some(_), .. } => Err(VaultError::Unsupported {
+            reference: reference.to_string(),
+            backend: BACKEND,
+            action,
+            hint,
+        }),
+        _ => unreachable!("the registry sends only pass references here"),
     }
 }
 

@@ -1,0 +1,68 @@
+//! Where sec keeps its files, one answer for both binaries: the per-user directories the
+//! `directories` crate gives (XDG on Linux, the platform's own elsewhere). `None` when no
+//! home directory can be found.
+
+use std::path::{Path, PathBuf};
+
+use directories::{BaseDirs, ProjectDirs};
+
+pub(crate) fn project() -> Option<ProjectDirs> {
+    ProjectDirs::from("", "", "sec")
+}
+
+pub fn home_dir() -> Option<PathBuf> {
+    BaseDirs::new().map(|b| b.home_dir().to_path_buf())
+}
+
+/// The user's config: `$XDG_CONFIG_HOME/sec/config.toml`.
+pub fn config_file() -> Option<PathBuf> {
+    Some(project()?.config_dir().join("config.toml"))
+}
+
+/// Logs and decisions: `$XDG_STATE_HOME/sec` (the local data dir where there is no state dir).
+pub fn state_dir() -> Option<PathBuf> {
+    let dirs = project()?;
+    Some(
+        dirs.state_dir()
+            .unwrap_or(dirs.data_local_dir())
+            .to_path_buf(),
+    )
+}
+
+/// The daemon's log, when it runs in the background.
+pub fn daemon_log() -> Option<PathBuf> {
+    Some(state_dir()?.join("secd.log"))
+}
+
+/// The audit log the daemon writes and `sec log` reads.
+pub fn audit_log() -> Option<PathBuf> {
+    Some(state_dir()?.join("audit.jsonl"))
+}
+
+/// Where a full log is moved aside: `NAME.1`.
+pub fn rotated(log: &Path) -> PathBuf {
+    let mut old = log.as_os_str().to_owned();
+    old.push(".1");
+    PathBuf::from(old)
+}
+
+/// The local vault: `$XDG_DATA_HOME/sec/vault.age`.
+pub fn local_vault() -> Option<PathBuf> {
+    Some(project()?.data_dir().join("vault.age"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_sit_in_the_users_directories() {
+        assert!(config_file().unwrap().ends_with("sec/config.toml"));
+        assert!(local_vault().unwrap().ends_with("sec/vault.age"));
+        assert!(audit_log().unwrap().ends_with("sec/audit.jsonl"));
+        assert_eq!(
+            rotated(Path::new("/s/audit.jsonl")),
+            Path::new("/s/audit.jsonl.1")
+        );
+    }
+}
