@@ -148,28 +148,31 @@ pub enum Command {
     },
     /// Move the credentials of ~/.pypirc or ~/.netrc into a vault and print the scope that
     /// uses them. The file is left as it is unless --remove is given.
-    Import {
-        kind: ImportKind,
-        /// The file (default: ~/.pypirc or ~/.netrc).
-        path: Option<PathBuf>,
-        /// Where to store them: a reference scheme such as keyring, pass, local, keyutils.
-        #[arg(long, default_value = "keyring", value_name = "SCHEME")]
-        backend: String,
-        /// Add the printed scope to config.toml (needs --dir).
-        #[arg(long, requires = "dir")]
-        write: bool,
-        /// The directory the printed scope covers.
-        #[arg(long, value_name = "DIR")]
-        dir: Option<PathBuf>,
-        /// Delete the file once every credential is stored and read back.
-        #[arg(long)]
-        remove: bool,
-    },
+    Import(ImportArgs),
     /// Start, stop or query the daemon.
     Daemon {
         #[command(subcommand)]
         action: DaemonAction,
     },
+}
+
+#[derive(clap::Args)]
+pub struct ImportArgs {
+    pub kind: ImportKind,
+    /// The file (default: ~/.pypirc or ~/.netrc).
+    pub path: Option<PathBuf>,
+    /// Where to store them: a reference scheme such as keyring, pass, local, keyutils.
+    #[arg(long, default_value = "keyring", value_name = "SCHEME")]
+    pub backend: String,
+    /// Add the printed scope to config.toml (needs --dir).
+    #[arg(long, requires = "dir")]
+    pub write: bool,
+    /// The directory the printed scope covers.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Delete the file once every credential is stored and read back.
+    #[arg(long)]
+    pub remove: bool,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

@@ -11,19 +11,10 @@ use std::path::{Path, PathBuf};
 use sec_proto::pb;
 use secrecy::ExposeSecret;
 
-use crate::cli::ImportKind;
+use crate::cli::{ImportArgs, ImportKind};
 use crate::daemon_conn::{Client, connect};
 use crate::import_files::{Credential, parse_netrc, parse_pypirc};
 use crate::report::Failure;
-
-pub struct ImportArgs {
-    pub kind: ImportKind,
-    pub path: Option<PathBuf>,
-    pub backend: String,
-    pub write: bool,
-    pub dir: Option<PathBuf>,
-    pub remove: bool,
-}
 
 /// A credential stored under a reference, with the value the vault is asked to hold.
 struct Stored<'a> {

@@ -65,24 +65,7 @@ fn main() -> ExitCode {
             } => commands::set(reference, passphrase_fd).await,
             Command::Rm { reference } => commands::rm(reference).await,
             Command::Daemon { action } => commands::daemon(action).await,
-            Command::Import {
-                kind,
-                path,
-                backend,
-                write,
-                dir,
-                remove,
-            } => {
-                let args = import::ImportArgs {
-                    kind,
-                    path,
-                    backend,
-                    write,
-                    dir,
-                    remove,
-                };
-                import::run(args).await
-            }
+            Command::Import(args) => import::run(args).await,
             Command::Log { lines, json } => audit_log::show(lines, json),
             Command::Allow { dir } => commands::allow(dir).await,
             Command::Deny { dir } => commands::deny(dir).await,

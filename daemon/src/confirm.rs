@@ -28,43 +28,66 @@ pub fn askpass_program(configured: Option<&str>) -> Option<String> {
         .filter(|p| !p.trim().is_empty())
 }
 
+/// What the askpass program is asked for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Question {
+    /// Yes or no: the exit status (`SSH_ASKPASS_PROMPT=confirm`).
+    Confirm,
+    /// A passphrase: what it prints.
+    Secret,
+}
+
+/// Runs `program` with `prompt` in its own process group (so a timeout ends it and
+/// whatever it started); `Ok(stdout)` only when it exits 0 within `timeout`.
+async fn ask(
+    program: Option<&str>,
+    prompt: &str,
+    question: Question,
+    timeout: Duration,
+) -> Result<Vec<u8>, ConfirmError> {
+    let program = program.ok_or(ConfirmError::NoProgram)?;
+    let cannot_run = |e: std::io::Error| ConfirmError::CannotRun {
+        program: program.to_string(),
+        reason: e.to_string(),
+    };
+    let mut command = tokio::process::Command::new(program);
+    command
+        .arg(prompt)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
+    match question {
+        Question::Confirm => command
+            .env("SSH_ASKPASS_PROMPT", "confirm")
+            .stdout(Stdio::null()),
+        Question::Secret => command.stdout(Stdio::piped()),
+    };
+    #[cfg(unix)]
+    command.process_group(0);
+    let child = command.spawn().map_err(cannot_run)?;
+    let pid = child.id();
+    match tokio::time::timeout(timeout, child.wait_with_output()).await {
+        Ok(Ok(output)) if output.status.success() => Ok(output.stdout),
+        Ok(Ok(_)) => Err(ConfirmError::Refused),
+        Ok(Err(e)) => Err(cannot_run(e)),
+        Err(_) => {
+            if let Some(pid) = pid {
+                kill_group(pid);
+            }
+            Err(ConfirmError::Timeout(timeout))
+        }
+    }
+}
+
 /// Asks `program` with `prompt`; `Ok` only for an explicit yes within `timeout`.
 pub async fn confirm(
     program: Option<&str>,
     prompt: &str,
     timeout: Duration,
 ) -> Result<(), ConfirmError> {
-    let program = program.ok_or(ConfirmError::NoProgram)?;
-    let mut command = tokio::process::Command::new(program);
-    command
-        .arg(prompt)
-        .env("SSH_ASKPASS_PROMPT", "confirm")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true);
-    // Its own process group, so a timeout can end the program and whatever it started.
-    #[cfg(unix)]
-    command.process_group(0);
-    let child = command.spawn();
-    let mut child = child.map_err(|e| ConfirmError::CannotRun {
-        program: program.to_string(),
-        reason: e.to_string(),
-    })?;
-    match tokio::time::timeout(timeout, child.wait()).await {
-        Ok(Ok(status)) if status.success() => Ok(()),
-        Ok(Ok(_)) => Err(ConfirmError::Refused),
-        Ok(Err(e)) => Err(ConfirmError::CannotRun {
-            program: program.to_string(),
-            reason: e.to_string(),
-        }),
-        Err(_) => {
-            if let Some(pid) = child.id() {
-                kill_group(pid);
-            }
-            Err(ConfirmError::Timeout(timeout))
-        }
-    }
+    ask(program, prompt, Question::Confirm, timeout)
+        .await
+        .map(drop)
 }
 
 /// Asks `program` for a secret (a passphrase): its standard output, one trailing newline
@@ -74,44 +97,12 @@ pub async fn ask_secret(
     prompt: &str,
     timeout: Duration,
 ) -> Result<secrecy::SecretString, ConfirmError> {
-    let program = program.ok_or(ConfirmError::NoProgram)?;
-    let mut command = tokio::process::Command::new(program);
-    command
-        .arg(prompt)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true);
-    #[cfg(unix)]
-    command.process_group(0);
-    let child = command.spawn().map_err(|e| ConfirmError::CannotRun {
-        program: program.to_string(),
-        reason: e.to_string(),
-    })?;
-    let pid = child.id();
-    match tokio::time::timeout(timeout, child.wait_with_output()).await {
-        Ok(Ok(output)) if output.status.success() => {
-            let mut text =
-                zeroize::Zeroizing::new(String::from_utf8_lossy(&output.stdout).into_owned());
-            let mut stdout = output.stdout;
-            zeroize::Zeroize::zeroize(&mut stdout);
-            if text.ends_with('\n') {
-                text.pop();
-            }
-            Ok(secrecy::SecretString::from(text.as_str()))
-        }
-        Ok(Ok(_)) => Err(ConfirmError::Refused),
-        Ok(Err(e)) => Err(ConfirmError::CannotRun {
-            program: program.to_string(),
-            reason: e.to_string(),
-        }),
-        Err(_) => {
-            if let Some(pid) = pid {
-                kill_group(pid);
-            }
-            Err(ConfirmError::Timeout(timeout))
-        }
+    let stdout = zeroize::Zeroizing::new(ask(program, prompt, Question::Secret, timeout).await?);
+    let mut text = String::from_utf8_lossy(&stdout).into_owned();
+    if text.ends_with('\n') {
+        text.pop();
     }
+    Ok(sec_proto::into_secret(text))
 }
 
 #[cfg(unix)]

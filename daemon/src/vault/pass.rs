@@ -286,14 +286,7 @@ impl PassBackend {
                 Some(content.as_bytes()),
             )
             .await?;
-        if captured.status.success() {
-            Ok(())
-        } else {
-            Err(pass_error(
-                &name,
-                &String::from_utf8_lossy(&captured.stderr),
-            ))
-        }
+        succeeded(&name, &captured)
     }
 
     async fn remove(&self, reference: &Reference) -> Result<(), VaultError> {
@@ -313,14 +306,7 @@ impl PassBackend {
         let captured = self
             .pass(&name, &["rm", "--force", "--", path], None)
             .await?;
-        if captured.status.success() {
-            Ok(())
-        } else {
-            Err(pass_error(
-                &name,
-                &String::from_utf8_lossy(&captured.stderr),
-            ))
-        }
+        succeeded(&name, &captured)
     }
 }
 
@@ -391,6 +377,15 @@ fn pass_error(reference: &str, stderr: &str) -> VaultError {
         } else {
             line
         },
+    }
+}
+
+/// `pass` did what it was asked, or the error its stderr explains.
+fn succeeded(name: &str, captured: &Captured) -> Result<(), VaultError> {
+    if captured.status.success() {
+        Ok(())
+    } else {
+        Err(pass_error(name, &String::from_utf8_lossy(&captured.stderr)))
     }
 }
 
