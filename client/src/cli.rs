@@ -32,27 +32,39 @@ pub enum Command {
         )]
         argv: Vec<String>,
     },
-    /// Run a command you do not trust with your credentials out of its reach.
+    /// Run a command you do not trust where your credentials do not exist.
     ///
-    /// The command loses credential variables (tokens, passwords, agent sockets); in its own
-    /// user and mount namespaces, credential files and directories (~/.ssh, ~/.netrc,
-    /// ~/.pypirc, keyrings, ...) are empty, $HOME is read-only except the current directory,
-    /// and the sockets of secd, the session bus, ssh-agent and gpg-agent are gone. config.toml's
-    /// [shield] section adds to the lists. `--show` prints what would be hidden.
+    /// Default-deny: the command sees an empty home held in memory with only the project
+    /// (writable) and toolchains and caches (read-only) in it, private /tmp, /run and /dev,
+    /// the rest of the system read-only, and only harmless environment variables. It runs in
+    /// its own PID namespace (nothing it starts outlives it), without inherited descriptors,
+    /// kernel keyring or a way to type into the terminal; git's config and hooks, .envrc and
+    /// .sec.toml in the project stay as they were. config.toml's [shield] section adds to
+    /// what passes. `--show` prints the whole layout.
     ///
-    /// Exit status as for `sec exec`; 125 also when the shield cannot be built here (nothing
-    /// is then run).
+    /// Exit status as for `sec exec`; 125 also when the shield cannot be built here or the
+    /// config cannot be read (nothing is then run).
     Shield {
         /// A fresh network namespace with only the loopback interface.
         #[arg(long)]
         no_network: bool,
-        /// Keep this hidden path visible (repeatable).
+        /// Show this path read-only (repeatable).
         #[arg(long, value_name = "PATH")]
         allow: Vec<PathBuf>,
-        /// Keep this path under $HOME writable (repeatable).
+        /// Show this path writable (repeatable).
         #[arg(long, value_name = "PATH")]
         writable: Vec<PathBuf>,
-        /// Print what would be hidden, read-only, writable and unset, and run nothing.
+        /// Let the command change the project's .git/config, hooks and info (a test suite
+        /// that commits).
+        #[arg(long)]
+        writable_git: bool,
+        /// Pass this environment variable too; `*` matches any run (repeatable).
+        #[arg(long, value_name = "NAME")]
+        keep_env: Vec<String>,
+        /// Pass this open descriptor (above 2) to the command (repeatable).
+        #[arg(long, value_name = "FD")]
+        keep_fd: Vec<i32>,
+        /// Print what the command would see, and run nothing.
         #[arg(long)]
         show: bool,
         /// The command and its arguments.

@@ -40,6 +40,9 @@ fn main() -> ExitCode {
                 no_network,
                 allow,
                 writable,
+                writable_git,
+                keep_env,
+                keep_fd,
                 show,
                 argv,
             } => {
@@ -47,6 +50,9 @@ fn main() -> ExitCode {
                     no_network,
                     allow,
                     writable,
+                    writable_git,
+                    keep_env,
+                    keep_fd,
                     show,
                     argv,
                 };

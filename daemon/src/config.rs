@@ -13,11 +13,12 @@
 //! TWINE_USERNAME = { value = "__token__" }           # a literal
 //! TWINE_PASSWORD = "keyring:pypi/coveragepy"         # a reference: SCHEME:REST
 //!
-//! [shield]                       # what `sec shield` hides besides its built-in lists
-//! hide_env = ["MY_CORP_*"]       # variable name patterns, `*` matches any run
-//! keep_env = ["SSH_AUTH_SOCK"]   # exceptions, also from the built-in list
-//! hide = ["~/.config/corp"]      # paths; `*` may appear in the last component
-//! writable = ["~/.cache"]        # under $HOME, which is otherwise read-only
+//! [shield]                       # `sec shield`: what passes besides its defaults
+//! keep_env = ["CORP_MIRROR"]     # variable name patterns that pass, `*` matches any run
+//! hide_env = ["RUST_LOG"]        # patterns that never pass, also from the built-in list
+//! allow = ["~/.gitconfig"]       # shown read-only in the otherwise empty $HOME
+//! writable = ["~/.cache/pip"]    # shown writable
+//! hide = ["/srv/corp/keys"]      # covered where visible; `*` may end the last component
 //!
 //! [[untrusted]]                  # `sec exec` refuses here; run code with `sec shield`
 //! dir = "~/bugs"
@@ -50,17 +51,19 @@ pub struct Config {
     pub untrusted: Vec<PathBuf>,
 }
 
-/// `[shield]`: what `sec shield` hides besides its built-in lists.
+/// `[shield]`: the user's additions to what `sec shield` shows and hides.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ShieldSettings {
-    /// Variable name patterns the child loses (`*` matches any run of characters).
+    /// Variable name patterns the child never gets (`*` matches any run of characters).
     pub hide_env: Vec<String>,
-    /// Patterns the child keeps even when a hide pattern (built-in or not) matches.
+    /// Patterns the child gets besides the built-in harmless ones.
     pub keep_env: Vec<String>,
     /// Absolute paths to hide; the last component may hold `*`.
     pub hide: Vec<PathBuf>,
-    /// Absolute paths under $HOME that stay writable.
+    /// Absolute paths that stay writable.
     pub writable: Vec<PathBuf>,
+    /// Absolute paths shown read-only (under $HOME, which the shield otherwise empties).
+    pub allow: Vec<PathBuf>,
 }
 
 /// The local vault's idle TTL (reset on each use) and hard maximum from its unlock.
@@ -201,6 +204,8 @@ struct RawShield {
     hide: Vec<Spanned<String>>,
     #[serde(default)]
     writable: Vec<Spanned<String>>,
+    #[serde(default)]
+    allow: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -556,6 +561,7 @@ fn shield_settings(raw: &RawShield, home: &Path) -> Result<ShieldSettings, Locat
         keep_env: patterns(&raw.keep_env, "keep_env")?,
         hide: paths(&raw.hide, "hide", true)?,
         writable: paths(&raw.writable, "writable", false)?,
+        allow: paths(&raw.allow, "allow", false)?,
     })
 }
 

@@ -634,6 +634,7 @@ impl Sec for Service {
             keep_env: shield.keep_env.clone(),
             hide: text(&shield.hide),
             writable: text(&shield.writable),
+            allow: text(&shield.allow),
             daemon_dirs: daemon_dirs
                 .into_iter()
                 .flatten()

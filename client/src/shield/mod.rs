@@ -1,22 +1,33 @@
-//! `sec shield -- CMD`: run code you do not trust with your credentials out of its reach.
+//! `sec shield -- CMD`: run code you do not trust where your credentials do not exist.
 //!
-//! The opposite of `sec exec`: instead of handing secrets to one command, it takes away what
-//! the user's own processes can normally reach. The child gets an environment without
-//! credential variables, and runs in its own user and mount namespaces where credential
-//! files are empty, $HOME is read-only except the project, and the sockets of secd, the
-//! session bus (with the Secret Service), ssh-agent and gpg-agent are gone (`policy` says
-//! what, `sandbox` how). Exit status, signals and the terminal behave as with `sec exec`.
+//! The opposite of `sec exec`: instead of handing secrets to one command, it builds a world
+//! for the command that holds only what it needs, default-deny. An empty home in memory with
+//! the project writable and toolchains read-only, private `/tmp` and `/run`, the rest of the
+//! system read-only (`layout`); only harmless environment variables (`env`); its own PID
+//! namespace, so nothing it starts outlives it (`init`); no inherited descriptors, no kernel
+//! keyring, no typing into the terminal (`sandbox`). Exit status, signals and the terminal
+//! behave as with `sec exec`.
 //!
-//! Where the kernel does not let an unprivileged user build this, `sec shield` says why and
-//! exits 125 without running the command.
+//! Fail closed: when the config cannot be read or the kernel cannot build a part of this,
+//! `sec shield` says which part and exits 125 without running the command.
 
 #[cfg(target_os = "linux")]
-mod policy;
+mod env;
+#[cfg(target_os = "linux")]
+mod host;
+#[cfg(target_os = "linux")]
+mod init;
+#[cfg(target_os = "linux")]
+mod layout;
+#[cfg(target_os = "linux")]
+mod refusal;
 #[cfg(target_os = "linux")]
 mod sandbox;
 
 #[cfg(target_os = "linux")]
 use std::ffi::OsString;
+#[cfg(target_os = "linux")]
+use std::path::Path;
 use std::path::PathBuf;
 
 #[cfg(target_os = "linux")]
@@ -25,11 +36,9 @@ use sec_proto::pb;
 #[cfg(target_os = "linux")]
 use crate::daemon_conn;
 use crate::report::Failure;
-#[cfg(target_os = "linux")]
-use crate::report::warn_config;
 
 #[cfg(target_os = "linux")]
-use policy::Layout;
+use layout::{Guarded, Layout};
 
 /// `sec shield`'s command line.
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
@@ -37,6 +46,9 @@ pub struct ShieldArgs {
     pub no_network: bool,
     pub allow: Vec<PathBuf>,
     pub writable: Vec<PathBuf>,
+    pub writable_git: bool,
+    pub keep_env: Vec<String>,
+    pub keep_fd: Vec<i32>,
     pub show: bool,
     pub argv: Vec<String>,
 }
@@ -49,8 +61,8 @@ pub async fn run(args: ShieldArgs) -> Result<u8, Failure> {
         .filter(|h| !h.is_empty())
         .map(PathBuf::from)
         .ok_or_else(|| Failure::new("cannot tell your home directory; set HOME"))?;
-    // The policy first: once the child runs, secd's socket is out of its reach, and the
-    // user's own additions must be known before anything runs.
+    // The user's settings first: once the child runs, secd's socket is out of its reach, and
+    // everything the user asked for must be known before anything runs.
     let policy = {
         let mut client = daemon_conn::connect(true).await?;
         client
@@ -59,51 +71,112 @@ pub async fn run(args: ShieldArgs) -> Result<u8, Failure> {
             .map_err(Failure::from_status)?
             .into_inner()
     };
-    warn_config(&policy.config_error);
+    if !policy.config_error.is_empty() {
+        return Err(Failure::new(format!(
+            "{}. sec shield does not run with less than your config asks for; fix config.toml and run it again. Nothing was run.",
+            policy.config_error
+        )));
+    }
     let env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
-    let (kept_env, dropped) = policy::filter_env(&env, &policy);
-    let (layout, warnings) = Layout::plan(&policy::Request {
+    let keep_env: Vec<String> = policy
+        .keep_env
+        .iter()
+        .chain(&args.keep_env)
+        .cloned()
+        .collect();
+    let env_plan = env::plan(&env, &keep_env, &policy.hide_env);
+    let opened = env::opened_paths(&env_plan.kept);
+    let (layout, warnings) = Layout::plan(&layout::Request {
         home: &home,
         cwd: &cwd,
-        uid: sec_proto::socket::current_uid(),
         env: &env,
         policy: &policy,
         allow: &args.allow,
         writable: &args.writable,
+        writable_git: args.writable_git,
+        opened: &opened,
+        mounts: &host::mounts(),
+        sockets: &host::listening_sockets(),
     })?;
-    for warning in &warnings {
+    for warning in warnings.iter().chain(&env_plan.warnings) {
         eprintln!("sec: {warning}");
     }
+    for fd in &args.keep_fd {
+        let open = Path::new(&format!("/proc/self/fd/{fd}"))
+            .symlink_metadata()
+            .is_ok();
+        if *fd < 3 || !open {
+            return Err(Failure::new(format!(
+                "--keep-fd {fd}: not an open descriptor above 2; nothing was run"
+            )));
+        }
+    }
     if args.show {
-        print!("{}", describe(&layout, &dropped, args.no_network));
+        print!("{}", describe(&layout, &env_plan, &args));
         return Ok(0);
     }
-    run_shielded(&args, &layout, kept_env).await
+    run_shielded(&args, &layout, env_plan.kept).await
 }
 
-/// What `--show` prints: the layout and the dropped variables, one item a line.
+/// What `--show` prints: the whole layout, one item a line, no values.
 #[cfg(target_os = "linux")]
-fn describe(layout: &Layout, dropped: &[String], no_network: bool) -> String {
+fn describe(layout: &Layout, env_plan: &env::EnvPlan, args: &ShieldArgs) -> String {
     let mut out = String::new();
+    let mut line = |kind: &str, what: &dyn std::fmt::Display, why: &str| {
+        out.push_str(&format!("{kind:<11} {what}{why}\n"));
+    };
+    line("read-only", &"/", &" (the system, except what follows)");
+    for scratch in layout::REPLACED {
+        line("private", scratch, &" (fresh, empty or minimal)");
+    }
+    line(
+        "home",
+        &layout.home.display(),
+        &" (empty, in memory, gone at exit)",
+    );
+    for shown in &layout.shown {
+        let kind = if shown.writable { "writable" } else { "read-only" };
+        let from = if shown.source != shown.target {
+            format!(" from {}", shown.source.display())
+        } else {
+            String::new()
+        };
+        line(kind, &shown.target.display(), &format!("{from} ({})", shown.why));
+    }
     for hidden in &layout.hidden {
         let how = if hidden.dir { "empty" } else { "/dev/null" };
-        out.push_str(&format!("hidden      {} ({how})\n", hidden.path.display()));
+        line("hidden", &hidden.path.display(), &format!(" ({how}; {})", hidden.why));
     }
-    if let Some(home) = &layout.read_only {
-        out.push_str(&format!("read-only   {}\n", home.display()));
+    for protected in &layout.protected {
+        line("protected", &protected.display(), &" (read-only in the project)");
     }
-    for path in &layout.writable {
-        out.push_str(&format!("writable    {}\n", path.display()));
+    for guarded in &layout.guarded {
+        line("guarded", &guarded.path.display(), &" (moved aside if the command makes it)");
     }
-    for name in dropped {
-        out.push_str(&format!("unset       {name}\n"));
+    for name in &env_plan.passed {
+        line("passed", name, "");
     }
-    let network = if no_network {
+    for name in &env_plan.dropped {
+        line("dropped", name, "");
+    }
+    let network = if args.no_network {
         "loopback only"
     } else {
         "as outside"
     };
-    out.push_str(&format!("network     {network}\n"));
+    line("network", &network, "");
+    line("processes", &"own PID namespace", &"; all end with the command");
+    let fds: Vec<String> = args.keep_fd.iter().map(i32::to_string).collect();
+    let extra = if fds.is_empty() {
+        String::new()
+    } else {
+        format!(", {}", fds.join(", "))
+    };
+    line("descriptors", &format!("0, 1, 2{extra}"), &"; all others closed");
+    line("keyring", &"none", &" (keyctl refused)");
+    for note in &layout.notes {
+        line("note", note, "");
+    }
     out
 }
 
@@ -117,13 +190,14 @@ async fn run_shielded(
 
     use crate::exec::{exit_code, signals, spawn_failure};
 
-    let plan = sandbox::Plan::new(layout, args.no_network)
+    let plan = sandbox::Plan::new(layout, &host::top_entries(), args.no_network, args.keep_fd.clone())
         .map_err(|e| Failure::new(format!("cannot prepare the shield: {e}")))?;
-    if !plan.has_landlock() && !args.no_network && reaches_abstract_sockets() {
-        eprintln!(
-            "sec: this kernel cannot keep the command from abstract sockets (Landlock scopes need Linux 6.12), and your X11 display or session bus may listen on one; add --no-network to close them"
-        );
+    if !plan.has_landlock() && !args.no_network && host::abstract_sockets_listen() {
+        return Err(Failure::new(
+            "cannot shield the command: abstract Unix sockets listen here (a session bus or an X display may be among them), and this kernel cannot keep the command from them (Landlock scopes need Linux 6.12). Add --no-network, which closes them. Nothing was run; sec shield never runs a command unshielded.",
+        ));
     }
+    let op_paths = plan.op_paths.clone();
     let forwarder = signals::Forwarder::install()
         .map_err(|e| Failure::new(format!("cannot install signal handlers: {e}")))?;
     let mut command = Command::new(&args.argv[0]);
@@ -136,7 +210,10 @@ async fn run_shielded(
         Ok(child) => child,
         Err(error) => {
             return Err(match sandbox::StepError::decode(&error) {
-                Some(step) => refusal(&step, layout),
+                Some(step) => Failure::new(format!(
+                    "cannot shield the command: {}. Nothing was run; sec shield never runs a command unshielded.",
+                    refusal::explain(&step, &op_paths)
+                )),
                 None => spawn_failure(&args.argv[0], error),
             });
         }
@@ -146,37 +223,85 @@ async fn run_shielded(
     let status = child
         .wait()
         .map_err(|e| Failure::new(format!("cannot wait for {}: {e}", args.argv[0])))?;
-    Ok(exit_code(status))
+    // Every process of the shield is gone now (its PID namespace ended with it).
+    for moved in undo_plants(&layout.guarded) {
+        eprintln!("sec: {moved}");
+    }
+    let code = exit_code(status);
+    if code != 0 && code < 128 {
+        eprintln!(
+            "sec: the command exited with {code} under the shield, where your home holds only what `sec shield --show` lists; --allow PATH (or [shield] allow) shows more"
+        );
+    }
+    Ok(code)
 }
 
-/// The sentence for a shield that could not be built: why, and that nothing ran.
+/// Moves aside what the command made at guarded project paths (a new `.envrc`, a `.git` with
+/// hooks), and puts back a symlink it replaced. One sentence for each.
 #[cfg(target_os = "linux")]
-fn refusal(error: &sandbox::StepError, layout: &Layout) -> Failure {
-    use sandbox::Step;
-    let why = sandbox::explain(error, |step, index| match step {
-        Step::ReadOnlyHome => layout.read_only.clone(),
-        Step::Writable => layout.writable.get(index).cloned(),
-        Step::Hide => layout.hidden.get(index).map(|h| h.path.clone()),
-        Step::Chdir => Some(layout.cwd.clone()),
-        _ => None,
-    });
-    Failure::new(format!(
-        "cannot shield the command: {why}. Nothing was run; sec shield never runs a command unshielded."
-    ))
+fn undo_plants(guarded: &[Guarded]) -> Vec<String> {
+    let mut said = Vec::new();
+    for guard in guarded {
+        let now = guard.path.symlink_metadata().ok();
+        let unchanged = match (&guard.link, &now) {
+            (None, None) => true,
+            (Some(link), Some(meta)) => {
+                meta.file_type().is_symlink()
+                    && std::fs::read_link(&guard.path).ok().as_ref() == Some(link)
+            }
+            _ => false,
+        };
+        if unchanged {
+            continue;
+        }
+        let mut sentence = String::new();
+        if now.is_some() {
+            let aside = aside_name(&guard.path);
+            sentence = match std::fs::rename(&guard.path, &aside) {
+                Ok(()) => format!(
+                    "the command made {}, which a tool would run or load later outside the shield; moved it to {}",
+                    guard.path.display(),
+                    aside.display()
+                ),
+                Err(e) => format!(
+                    "the command made {} and it cannot be moved aside ({e}); remove it before you run anything in this project",
+                    guard.path.display()
+                ),
+            };
+        }
+        if let Some(link) = &guard.link {
+            match std::os::unix::fs::symlink(link, &guard.path) {
+                Ok(()) => sentence.push_str("; the symlink that was there is back"),
+                Err(e) => sentence.push_str(&format!(
+                    "; the symlink to {} that was there cannot be restored ({e})",
+                    link.display()
+                )),
+            }
+        }
+        said.push(sentence);
+    }
+    said
 }
 
-/// Whether the environment names an X11 display or an abstract D-Bus socket, which only
-/// Landlock or a network namespace can close.
+/// `PATH.sec-shield-moved`, or with a number where that exists.
 #[cfg(target_os = "linux")]
-fn reaches_abstract_sockets() -> bool {
-    std::env::var_os("DISPLAY").is_some_and(|d| !d.is_empty())
-        || std::env::var_os("DBUS_SESSION_BUS_ADDRESS")
-            .is_some_and(|a| a.to_string_lossy().contains("abstract="))
+fn aside_name(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".sec-shield-moved");
+    let mut candidate = PathBuf::from(&name);
+    let mut n = 1;
+    while candidate.symlink_metadata().is_ok() {
+        let mut numbered = name.clone();
+        numbered.push(format!(".{n}"));
+        candidate = PathBuf::from(numbered);
+        n += 1;
+    }
+    candidate
 }
 
 #[cfg(not(target_os = "linux"))]
 pub async fn run(_args: ShieldArgs) -> Result<u8, Failure> {
     Err(Failure::new(
-        "sec shield needs Linux user namespaces; on this system nothing was run",
+        "sec shield needs Linux namespaces; on this system nothing was run",
     ))
 }

@@ -1,21 +1,25 @@
-//! The sandbox of `sec shield`: between fork and exec the child enters new namespaces and
-//! arranges its view of the system, then the command runs in it.
+//! The sandbox of `sec shield`: between fork and exec the child enters new namespaces,
+//! builds a new root from the [`Layout`], and the command runs in it.
 //!
-//! The child's steps, in order:
-//! 1. a new user namespace with a mount namespace (and, for `--no-network`, a network
-//!    namespace), the user's uid and gid mapped to themselves, so nothing looks different;
-//! 2. mounts stop propagating between the namespaces;
-//! 3. $HOME bound read-only onto itself, then the writable paths (the project) bound
-//!    read-write again;
-//! 4. hidden directories covered by an empty tmpfs, hidden files and sockets by /dev/null;
-//! 5. with `--no-network`, the loopback interface brought up;
-//! 6. a second user namespace inside the first: the command holds no capability over the
-//!    mounts and the network namespace, even as root, so it cannot unmount what hides;
-//! 7. Landlock scopes where the kernel has them (6.12+): no connecting to abstract Unix
-//!    sockets (a session bus, X11) and no signals to processes outside;
-//! 8. a seccomp filter that refuses TIOCSTI and TIOCLINUX, so the command cannot type into
-//!    the user's terminal;
-//! 9. back into the working directory, now seen through the new mounts.
+//! The steps, in order (the process tree around them is `init`'s):
+//! 1. new user, mount, PID and IPC namespaces (and a network namespace for `--no-network`),
+//!    the user's uid and gid mapped to themselves, so nothing looks different;
+//! 2. in the new PID namespace's first process: mounts stop propagating; an empty tmpfs
+//!    becomes the root for a moment, with the host's root below it at `/oldroot`;
+//! 3. the new root is built in `/newroot` by the [`Op`]s made here from the layout: the
+//!    host's top-level directories bound read-only, fresh `/tmp`, `/var/tmp`, `/run`,
+//!    `/dev` (a few device nodes and a private devpts) and `/proc` (without key listings),
+//!    an empty home, then what the layout shows, covers and protects;
+//! 4. the new root becomes read-only and replaces the old one, which is detached whole;
+//! 5. with `--no-network`, the loopback interface comes up;
+//! 6. in the command's own process: a second user and mount namespace, so the command holds
+//!    no capability over the mounts and cannot undo them (the kernel locks them), even as root;
+//! 7. Landlock scopes where the kernel has them (6.12+): no abstract Unix sockets and no
+//!    signals outside;
+//! 8. descriptors beyond 0-2 closed at exec, except those passed with `--keep-fd`;
+//! 9. a seccomp filter: no typing into the terminal (TIOCSTI, TIOCLINUX), no kernel keyring
+//!    (keyctl, add_key, request_key), no signal to the whole process group (`kill(0, ...)`,
+//!    which would reach the user's shell job outside the PID namespace).
 //!
 //! Between fork and exec only async-signal-safe calls are allowed (the parent may have other
 //! threads, one of which may hold the allocator's lock): everything is prepared here in the
@@ -24,7 +28,7 @@
 
 use std::ffi::{CStr, CString};
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -32,119 +36,286 @@ use std::process::{Child, Command};
 
 use landlock::{CompatLevel, Compatible, Ruleset, RulesetAttr, RulesetCreated, Scope};
 use nix::errno::Errno;
-use nix::mount::{MsFlags, mount};
-use nix::sched::{CloneFlags, unshare};
+use nix::mount::{MntFlags, MsFlags, mount, umount2};
+use nix::sched::CloneFlags;
 use nix::sys::socket::{
     AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType, recv, sendto, socket,
 };
-use nix::sys::statvfs::{FsFlags, statvfs};
+use nix::sys::stat::Mode;
 use seccompiler::{
     BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
     SeccompRule, TargetArch,
 };
 
-use super::policy::Layout;
+use super::host::TopEntry;
+use super::layout::{Layout, REPLACED};
 
-/// A path bound onto itself, and the flags of its remount.
-struct Bind {
-    path: CString,
-    flags: MsFlags,
-}
-
-/// A path to cover, and whether it is a directory.
-struct Cover {
-    path: CString,
-    dir: bool,
+/// One step of building the new root, on paths below `/newroot` (targets) and `/oldroot`
+/// (the host's files).
+#[derive(Debug)]
+pub enum Op {
+    /// Creates a directory (a mount point, or a parent of one); failures show at the mount.
+    Mkdir(CString),
+    /// Creates an empty file as a mount point; failures show at the mount.
+    Touch(CString),
+    Symlink { target: CString, link: CString },
+    Bind {
+        source: CString,
+        target: CString,
+        read_only: bool,
+    },
+    Tmpfs { target: CString, options: &'static CStr },
+    Proc(CString),
+    DevPts(CString),
 }
 
 /// Everything the child needs, made before the fork.
 pub struct Plan {
-    no_network: bool,
-    uid_map: Vec<u8>,
-    gid_map: Vec<u8>,
-    read_only: Option<Bind>,
-    writable: Vec<Bind>,
-    hidden: Vec<Cover>,
-    cwd: CString,
-    landlock: Option<RulesetCreated>,
-    seccomp: BpfProgram,
+    pub namespaces: CloneFlags,
+    pub no_network: bool,
+    pub uid_map: Vec<u8>,
+    pub gid_map: Vec<u8>,
+    pub ops: Vec<Op>,
+    /// For messages: the path each op works on, as the command would see it.
+    pub op_paths: Vec<PathBuf>,
+    pub cwd: CString,
+    pub keep_fds: Vec<RawFd>,
+    pub landlock: Option<RulesetCreated>,
+    pub seccomp: BpfProgram,
 }
 
-/// The tmpfs that stands in for a hidden directory: empty, private, small.
-const TMPFS_OPTIONS: &CStr = c"mode=0700,size=16m";
+/// Device nodes of the host that the sandbox's `/dev` holds.
+const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
+
+/// Symlinks of every `/dev`.
+const DEV_LINKS: &[(&str, &str)] = &[
+    ("ptmx", "pts/ptmx"),
+    ("fd", "/proc/self/fd"),
+    ("stdin", "/proc/self/fd/0"),
+    ("stdout", "/proc/self/fd/1"),
+    ("stderr", "/proc/self/fd/2"),
+];
+
+/// `/proc` files that list or describe keys of the kernel keyring: /dev/null in the sandbox.
+const PROC_MASKED: &[&str] = &["/proc/keys", "/proc/key-users"];
+
+const TMPFS_STICKY: &CStr = c"mode=1777";
+const TMPFS_OPEN: &CStr = c"mode=0755";
+const TMPFS_PRIVATE: &CStr = c"mode=0700";
+const TMPFS_COVER: &CStr = c"mode=0700,size=16k";
+
+/// What goes where, before it becomes [`Op`]s; sorted by target so parents come first.
+#[derive(Debug)]
+enum Mount {
+    Bind { source: PathBuf, read_only: bool, dir: bool },
+    /// A bind of a path that exists in the new root already (under /proc): no mount point.
+    Mask,
+    Tmpfs(&'static CStr),
+    Proc,
+    DevPts,
+    Symlink(PathBuf),
+}
 
 impl Plan {
-    /// The plan for `layout`.
-    pub fn new(layout: &Layout, no_network: bool) -> Result<Self, String> {
+    /// The plan for `layout` on a host whose `/` holds `top`.
+    pub fn new(
+        layout: &Layout,
+        top: &[TopEntry],
+        no_network: bool,
+        keep_fds: Vec<RawFd>,
+    ) -> Result<Self, String> {
         let uid = nix::unistd::getuid().as_raw();
         let gid = nix::unistd::getgid().as_raw();
-        let read_only = match &layout.read_only {
-            Some(home) => Some(Bind {
-                path: c_path(home)?,
-                flags: kept_flags(home)? | MsFlags::MS_RDONLY,
-            }),
-            None => None,
-        };
-        let writable = layout
-            .writable
-            .iter()
-            .map(|path| {
-                Ok(Bind {
-                    path: c_path(path)?,
-                    flags: kept_flags(path)?,
-                })
-            })
-            .collect::<Result<_, String>>()?;
-        let hidden = layout
-            .hidden
-            .iter()
-            .map(|h| {
-                Ok(Cover {
-                    path: c_path(&h.path)?,
-                    dir: h.dir,
-                })
-            })
-            .collect::<Result<_, String>>()?;
-        Ok(Plan {
+        let mut namespaces = CloneFlags::CLONE_NEWUSER
+            | CloneFlags::CLONE_NEWNS
+            | CloneFlags::CLONE_NEWPID
+            | CloneFlags::CLONE_NEWIPC;
+        if no_network {
+            namespaces |= CloneFlags::CLONE_NEWNET;
+        }
+        let mut plan = Plan {
+            namespaces,
             no_network,
             uid_map: format!("{uid} {uid} 1\n").into_bytes(),
             gid_map: format!("{gid} {gid} 1\n").into_bytes(),
-            read_only,
-            writable,
-            hidden,
+            ops: Vec::new(),
+            op_paths: Vec::new(),
             cwd: c_path(&layout.cwd)?,
+            keep_fds,
             landlock: landlock_scopes(),
-            seccomp: terminal_injection_filter()?,
-        })
+            seccomp: seccomp_filter()?,
+        };
+        let mut created = std::collections::BTreeSet::new();
+        for (target, mount) in mounts(layout, top) {
+            plan.add(&target, mount, &mut created)?;
+        }
+        Ok(plan)
     }
 
     /// Whether the kernel scopes abstract Unix sockets and signals (Landlock ABI 6).
     pub fn has_landlock(&self) -> bool {
         self.landlock.is_some()
     }
+
+    fn push(&mut self, op: Op, path: &Path) {
+        self.ops.push(op);
+        self.op_paths.push(path.to_path_buf());
+    }
+
+    /// The ops for one mount at `target`: its missing parents, its mount point, itself.
+    fn add(
+        &mut self,
+        target: &Path,
+        mount: Mount,
+        created: &mut std::collections::BTreeSet<PathBuf>,
+    ) -> Result<(), String> {
+        let new = |p: &Path| c_path(&Path::new("/newroot").join(p.strip_prefix("/").unwrap_or(p)));
+        let old = |p: &Path| c_path(&Path::new("/oldroot").join(p.strip_prefix("/").unwrap_or(p)));
+        let parents: Vec<&Path> = target.ancestors().skip(1).collect();
+        for parent in parents.into_iter().rev().skip(1) {
+            if created.insert(parent.to_path_buf()) {
+                self.push(Op::Mkdir(new(parent)?), parent);
+            }
+        }
+        let leaf_is_dir = match &mount {
+            Mount::Bind { dir, .. } => Some(*dir),
+            Mount::Tmpfs(_) | Mount::Proc | Mount::DevPts => Some(true),
+            Mount::Mask | Mount::Symlink(_) => None,
+        };
+        match leaf_is_dir {
+            Some(true) if created.insert(target.to_path_buf()) => {
+                self.push(Op::Mkdir(new(target)?), target)
+            }
+            Some(false) => self.push(Op::Touch(new(target)?), target),
+            _ => {}
+        }
+        let op = match mount {
+            Mount::Bind {
+                source, read_only, ..
+            } => Op::Bind {
+                source: old(&source)?,
+                target: new(target)?,
+                read_only,
+            },
+            // /dev/null stays a device (read-only would add nodev): reads are empty.
+            Mount::Mask => Op::Bind {
+                source: c"/oldroot/dev/null".into(),
+                target: new(target)?,
+                read_only: false,
+            },
+            Mount::Tmpfs(options) => Op::Tmpfs {
+                target: new(target)?,
+                options,
+            },
+            Mount::Proc => Op::Proc(new(target)?),
+            Mount::DevPts => Op::DevPts(new(target)?),
+            Mount::Symlink(to) => Op::Symlink {
+                target: c_path(&to)?,
+                link: new(target)?,
+            },
+        };
+        self.push(op, target);
+        Ok(())
+    }
+}
+
+/// Every mount of the new root, parents before children.
+fn mounts(layout: &Layout, top: &[TopEntry]) -> Vec<(PathBuf, Mount)> {
+    let mut out: Vec<(PathBuf, u8, Mount)> = Vec::new();
+    let replaced = |p: &Path| REPLACED.iter().any(|r| Path::new(r) == p);
+    for entry in top {
+        match entry {
+            TopEntry::Dir(path) if !replaced(path) => out.push((
+                path.clone(),
+                0,
+                Mount::Bind {
+                    source: path.clone(),
+                    read_only: true,
+                    dir: true,
+                },
+            )),
+            TopEntry::Symlink(path, to) if !replaced(path) => {
+                out.push((path.clone(), 0, Mount::Symlink(to.clone())))
+            }
+            _ => {}
+        }
+    }
+    for dir in ["/tmp", "/var/tmp"] {
+        if Path::new(dir).is_dir() {
+            out.push((dir.into(), 1, Mount::Tmpfs(TMPFS_STICKY)));
+        }
+    }
+    out.push(("/run".into(), 1, Mount::Tmpfs(TMPFS_OPEN)));
+    out.push(("/dev".into(), 1, Mount::Tmpfs(TMPFS_OPEN)));
+    for device in DEVICES {
+        let path = Path::new("/dev").join(device);
+        if path.exists() {
+            out.push((
+                path.clone(),
+                2,
+                Mount::Bind {
+                    source: path,
+                    read_only: false,
+                    dir: false,
+                },
+            ));
+        }
+    }
+    out.push(("/dev/pts".into(), 2, Mount::DevPts));
+    out.push(("/dev/shm".into(), 2, Mount::Tmpfs(TMPFS_STICKY)));
+    for (link, to) in DEV_LINKS {
+        out.push((Path::new("/dev").join(link), 2, Mount::Symlink(to.into())));
+    }
+    out.push(("/proc".into(), 1, Mount::Proc));
+    for masked in PROC_MASKED {
+        if Path::new(masked).exists() {
+            out.push((masked.into(), 2, Mount::Mask));
+        }
+    }
+    out.push((layout.home.clone(), 3, Mount::Tmpfs(TMPFS_PRIVATE)));
+    for shown in &layout.shown {
+        out.push((
+            shown.target.clone(),
+            4,
+            Mount::Bind {
+                source: shown.source.clone(),
+                read_only: !shown.writable,
+                dir: shown.source.is_dir(),
+            },
+        ));
+    }
+    for hidden in &layout.hidden {
+        let mount = if hidden.dir {
+            Mount::Tmpfs(TMPFS_COVER)
+        } else {
+            Mount::Bind {
+                source: "/dev/null".into(),
+                read_only: false,
+                dir: false,
+            }
+        };
+        out.push((hidden.path.clone(), 5, mount));
+    }
+    for protected in &layout.protected {
+        out.push((
+            protected.clone(),
+            6,
+            Mount::Bind {
+                source: protected.clone(),
+                read_only: true,
+                dir: protected.is_dir(),
+            },
+        ));
+    }
+    // Parents first; at one path, in the order above (a project at the home's place is
+    // bound over the empty home, a cover over what it covers).
+    out.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+    out.into_iter().map(|(path, _, mount)| (path, mount)).collect()
 }
 
 fn c_path(path: &Path) -> Result<CString, String> {
     CString::new(path.as_os_str().as_bytes())
         .map_err(|_| format!("{} holds a NUL byte", path.display()))
-}
-
-/// The flags of the mount `path` lies on that a remount must keep: in a user namespace the
-/// kernel refuses to clear nosuid, nodev or noexec, or read-only, inherited from outside.
-fn kept_flags(path: &Path) -> Result<MsFlags, String> {
-    let stat = statvfs(path).map_err(|e| format!("cannot inspect {}: {e}", path.display()))?;
-    let mut flags = MsFlags::empty();
-    for (fs, ms) in [
-        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
-        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
-        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
-        (FsFlags::ST_RDONLY, MsFlags::MS_RDONLY),
-    ] {
-        if stat.flags().contains(fs) {
-            flags |= ms;
-        }
-    }
-    Ok(flags)
 }
 
 /// A Landlock domain with only scopes: abstract Unix sockets and signals stay inside. `None`
@@ -158,42 +329,43 @@ fn landlock_scopes() -> Option<RulesetCreated> {
         .ok()
 }
 
-/// seccomp: `ioctl(fd, TIOCSTI | TIOCLINUX, ...)` fails with EPERM, everything else passes.
-/// The request is compared as 32 bits, as the kernel reads it, so high bits cannot slip by.
-fn terminal_injection_filter() -> Result<BpfProgram, String> {
+/// seccomp: these fail with EPERM, everything else passes: `ioctl(fd, TIOCSTI | TIOCLINUX)`
+/// (request compared as 32 bits, as the kernel reads it), the kernel keyring's calls, and
+/// `kill(0, ...)`.
+fn seccomp_filter() -> Result<BpfProgram, String> {
+    let fail = |e: seccompiler::BackendError| format!("cannot build the seccomp filter: {e}");
     let arch = TargetArch::try_from(std::env::consts::ARCH)
         .map_err(|e| format!("no seccomp support for this architecture: {e}"))?;
-    let rule = |request: u64| {
-        SeccompCondition::new(1, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, request)
+    let equals = |arg: u8, value: u64| {
+        SeccompCondition::new(arg, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, value)
             .and_then(|c| SeccompRule::new(vec![c]))
     };
     // The request type is `c_ulong` with glibc and `c_int` with musl.
     #[allow(clippy::unnecessary_cast)]
-    let rules = || -> Result<Vec<SeccompRule>, seccompiler::BackendError> {
+    let ioctl = || -> Result<Vec<SeccompRule>, seccompiler::BackendError> {
         Ok(vec![
-            rule(libc::TIOCSTI as u64)?,
-            rule(libc::TIOCLINUX as u64)?,
+            equals(1, libc::TIOCSTI as u64)?,
+            equals(1, libc::TIOCLINUX as u64)?,
         ])
     };
-    let mut syscalls = vec![(libc::SYS_ioctl, rules())];
+    let mut syscalls = vec![
+        (libc::SYS_ioctl, ioctl().map_err(fail)?),
+        (libc::SYS_kill, vec![equals(0, 0).map_err(fail)?]),
+        (libc::SYS_keyctl, Vec::new()),
+        (libc::SYS_add_key, Vec::new()),
+        (libc::SYS_request_key, Vec::new()),
+    ];
     // x32 programs call ioctl by another number on the same architecture.
     #[cfg(target_arch = "x86_64")]
-    syscalls.push((0x4000_0000 + 514, rules()));
-    let syscalls = syscalls
-        .into_iter()
-        .map(|(nr, rules)| rules.map(|r| (nr, r)))
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("cannot build the seccomp filter: {e}"))?;
+    syscalls.push((0x4000_0000 + 514, ioctl().map_err(fail)?));
     let filter = SeccompFilter::new(
-        syscalls,
+        syscalls.into_iter().collect(),
         SeccompAction::Allow,
         SeccompAction::Errno(libc::EPERM as u32),
         arch,
     )
     .map_err(|e| format!("cannot build the seccomp filter: {e}"))?;
-    filter
-        .try_into()
-        .map_err(|e: seccompiler::BackendError| format!("cannot build the seccomp filter: {e}"))
+    filter.try_into().map_err(fail)
 }
 
 /// Which step of the child failed.
@@ -201,37 +373,45 @@ fn terminal_injection_filter() -> Result<BpfProgram, String> {
 pub enum Step {
     UserNamespace = 1,
     MapIds,
+    Fork,
     Propagation,
-    ReadOnlyHome,
-    Writable,
-    Hide,
+    NewRoot,
+    Mount,
+    RootReadOnly,
+    Pivot,
+    Chdir,
     Loopback,
     NestedNamespace,
     NestedMapIds,
     Landlock,
+    Descriptors,
     Seccomp,
-    Chdir,
+    Supervisor,
 }
 
-const STEPS: [Step; 12] = [
+const STEPS: [Step; 16] = [
     Step::UserNamespace,
     Step::MapIds,
+    Step::Fork,
     Step::Propagation,
-    Step::ReadOnlyHome,
-    Step::Writable,
-    Step::Hide,
+    Step::NewRoot,
+    Step::Mount,
+    Step::RootReadOnly,
+    Step::Pivot,
+    Step::Chdir,
     Step::Loopback,
     Step::NestedNamespace,
     Step::NestedMapIds,
     Step::Landlock,
+    Step::Descriptors,
     Step::Seccomp,
-    Step::Chdir,
+    Step::Supervisor,
 ];
 
-/// A failed step, with the index of the path it worked on and the kernel's errno.
+/// A failed step, with the index of the op (or path) it worked on and the kernel's errno.
 ///
 /// std hands the parent only one `i32` from a failed `pre_exec`, the raw OS error: the step
-/// rides in bits 20 and up, the index in bits 12..20, the errno (always below 4096) below.
+/// rides in bits 24 and up, the index in bits 12..24, the errno (always below 4096) below.
 /// A plain errno (an `execvp` failure) has no step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StepError {
@@ -241,144 +421,260 @@ pub struct StepError {
 }
 
 impl StepError {
-    fn encode(self) -> io::Error {
-        let index = self.index.min(0xff) as i32;
-        io::Error::from_raw_os_error(
-            ((self.step as i32) << 20) | (index << 12) | (self.errno as i32 & 0xfff),
-        )
+    pub fn raw(self) -> i32 {
+        let index = self.index.min(0xfff) as i32;
+        ((self.step as i32) << 24) | (index << 12) | (self.errno as i32 & 0xfff)
+    }
+
+    pub fn encode(self) -> io::Error {
+        io::Error::from_raw_os_error(self.raw())
+    }
+
+    pub fn from_raw(code: i32) -> Option<StepError> {
+        let step = STEPS.get(usize::try_from(code >> 24).ok()?.checked_sub(1)?)?;
+        Some(StepError {
+            step: *step,
+            index: ((code >> 12) & 0xfff) as usize,
+            errno: Errno::from_raw(code & 0xfff),
+        })
     }
 
     /// The step error `error` carries, or `None` for an ordinary OS error.
     pub fn decode(error: &io::Error) -> Option<StepError> {
-        let code = error.raw_os_error()?;
-        let step = STEPS.get(usize::try_from(code >> 20).ok()?.checked_sub(1)?)?;
-        Some(StepError {
-            step: *step,
-            index: ((code >> 12) & 0xff) as usize,
-            errno: Errno::from_raw(code & 0xfff),
-        })
+        Self::from_raw(error.raw_os_error()?)
     }
 }
 
-/// Spawns `command` inside the sandbox `plan` describes.
+pub fn fail(step: Step, index: usize) -> impl Fn(Errno) -> StepError {
+    move |errno| StepError { step, index, errno }
+}
+
+/// Spawns `command` inside the sandbox `plan` describes; the child returned is the
+/// supervisor outside the PID namespace, whose exit mirrors the command's (`init`).
 #[allow(unsafe_code)]
 pub fn spawn(mut command: Command, mut plan: Plan) -> io::Result<Child> {
     // SAFETY: `pre_exec` runs the closure in the forked child, where only async-signal-safe
-    // operations are sound. `enter` makes system calls on memory the parent prepared
-    // (`Plan`: C strings, byte buffers, the BPF program, an open Landlock ruleset) and on
-    // stack buffers; it does not allocate, lock, touch the environment, or panic (no
-    // indexing that can fail, no unwrap). `Option::take` only moves within the child's copy.
+    // operations are sound. `init::enter` and the steps here make system calls on memory the
+    // parent prepared (`Plan`: C strings, byte buffers, the BPF program, an open Landlock
+    // ruleset) and on stack buffers; they do not allocate, lock, touch the environment, or
+    // panic (no indexing that can fail, no unwrap). `Option::take` only moves within the
+    // child's copy.
     unsafe {
-        command.pre_exec(move || enter(&mut plan).map_err(StepError::encode));
+        command.pre_exec(move || super::init::enter(&mut plan).map_err(StepError::encode));
     }
     command.spawn()
 }
 
-/// The child's side: steps 1 to 9 of the module documentation.
-fn enter(plan: &mut Plan) -> Result<(), StepError> {
-    let fail = |step: Step, index: usize| move |errno: Errno| StepError { step, index, errno };
-    let mut namespaces = CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS;
-    if plan.no_network {
-        namespaces |= CloneFlags::CLONE_NEWNET;
+/// Step 1, in the first child: the namespaces and the id maps.
+pub fn unshare_namespaces(plan: &Plan) -> Result<(), StepError> {
+    nix::sched::unshare(plan.namespaces).map_err(fail(Step::UserNamespace, 0))?;
+    map_ids(plan, Step::MapIds)
+}
+
+/// Steps 2 to 5, in the PID namespace's first process.
+pub fn build_root(plan: &Plan) -> Result<(), StepError> {
+    let none = None::<&CStr>;
+    mount(none, c"/", none, MsFlags::MS_REC | MsFlags::MS_PRIVATE, none)
+        .map_err(fail(Step::Propagation, 0))?;
+    let new_root = || -> nix::Result<()> {
+        mount(
+            Some(c"tmpfs"),
+            c"/tmp",
+            Some(c"tmpfs"),
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+            Some(TMPFS_OPEN),
+        )?;
+        nix::unistd::chdir(c"/tmp")?;
+        nix::unistd::mkdir(c"newroot", Mode::from_bits_truncate(0o755))?;
+        nix::unistd::mkdir(c"oldroot", Mode::from_bits_truncate(0o755))?;
+        nix::unistd::pivot_root(c".", c"oldroot")?;
+        nix::unistd::chdir(c"/")?;
+        mount(
+            Some(c"tmpfs"),
+            c"/newroot",
+            Some(c"tmpfs"),
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+            Some(TMPFS_OPEN),
+        )
+    };
+    new_root().map_err(fail(Step::NewRoot, 0))?;
+    for (index, op) in plan.ops.iter().enumerate() {
+        run(op).map_err(fail(Step::Mount, index))?;
     }
-    unshare(namespaces).map_err(fail(Step::UserNamespace, 0))?;
-    map_ids(plan, Step::MapIds)?;
     mount(
-        None::<&CStr>,
-        c"/",
-        None::<&CStr>,
-        MsFlags::MS_REC | MsFlags::MS_SLAVE,
-        None::<&CStr>,
+        none,
+        c"/newroot",
+        none,
+        MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        none,
     )
-    .map_err(fail(Step::Propagation, 0))?;
-    if let Some(home) = &plan.read_only {
-        bind(home).map_err(fail(Step::ReadOnlyHome, 0))?;
-    }
-    for (index, path) in plan.writable.iter().enumerate() {
-        bind(path).map_err(fail(Step::Writable, index))?;
-    }
-    for (index, cover) in plan.hidden.iter().enumerate() {
-        let covered = if cover.dir {
-            mount(
-                Some(c"tmpfs"),
-                cover.path.as_c_str(),
-                Some(c"tmpfs"),
-                MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-                Some(TMPFS_OPTIONS),
-            )
-        } else {
-            mount(
-                Some(c"/dev/null"),
-                cover.path.as_c_str(),
-                None::<&CStr>,
-                MsFlags::MS_BIND,
-                None::<&CStr>,
-            )
-        };
-        covered.map_err(fail(Step::Hide, index))?;
-    }
+    .map_err(fail(Step::RootReadOnly, 0))?;
+    let pivot = || -> nix::Result<()> {
+        nix::unistd::chdir(c"/newroot")?;
+        nix::unistd::pivot_root(c".", c".")?;
+        umount2(c".", MntFlags::MNT_DETACH)?;
+        nix::unistd::chdir(c"/")
+    };
+    pivot().map_err(fail(Step::Pivot, 0))?;
+    nix::unistd::chdir(plan.cwd.as_c_str()).map_err(fail(Step::Chdir, 0))?;
     if plan.no_network {
         loopback_up().map_err(fail(Step::Loopback, 0))?;
     }
-    unshare(CloneFlags::CLONE_NEWUSER).map_err(fail(Step::NestedNamespace, 0))?;
+    Ok(())
+}
+
+fn run(op: &Op) -> nix::Result<()> {
+    let none = None::<&CStr>;
+    match op {
+        Op::Mkdir(path) => {
+            let _ = nix::unistd::mkdir(path.as_c_str(), Mode::from_bits_truncate(0o755));
+            Ok(())
+        }
+        Op::Touch(path) => {
+            use nix::fcntl::{OFlag, open};
+            let flags = OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW;
+            let _ = open(path.as_c_str(), flags, Mode::from_bits_truncate(0o600));
+            Ok(())
+        }
+        Op::Symlink { target, link } => {
+            nix::unistd::symlinkat(target.as_c_str(), nix::fcntl::AT_FDCWD, link.as_c_str())
+        }
+        Op::Bind {
+            source,
+            target,
+            read_only,
+        } => {
+            let flags = MsFlags::MS_BIND | MsFlags::MS_REC;
+            mount(Some(source.as_c_str()), target.as_c_str(), none, flags, none)?;
+            if *read_only {
+                make_read_only(target)?;
+            }
+            Ok(())
+        }
+        Op::Tmpfs { target, options } => mount(
+            Some(c"tmpfs"),
+            target.as_c_str(),
+            Some(c"tmpfs"),
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+            Some(*options),
+        ),
+        Op::Proc(target) => mount(
+            Some(c"proc"),
+            target.as_c_str(),
+            Some(c"proc"),
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            none,
+        ),
+        Op::DevPts(target) => mount(
+            Some(c"devpts"),
+            target.as_c_str(),
+            Some(c"devpts"),
+            MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+            Some(c"newinstance,ptmxmode=0666,mode=620"),
+        ),
+    }
+}
+
+/// `struct mount_attr` of mount_setattr(2).
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+const MOUNT_ATTR_RDONLY: u64 = 0x1;
+const MOUNT_ATTR_NOSUID: u64 = 0x2;
+const MOUNT_ATTR_NODEV: u64 = 0x4;
+const AT_RECURSIVE: libc::c_uint = 0x8000;
+
+/// Makes the mount at `path` and every mount below it read-only, nosuid and nodev
+/// (mount_setattr, Linux 5.12): a plain remount would leave the submounts writable.
+#[allow(unsafe_code)]
+fn make_read_only(path: &CStr) -> nix::Result<()> {
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: a plain system call on a valid C string and a struct of the size passed.
+    let result = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            AT_RECURSIVE,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    Errno::result(result).map(drop)
+}
+
+/// Step 6 to 9, in the command's process just before exec.
+pub fn confine_command(plan: &mut Plan) -> Result<(), StepError> {
+    nix::sched::unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS)
+        .map_err(fail(Step::NestedNamespace, 0))?;
     map_ids(plan, Step::NestedMapIds)?;
     if let Some(ruleset) = plan.landlock.take() {
         ruleset
             .restrict_self()
             .map_err(|_| fail(Step::Landlock, 0)(Errno::last()))?;
     }
+    close_descriptors(&plan.keep_fds).map_err(fail(Step::Descriptors, 0))?;
     seccompiler::apply_filter(&plan.seccomp).map_err(|e| {
         let errno = match e {
             seccompiler::Error::Prctl(e) | seccompiler::Error::Seccomp(e) => e.raw_os_error(),
             _ => None,
         };
         fail(Step::Seccomp, 0)(errno.map_or(Errno::EINVAL, Errno::from_raw))
-    })?;
-    nix::unistd::chdir(plan.cwd.as_c_str()).map_err(fail(Step::Chdir, 0))?;
+    })
+}
+
+/// Marks every descriptor from 3 up close-on-exec, but those in `keep`.
+#[allow(unsafe_code)]
+fn close_descriptors(keep: &[RawFd]) -> nix::Result<()> {
+    // SAFETY: plain system calls on integers.
+    let result = unsafe { libc::close_range(3, libc::c_uint::MAX, libc::CLOSE_RANGE_CLOEXEC as i32) };
+    if result != 0 {
+        // Before Linux 5.11: one by one, up to the descriptor limit.
+        let limit = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+            .map(|(soft, _)| soft.min(1 << 20) as RawFd)?;
+        for fd in 3..limit {
+            // SAFETY: as above; a closed descriptor answers EBADF, which is fine.
+            unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+        }
+    }
+    for fd in keep {
+        // SAFETY: as above.
+        if unsafe { libc::fcntl(*fd, libc::F_SETFD, 0) } != 0 {
+            return Err(Errno::last());
+        }
+    }
     Ok(())
 }
 
 /// Maps the user's own uid and gid in the namespace just entered, the one mapping an
 /// unprivileged process may write (with `setgroups` denied first).
 fn map_ids(plan: &Plan, step: Step) -> Result<(), StepError> {
-    let fail = |index: usize| move |errno: Errno| StepError { step, index, errno };
     match write_proc(c"/proc/self/setgroups", b"deny") {
         // Kernels before 3.19 have no such file and need no such step.
         Ok(()) | Err(Errno::ENOENT) => {}
-        Err(errno) => return Err(fail(0)(errno)),
+        Err(errno) => return Err(fail(step, 0)(errno)),
     }
-    write_proc(c"/proc/self/uid_map", &plan.uid_map).map_err(fail(1))?;
-    write_proc(c"/proc/self/gid_map", &plan.gid_map).map_err(fail(2))
+    write_proc(c"/proc/self/uid_map", &plan.uid_map).map_err(fail(step, 1))?;
+    write_proc(c"/proc/self/gid_map", &plan.gid_map).map_err(fail(step, 2))
 }
 
 fn write_proc(path: &CStr, data: &[u8]) -> nix::Result<()> {
     use nix::fcntl::{OFlag, open};
-    use nix::sys::stat::Mode;
     let fd = open(path, OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty())?;
     match nix::unistd::write(&fd, data)? {
         n if n == data.len() => Ok(()),
         _ => Err(Errno::EIO),
     }
-}
-
-/// Binds `bind.path` onto itself (with what is mounted below it) and remounts the new mount
-/// with `bind.flags`, which decide read-only or read-write.
-fn bind(bind: &Bind) -> nix::Result<()> {
-    let path = bind.path.as_c_str();
-    mount(
-        Some(path),
-        path,
-        None::<&CStr>,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None::<&CStr>,
-    )?;
-    mount(
-        None::<&CStr>,
-        path,
-        None::<&CStr>,
-        MsFlags::MS_REMOUNT | MsFlags::MS_BIND | bind.flags,
-        None::<&CStr>,
-    )
 }
 
 /// `RTM_NEWLINK` for interface 1 (loopback is the first interface of every network
@@ -441,124 +737,6 @@ fn loopback_up() -> nix::Result<()> {
     }
 }
 
-/// The sentence for a failed step. `path` gives the path of the step's index.
-pub fn explain(error: &StepError, path_of: impl Fn(Step, usize) -> Option<PathBuf>) -> String {
-    let errno = error.errno;
-    let path = || {
-        path_of(error.step, error.index)
-            .map(|p| p.display().to_string())
-            .unwrap_or_default()
-    };
-    match error.step {
-        Step::UserNamespace | Step::NestedNamespace => {
-            format!(
-                "the kernel refused a user namespace ({}): {}",
-                errno,
-                userns_refusal(errno)
-            )
-        }
-        Step::MapIds | Step::NestedMapIds => format!(
-            "the kernel refused to map your uid and gid in a new user namespace ({errno}); {}",
-            sysctl_hint(&[(
-                "kernel.apparmor_restrict_unprivileged_userns",
-                "AppArmor restricts unprivileged user namespaces (Ubuntu 23.10 and later); allow them for sec with an AppArmor profile that has `userns,`"
-            )])
-        ),
-        Step::Propagation => format!("cannot make the mounts private ({errno})"),
-        Step::ReadOnlyHome => format!("cannot make {} read-only ({errno})", path()),
-        Step::Writable => format!("cannot keep {} writable ({errno})", path()),
-        Step::Hide => format!("cannot hide {} ({errno})", path()),
-        Step::Loopback => format!("cannot bring up the loopback interface ({errno})"),
-        Step::Landlock => format!("cannot apply the Landlock scopes ({errno})"),
-        Step::Seccomp => format!("cannot install the seccomp filter ({errno})"),
-        Step::Chdir => format!("cannot enter {} again ({errno})", path()),
-    }
-}
-
-/// Why `unshare(CLONE_NEWUSER)` failed, with the sysctls that say so.
-fn userns_refusal(errno: Errno) -> String {
-    match errno {
-        Errno::ENOSPC => sysctl_hint(&[(
-            "user.max_user_namespaces",
-            "the number of user namespaces is limited and the limit is reached; raise it",
-        )]),
-        Errno::EPERM => {
-            sysctl_hint(&[
-                (
-                    "kernel.unprivileged_userns_clone",
-                    "unprivileged user namespaces are switched off; switch them on",
-                ),
-                (
-                    "user.max_user_namespaces",
-                    "the number of user namespaces is limited; raise it",
-                ),
-            ]) + " (in a container, its seccomp policy may forbid them: Docker's default does)"
-        }
-        Errno::EINVAL | Errno::ENOSYS => {
-            "this kernel was built without user namespaces (CONFIG_USER_NS)".into()
-        }
-        _ => "an unexpected refusal".into(),
-    }
-}
-
-/// The first sysctl that is set to 0 here, with its explanation; or a plain list of them.
-fn sysctl_hint(candidates: &[(&str, &str)]) -> String {
-    for (name, why) in candidates {
-        let file = Path::new("/proc/sys").join(name.replace('.', "/"));
-        if let Ok(value) = std::fs::read_to_string(&file) {
-            let value = value.trim();
-            let blocking = if *name == "kernel.apparmor_restrict_unprivileged_userns" {
-                value != "0"
-            } else {
-                value == "0"
-            };
-            if blocking {
-                return format!("{name} = {value}: {why}");
-            }
-        }
-    }
-    let names: Vec<&str> = candidates.iter().map(|(n, _)| *n).collect();
-    format!("check {}", names.join(" and "))
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn step_errors_survive_the_trip_through_one_os_error() {
-        for step in STEPS {
-            let error = StepError {
-                step,
-                index: 7,
-                errno: Errno::ENOSPC,
-            };
-            assert_eq!(StepError::decode(&error.encode()), Some(error));
-        }
-        let plain = io::Error::from_raw_os_error(libc::ENOENT);
-        assert_eq!(StepError::decode(&plain), None, "exec failures stay errnos");
-        let many = StepError {
-            step: Step::Hide,
-            index: 1000,
-            errno: Errno::EACCES,
-        };
-        assert_eq!(StepError::decode(&many.encode()).unwrap().index, 255);
-    }
-
-    #[test]
-    fn the_loopback_message_is_a_well_formed_request() {
-        let len = u32::from_ne_bytes(LOOPBACK_UP[0..4].try_into().unwrap());
-        assert_eq!(len as usize, LOOPBACK_UP.len());
-        assert_eq!(u16::from_ne_bytes([LOOPBACK_UP[4], LOOPBACK_UP[5]]), 16);
-        assert_eq!(u16::from_ne_bytes([LOOPBACK_UP[6], LOOPBACK_UP[7]]), 5);
-        assert_eq!(
-            i32::from_ne_bytes(LOOPBACK_UP[20..24].try_into().unwrap()),
-            1
-        );
-    }
-
-    #[test]
-    fn the_filter_builds_for_this_machine() {
-        assert!(!terminal_injection_filter().unwrap().is_empty());
-    }
-}
+#[path = "sandbox_tests.rs"]
+mod tests;

@@ -1,0 +1,170 @@
+//! What `sec shield` reads off the host before it decides the layout: the entries of `/`,
+//! the mount table and the Unix sockets that listen. Parsing only; the decisions are
+//! `layout`'s.
+
+use std::path::{Path, PathBuf};
+
+/// One line of `/proc/self/mountinfo`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    /// `major:minor` of the filesystem.
+    pub device: String,
+    /// The directory of the filesystem this mount shows.
+    pub root: PathBuf,
+    /// Where it is mounted.
+    pub mount_point: PathBuf,
+}
+
+/// The mount table of this process.
+pub fn mounts() -> Vec<Mount> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .map(|text| parse_mountinfo(&text))
+        .unwrap_or_default()
+}
+
+/// `36 35 98:0 /mnt1 /mnt/parent rw,noatime master:1 - ext3 /dev/root rw`
+pub fn parse_mountinfo(text: &str) -> Vec<Mount> {
+    text.lines()
+        .filter_map(|line| {
+            let mut fields = line.split(' ');
+            let device = fields.nth(2)?.to_string();
+            let root = PathBuf::from(unescape(fields.next()?));
+            let mount_point = PathBuf::from(unescape(fields.next()?));
+            Some(Mount {
+                device,
+                root,
+                mount_point,
+            })
+        })
+        .collect()
+}
+
+/// The kernel writes space, tab, newline and backslash in paths as `\ooo` octal.
+fn unescape(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes
+            .get(i + 1..i + 4)
+            .filter(|d| bytes[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)))
+            .map(|d| (d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
+        match octal {
+            Some(byte) => {
+                out.push(byte);
+                i += 4;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The paths of Unix sockets that listen now (`/proc/net/unix`, flag `__SO_ACCEPTCON`);
+/// abstract and unnamed sockets have no path and are not listed.
+pub fn listening_sockets() -> Vec<PathBuf> {
+    std::fs::read_to_string("/proc/net/unix")
+        .map(|text| parse_net_unix(&text))
+        .unwrap_or_default()
+}
+
+/// `Num RefCount Protocol Flags Type St Inode Path`
+pub fn parse_net_unix(text: &str) -> Vec<PathBuf> {
+    const ACCEPTING: u32 = 0x10000;
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let flags = u32::from_str_radix(fields.get(3)?, 16).ok()?;
+            let path = fields.get(7..).map(|p| p.join(" "))?;
+            (flags & ACCEPTING != 0 && path.starts_with('/')).then(|| PathBuf::from(path))
+        })
+        .collect()
+}
+
+/// Whether any abstract Unix socket listens in this network namespace: what only Landlock
+/// or a network namespace can close.
+pub fn abstract_sockets_listen() -> bool {
+    std::fs::read_to_string("/proc/net/unix").is_ok_and(|text| {
+        text.lines().skip(1).any(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let accepting = fields
+                .get(3)
+                .and_then(|f| u32::from_str_radix(f, 16).ok())
+                .is_some_and(|f| f & 0x10000 != 0);
+            accepting && fields.get(7).is_some_and(|p| p.starts_with('@'))
+        })
+    })
+}
+
+/// One entry of `/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TopEntry {
+    Dir(PathBuf),
+    Symlink(PathBuf, PathBuf),
+}
+
+/// The directories and symlinks directly under `/`, sorted; files and others are left out.
+pub fn top_entries() -> Vec<TopEntry> {
+    let Ok(entries) = std::fs::read_dir("/") else {
+        return Vec::new();
+    };
+    let mut out: Vec<TopEntry> = entries
+        .flatten()
+        .filter_map(|e| {
+            let path = Path::new("/").join(e.file_name());
+            let kind = e.file_type().ok()?;
+            if kind.is_symlink() {
+                Some(TopEntry::Symlink(path.clone(), std::fs::read_link(&path).ok()?))
+            } else if kind.is_dir() {
+                Some(TopEntry::Dir(path))
+            } else {
+                None
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mountinfo_lines_give_device_root_and_mount_point() {
+        let mounts = parse_mountinfo(
+            "27 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n\
+             36 35 254:0 /home/u /mnt/my\\040home rw master:1 - ext4 /dev/vda rw\n",
+        );
+        assert_eq!(
+            mounts[1],
+            Mount {
+                device: "254:0".into(),
+                root: "/home/u".into(),
+                mount_point: "/mnt/my home".into(),
+            }
+        );
+        assert_eq!(mounts.len(), 2);
+    }
+
+    #[test]
+    fn only_listening_sockets_with_a_path_count() {
+        let text = "Num       RefCount Protocol Flags    Type St Inode Path\n\
+             0000000000000000: 00000002 00000000 00010000 0001 01 100 /tmp/tmux-0/default\n\
+             0000000000000000: 00000002 00000000 00000000 0001 03 101 /run/x.sock\n\
+             0000000000000000: 00000002 00000000 00010000 0001 01 102 @/tmp/.X11-unix/X0\n\
+             0000000000000000: 00000002 00000000 00010000 0001 01 103 /home/u/my sock\n\
+             0000000000000000: 00000002 00000000 00000000 0001 03 104\n";
+        assert_eq!(
+            parse_net_unix(text),
+            [
+                PathBuf::from("/tmp/tmux-0/default"),
+                PathBuf::from("/home/u/my sock")
+            ]
+        );
+    }
+}
