@@ -1,8 +1,10 @@
 //! `sec shield -- CMD`: credentials planted in the world's HOME, environment, keyring and
 //! agents are out of reach of the command, and in reach of the same command outside; the
-//! project stays writable, $HOME does not; exit status and signals pass through; a real
-//! pytest suite passes under the shield; `[[untrusted]]` directories; and where user
-//! namespaces are unavailable, a refusal instead of an unshielded run.
+//! project stays writable, nothing written to the home persists; exit status and signals
+//! pass through; real test suites (pytest, cargo, npm, make) pass under the shield;
+//! `[[untrusted]]` directories; and where user namespaces are unavailable, a refusal
+//! instead of an unshielded run. The escape classes an attacker tries are in
+//! shield_escapes.rs.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -10,74 +12,26 @@ use std::process::Stdio;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+use sec_tests::shield::{
+    CONNECT_ABSTRACT, CONNECT_TCP, CONNECT_UNIX, PLANTED, TIOCSTI, plant_credentials, shielded,
+    unshielded,
+};
 use sec_tests::{Venv, World, toml_string, unique, wait_output, wait_until};
 
-/// Credential files with a canary each, in the world's HOME.
-const PLANTED: &[&str] = &[".ssh/id_ed25519", ".netrc", ".pypirc", "corp/badge.key"];
-
-/// Connects to a Unix socket (exit 0) or fails (exit 1).
-const CONNECT_UNIX: &str = "import socket, sys\ns = socket.socket(socket.AF_UNIX)\ntry:\n    s.connect(sys.argv[1])\nexcept OSError as e:\n    sys.exit(f'{e}')\n";
-
-/// Connects to the abstract Unix socket named by its argument (exit 0) or fails.
-const CONNECT_ABSTRACT: &str = "import socket, sys\ns = socket.socket(socket.AF_UNIX)\ntry:\n    s.connect('\\0' + sys.argv[1])\nexcept OSError as e:\n    sys.exit(f'{e}')\n";
-
-/// Connects to 127.0.0.1:PORT (exit 0) or fails (exit 1).
-const CONNECT_TCP: &str = "import socket, sys\ntry:\n    socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=2)\nexcept OSError as e:\n    sys.exit(f'{e}')\n";
-
-/// Types one character into a fresh controlling terminal with TIOCSTI (exit 0) or fails.
-const TIOCSTI: &str = "import fcntl, os, pty, sys, termios
-m, s = pty.openpty()
-name = os.ttyname(s)
-pid = os.fork()
-if pid == 0:
-    os.setsid()
-    fd = os.open(name, os.O_RDWR)
-    try:
-        fcntl.ioctl(fd, termios.TIOCSTI, b'x')
-    except OSError as e:
-        print(e, file=sys.stderr)
-        os._exit(1)
-    os._exit(0)
-_, status = os.waitpid(pid, 0)
-sys.exit(os.waitstatus_to_exitcode(status))
-";
-
-/// Plants a canary in each of [`PLANTED`]; returns the canary.
-fn plant_credentials(world: &World) -> String {
-    let canary = unique("canary");
-    for file in PLANTED {
-        let path = world.home.join(file);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, format!("{canary}\n")).unwrap();
-    }
-    std::fs::write(world.home.join(".bashrc"), "# the user's own\n").unwrap();
-    canary
-}
-
-/// `sh -c SCRIPT` under `sec shield ARGS`, in the project, with extra environment.
-fn shielded(world: &World, args: &[&str], script: &str, env: &[(&str, &str)]) -> sec_tests::Output {
-    let mut cmd = world.sec(&["shield"]);
-    cmd.args(args)
-        .args(["--", "sh", "-c", script])
-        .envs(env.iter().copied());
-    world.output(cmd)
-}
-
-/// The same script without the shield.
-fn unshielded(world: &World, script: &str, env: &[(&str, &str)]) -> sec_tests::Output {
-    let mut cmd = world.command("sh");
-    cmd.args(["-c", script]).envs(env.iter().copied());
-    world.output(cmd)
-}
-
+/// Variables a user's shell may hold. Default-deny: none of them passes, whatever its name,
+/// but the one config.toml's `keep_env` names.
 const TOKENS: &[(&str, &str)] = &[
     ("GH_TOKEN", "gh-token-value"),
     ("TWINE_PASSWORD", "twine-password-value"),
-    ("MY_API_KEY", "my-api-key-value"),
     ("AWS_SECRET_ACCESS_KEY", "aws-secret-value"),
-    ("CORP_LOGIN", "corp-login-value"),
-    ("CI_JOB_TOKEN", "kept-token-value"),
+    ("PGPASSWORD", "pg-password-value"),
+    ("MYSQL_PWD", "mysql-pwd-value"),
+    ("DATABASE_URL", "postgres://u:database-url-value@db/x"),
+    ("GITHUB_PAT", "github-pat-value"),
+    ("SSHPASS", "sshpass-value"),
+    ("NPM_CONFIG__AUTH", "npm-auth-value"),
     ("ORDINARY", "ordinary-value"),
+    ("CI_JOB_TOKEN", "kept-token-value"),
 ];
 
 #[test]
@@ -85,9 +39,7 @@ fn credentials_are_out_of_reach_inside_and_in_reach_outside() {
     let world = World::new();
     let canary = plant_credentials(&world);
     world.keyring_store("shield", "me", &canary);
-    world.write_config(
-        "[shield]\nhide_env = [\"CORP_*\"]\nkeep_env = [\"CI_JOB_TOKEN\"]\nhide = [\"~/corp\"]\n",
-    );
+    world.write_config("[shield]\nkeep_env = [\"CI_JOB_TOKEN\"]\n");
     // The bus address under another name: the variable itself is dropped, this checks that
     // the socket is gone too.
     let bus = world
@@ -99,12 +51,11 @@ fn credentials_are_out_of_reach_inside_and_in_reach_outside() {
     let socket = world.socket_path();
     world.run(&["daemon", "start"]).assert_success();
     assert!(socket.exists());
-    let mut env: Vec<(&str, &str)> = TOKENS.to_vec();
-    env.extend([
+    let probes = [
         ("BUS", bus.as_str()),
         ("SOCKET", socket.to_str().unwrap()),
         ("CONNECT", CONNECT_UNIX),
-    ]);
+    ];
     let reads = PLANTED
         .iter()
         .map(|f| format!("cat ~/{f} 2>/dev/null;"))
@@ -113,15 +64,20 @@ fn credentials_are_out_of_reach_inside_and_in_reach_outside() {
         "{reads} echo ids $(id -u) $(id -g); env; \
          if DBUS_SESSION_BUS_ADDRESS=\"$BUS\" secret-tool lookup service shield username me; then echo keyring-reached; fi; \
          if python3 -c \"$CONNECT\" \"$SOCKET\"; then echo secd-reached; fi; \
-         umount ~/.ssh 2>/dev/null; umount -l ~/.ssh 2>/dev/null; cat ~/.ssh/id_ed25519 2>/dev/null; true"
+         umount ~/.ssh 2>/dev/null; umount -l ~ 2>/dev/null; cat ~/.ssh/id_ed25519 2>/dev/null; true"
     );
-
-    let outside = unshielded(&world, &script, &env);
+    let outside = {
+        let mut cmd = world.command("sh");
+        cmd.args(["-c", &script])
+            .envs(TOKENS.iter().copied())
+            .envs(probes);
+        world.output(cmd)
+    };
     outside.assert_success();
     assert_eq!(
         outside.stdout.matches(&canary).count(),
         PLANTED.len() + 2,
-        "{outside}"
+        "the control must reach every credential:\n{outside}"
     );
     assert!(outside.stdout.contains("secd-reached"), "{outside}");
     for (name, value) in TOKENS {
@@ -131,7 +87,16 @@ fn credentials_are_out_of_reach_inside_and_in_reach_outside() {
         );
     }
 
-    let inside = shielded(&world, &[], &script, &env);
+    let inside = {
+        let mut cmd = world.sec(&["shield"]);
+        for (name, _) in probes {
+            cmd.args(["--keep-env", name]);
+        }
+        cmd.args(["--", "sh", "-c", &script])
+            .envs(TOKENS.iter().copied())
+            .envs(probes);
+        world.output(cmd)
+    };
     inside.assert_success();
     assert!(
         !inside.stdout.contains(&canary),
@@ -139,16 +104,12 @@ fn credentials_are_out_of_reach_inside_and_in_reach_outside() {
     );
     assert!(!inside.stdout.contains("keyring-reached"), "{inside}");
     assert!(!inside.stdout.contains("secd-reached"), "{inside}");
-    for (name, value) in &TOKENS[..5] {
-        assert!(!inside.stdout.contains(value), "{name} leaked:\n{inside}");
+    for (name, value) in &TOKENS[..TOKENS.len() - 1] {
+        assert!(!inside.stdout.contains(value), "{name} passed:\n{inside}");
     }
     assert!(
         inside.stdout.contains("CI_JOB_TOKEN=kept-token-value"),
         "keep_env:\n{inside}"
-    );
-    assert!(
-        inside.stdout.contains("ORDINARY=ordinary-value"),
-        "{inside}"
     );
     assert!(
         !inside.stdout.contains("DBUS_SESSION_BUS_ADDRESS="),
@@ -164,26 +125,42 @@ fn credentials_are_out_of_reach_inside_and_in_reach_outside() {
 }
 
 #[test]
-fn the_project_is_writable_and_home_is_not() {
+fn the_project_is_writable_and_nothing_written_to_the_home_persists() {
     let world = World::without_keyring();
     plant_credentials(&world);
+    let toolchain = world.home.join(".local/bin");
+    std::fs::create_dir_all(&toolchain).unwrap();
+    std::fs::write(
+        toolchain.join("hello"),
+        "#!/bin/sh\necho hello from the toolchain\n",
+    )
+    .unwrap();
+    sec_tests::chmod(&toolchain.join("hello"), 0o755);
     let out = shielded(
         &world,
         &[],
-        "echo built > artifact && echo sneaky >> ~/.bashrc",
+        "echo built > artifact && echo sneaky >> ~/.bashrc && cat ~/.bashrc && ~/.local/bin/hello \
+         && { echo planted > ~/.local/bin/git || echo toolchain-read-only; }",
         &[],
     );
-    out.assert_failure();
+    out.assert_success();
     assert_eq!(
         std::fs::read_to_string(world.project.join("artifact")).unwrap(),
         "built\n"
     );
+    assert!(
+        out.stdout.starts_with("sneaky\n"),
+        "a fresh home inside:\n{out}"
+    );
+    assert!(out.stdout.contains("hello from the toolchain"), "{out}");
+    assert!(out.stdout.contains("toolchain-read-only"), "{out}");
     assert!(out.stderr.contains("Read-only file system"), "{out}");
     assert_eq!(
         std::fs::read_to_string(world.home.join(".bashrc")).unwrap(),
         "# the user's own\n"
     );
-    // --writable gives one path under $HOME back.
+    assert!(!toolchain.join("git").exists());
+    // --writable shows one more path, writable.
     let cache = world.home.join(".cache");
     std::fs::create_dir(&cache).unwrap();
     shielded(
@@ -194,10 +171,15 @@ fn the_project_is_writable_and_home_is_not() {
     )
     .assert_success();
     assert!(cache.join("entry").exists());
+    // A missing one is refused, not ignored.
+    let out = shielded(&world, &["--writable", "/no/such/cache"], "touch ran", &[]);
+    out.assert_code(125)
+        .assert_stderr_contains(&["--writable /no/such/cache", "no such"]);
+    assert!(!world.project.join("ran").exists());
 }
 
 #[test]
-fn allow_keeps_one_hidden_path_visible() {
+fn allow_shows_one_path_and_nothing_else() {
     let world = World::without_keyring();
     let canary = plant_credentials(&world);
     let netrc = world.home.join(".netrc");
@@ -252,8 +234,9 @@ fn exit_status_and_signals_pass_through() {
         .run(&["shield", "--", "no-such-command-here"])
         .assert_code(127);
 
-    let ready = world.root().join("ready");
-    let got = world.root().join("got-term");
+    // In the project: the shield's /tmp is its own.
+    let ready = world.project.join("ready");
+    let got = world.project.join("got-term");
     let script = format!(
         "trap 'echo term > {got}; exit 42' TERM; echo > {ready}; while :; do sleep 0.05; done",
         got = got.display(),
@@ -409,23 +392,140 @@ fn abstract_sockets_outside_are_out_of_reach() {
 }
 
 #[test]
-fn show_prints_the_plan_and_runs_nothing() {
+fn show_prints_the_layout_and_runs_nothing() {
     let world = World::without_keyring();
     plant_credentials(&world);
-    let mut cmd = world.sec(&["shield", "--show"]);
-    cmd.env("GH_TOKEN", "x");
+    std::fs::create_dir_all(world.home.join(".rustup")).unwrap();
+    std::fs::create_dir_all(world.home.join(".cargo/bin")).unwrap();
+    std::fs::write(world.home.join(".cargo/credentials.toml"), "x").unwrap();
+    let mut cmd = world.sec(&["shield", "--show", "--allow"]);
+    cmd.arg(world.home.join(".cargo"));
+    cmd.env("GH_TOKEN", "x")
+        .env("PGPASSWORD", "y")
+        .args(["--", "touch", "ran"]);
     let out = world.output(cmd);
     out.assert_success();
+    let home = world.home.display();
     for needle in [
-        format!("hidden      {} (empty)", world.home.join(".ssh").display()),
-        format!(
-            "hidden      {} (/dev/null)",
-            world.home.join(".netrc").display()
-        ),
-        format!("hidden      {} (empty)", world.runtime_dir.display()),
-        format!("read-only   {}", world.home.display()),
-        "unset       GH_TOKEN".to_string(),
+        format!("home        {home} (empty, in memory, gone at exit)"),
+        format!("read-only   {home}/.rustup (toolchain)"),
+        format!("read-only   {home}/.cargo (--allow)"),
+        format!("hidden      {home}/.cargo/credentials.toml (/dev/null; credentials)"),
+        format!("writable    {} (project)", world.project.display()),
+        format!("guarded     {}/.envrc", world.project.display()),
+        "private     /tmp".to_string(),
+        "dropped     GH_TOKEN".to_string(),
+        "dropped     PGPASSWORD".to_string(),
+        "passed      PATH".to_string(),
+        "processes   own PID namespace".to_string(),
     ] {
         assert!(out.stdout.contains(&needle), "no `{needle}`:\n{out}");
     }
+    assert!(!out.stdout.contains(".ssh"), "{out}");
+    assert!(!world.project.join("ran").exists());
+}
+
+/// A tiny crate with a dependency from the registry cache, tested offline.
+#[test]
+fn a_cargo_test_suite_passes_under_the_shield() {
+    let world = World::without_keyring();
+    plant_credentials(&world);
+    let cargo = which("cargo");
+    // The real toolchain of this machine (rustup's proxies need both homes).
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| cargo.parent().unwrap().parent().unwrap().to_path_buf());
+    let rustup_home = std::env::var_os("RUSTUP_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| home_of_this_process().join(".rustup"));
+    std::fs::write(
+        world.project.join("Cargo.toml"),
+        "[package]\nname = \"tiny\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\nitoa = \"1\"\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(world.project.join("src")).unwrap();
+    std::fs::write(
+        world.project.join("src/lib.rs"),
+        "pub fn show(n: u32) -> String {\n    itoa::Buffer::new().format(n).to_string()\n}\n\n\
+         #[test]\nfn shows() {\n    assert_eq!(show(42), \"42\");\n}\n\n\
+         #[test]\nfn sees_no_key() {\n    let home = std::env::var(\"HOME\").unwrap();\n    \
+         assert!(std::fs::read(format!(\"{home}/.ssh/id_ed25519\")).is_err());\n}\n",
+    )
+    .unwrap();
+    let mut cmd = world.sec(&["shield", "--"]);
+    cmd.args([cargo.to_str().unwrap(), "test", "--offline", "-q"])
+        .env("CARGO_HOME", &cargo_home)
+        .env("RUSTUP_HOME", &rustup_home)
+        .env("PATH", path_with(cargo.parent().unwrap()));
+    let out = world.output(cmd);
+    out.assert_success();
+    assert!(out.stdout.contains("2 passed"), "{out}");
+}
+
+#[test]
+fn an_npm_test_suite_passes_under_the_shield() {
+    let world = World::without_keyring();
+    let canary = plant_credentials(&world);
+    std::fs::write(
+        world.home.join(".npmrc"),
+        format!("//registry.npmjs.org/:_authToken={canary}\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        world.project.join("package.json"),
+        r#"{"name": "tiny", "version": "1.0.0", "scripts": {"test": "node test.js"}}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        world.project.join("test.js"),
+        "const assert = require('assert');\nconst fs = require('fs');\nconst os = require('os');\n\
+         assert.strictEqual(1 + 1, 2);\n\
+         assert.ok(!fs.existsSync(os.homedir() + '/.npmrc'), 'the npm token file shows');\n\
+         console.log('all tests passed');\n",
+    )
+    .unwrap();
+    let out = world.run(&["shield", "--", "npm", "test"]);
+    out.assert_success();
+    assert!(out.stdout.contains("all tests passed"), "{out}");
+    assert!(
+        !out.stdout.contains(&canary) && !out.stderr.contains(&canary),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_make_check_passes_under_the_shield() {
+    let world = World::without_keyring();
+    plant_credentials(&world);
+    std::fs::write(
+        world.project.join("Makefile"),
+        "check: build/out.txt\n\ttest \"$$(cat build/out.txt)\" = 42\n\ttest ! -e $$HOME/.netrc\n\t@echo check passed\n\n\
+         build/out.txt:\n\tmkdir -p build\n\texpr 6 \\* 7 > $@\n",
+    )
+    .unwrap();
+    let out = world.run(&["shield", "--", "make", "check"]);
+    out.assert_success();
+    assert!(out.stdout.contains("check passed"), "{out}");
+    assert!(world.project.join("build/out.txt").exists());
+}
+
+/// The program's path on this process's PATH; a missing tool fails the test with a sentence.
+fn which(program: &str) -> PathBuf {
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!("{program} is not on PATH: install it (this test runs it under the shield)")
+        })
+}
+
+fn home_of_this_process() -> PathBuf {
+    PathBuf::from(std::env::var_os("HOME").expect("HOME is not set for the test process"))
+}
+
+/// The world's PATH with `dir` in front.
+fn path_with(dir: &Path) -> String {
+    format!("{}:/usr/local/bin:/usr/bin:/bin", dir.display())
 }

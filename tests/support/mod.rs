@@ -11,6 +11,7 @@ mod procs;
 mod python;
 mod secret_service;
 pub mod shell;
+pub mod shield;
 mod world;
 
 use std::path::{Path, PathBuf};

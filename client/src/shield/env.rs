@@ -179,10 +179,7 @@ pub const OPENING_ENV: &[(&str, &str)] = &[
         "DISPLAY",
         "the command can read and type into every window of your X display",
     ),
-    (
-        "XAUTHORITY",
-        "it holds the key to your X display",
-    ),
+    ("XAUTHORITY", "it holds the key to your X display"),
     (
         "WAYLAND_DISPLAY",
         "the command can talk to your Wayland compositor",
@@ -231,9 +228,8 @@ pub fn plan(env: &[(OsString, OsString)], keep: &[String], hide: &[String]) -> E
             };
         if passes {
             if let Some((n, why)) = opening {
-                plan.warnings.push(format!(
-                    "{n} passes into the shield as you asked: {why}"
-                ));
+                plan.warnings
+                    .push(format!("{n} passes into the shield as you asked: {why}"));
             }
             plan.kept.push((name.clone(), value.clone()));
             plan.passed.push(text);
@@ -273,10 +269,7 @@ pub fn opened_paths(kept: &[(OsString, OsString)]) -> Vec<PathBuf> {
             }
             // `:0` or `host:0.0`: only local displays have a socket.
             "DISPLAY" => {
-                if let Some(number) = value
-                    .strip_prefix(':')
-                    .and_then(|d| d.split('.').next())
-                {
+                if let Some(number) = value.strip_prefix(':').and_then(|d| d.split('.').next()) {
                     out.push(PathBuf::from(format!("/tmp/.X11-unix/X{number}")));
                 }
             }
@@ -357,7 +350,11 @@ mod tests {
         assert_eq!(plan.passed, ["CI_JOB_TOKEN", "PATH", "TMUX"]);
         assert_eq!(plan.dropped, ["CORP_X", "RUST_LOG"], "hide wins");
         assert_eq!(plan.warnings.len(), 1);
-        assert!(plan.warnings[0].contains("every pane"), "{:?}", plan.warnings);
+        assert!(
+            plan.warnings[0].contains("every pane"),
+            "{:?}",
+            plan.warnings
+        );
     }
 
     #[test]

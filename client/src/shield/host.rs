@@ -118,7 +118,10 @@ pub fn top_entries() -> Vec<TopEntry> {
             let path = Path::new("/").join(e.file_name());
             let kind = e.file_type().ok()?;
             if kind.is_symlink() {
-                Some(TopEntry::Symlink(path.clone(), std::fs::read_link(&path).ok()?))
+                Some(TopEntry::Symlink(
+                    path.clone(),
+                    std::fs::read_link(&path).ok()?,
+                ))
             } else if kind.is_dir() {
                 Some(TopEntry::Dir(path))
             } else {

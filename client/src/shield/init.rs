@@ -49,8 +49,11 @@ const EXITED: u32 = 2;
 /// Runs in the child std forked: returns only in the command's process (Ok: std goes on to
 /// exec) or in the supervisor when the root could not be built (Err: std reports it).
 pub fn enter(plan: &mut Plan) -> Result<(), StepError> {
-    // When sec dies, so does the shield.
+    // When sec dies, so does the shield. Neither the supervisor nor init may be traced or
+    // have its memory read by the command (init holds the power over the mounts).
     set_death_signal();
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0) };
     sandbox::unshare_namespaces(plan)?;
     let (from_init, to_supervisor) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(fail(Step::Fork, 0))?;
@@ -74,8 +77,9 @@ fn supervise(init_pid: i32, from_init: OwnedFd) -> Result<(), StepError> {
         Some((READY, _)) => {}
         Some((SETUP_FAILED, raw)) => {
             wait_for(init_pid);
-            return Err(StepError::from_raw(raw)
-                .unwrap_or_else(|| fail(Step::Supervisor, 0)(Errno::EIO)));
+            return Err(
+                StepError::from_raw(raw).unwrap_or_else(|| fail(Step::Supervisor, 0)(Errno::EIO))
+            );
         }
         _ => {
             wait_for(init_pid);
@@ -113,7 +117,11 @@ fn init(plan: &mut Plan, to_supervisor: OwnedFd) -> Result<(), StepError> {
         }
         Ok(pid) => pid,
         Err(errno) => {
-            write_message(&to_supervisor, SETUP_FAILED, fail(Step::Fork, 1)(errno).raw());
+            write_message(
+                &to_supervisor,
+                SETUP_FAILED,
+                fail(Step::Fork, 1)(errno).raw(),
+            );
             exit(1);
         }
     };

@@ -137,13 +137,19 @@ pub const PATH_VARS: &[&str] = &[
 ];
 
 /// Files in the project that tools run or load on their own later (git's config and hooks,
-/// direnv, sec, editors): read-only when they exist, moved aside after the command when it
-/// created them. The `.git/` ones are writable with `--writable-git`.
+/// hook managers, direnv, sec, editors): read-only when they exist, moved aside after the
+/// command when it created them. The `.git/` ones are writable with `--writable-git`; a
+/// `core.hooksPath` inside the project is guarded too.
 pub const PROJECT_GUARDED: &[&str] = &[
     ".git/config",
     ".git/hooks",
     ".git/info",
     ".git/modules",
+    ".pre-commit-config.yaml",
+    ".husky",
+    "lefthook.yml",
+    ".lefthook.yml",
+    ".hg/hgrc",
     ".envrc",
     ".env",
     ".sec.toml",
@@ -198,7 +204,12 @@ fn paths_in_var(name: &str, value: &str) -> Vec<PathBuf> {
     match name {
         "DBUS_SESSION_BUS_ADDRESS" => bus_paths(value),
         // `PATH:PID:PROTOCOL`
-        "GPG_AGENT_INFO" => value.split(':').next().and_then(absolute).into_iter().collect(),
+        "GPG_AGENT_INFO" => value
+            .split(':')
+            .next()
+            .and_then(absolute)
+            .into_iter()
+            .collect(),
         // `FILE:/tmp/krb5cc_1000`, `DIR:/run/user/1000/krb5cc` or a plain path.
         "KRB5CCNAME" => {
             let path = value
@@ -208,7 +219,10 @@ fn paths_in_var(name: &str, value: &str) -> Vec<PathBuf> {
             absolute(path).into_iter().collect()
         }
         "KUBECONFIG" => value.split(':').filter_map(absolute).collect(),
-        "DOCKER_CONFIG" => absolute(value).map(|d| d.join("config.json")).into_iter().collect(),
+        "DOCKER_CONFIG" => absolute(value)
+            .map(|d| d.join("config.json"))
+            .into_iter()
+            .collect(),
         "CARGO_HOME" => absolute(value)
             .into_iter()
             .flat_map(|d| [d.join("credentials*"), d.join("config*")])
@@ -384,7 +398,10 @@ impl Layout {
             return;
         };
         // A symlink in the home (`~/.cargo -> /opt/cargo`) is shown where the command looks.
-        let target = match (literal.parent().map(std::fs::canonicalize), literal.file_name()) {
+        let target = match (
+            literal.parent().map(std::fs::canonicalize),
+            literal.file_name(),
+        ) {
             (Some(Ok(parent)), Some(name)) if parent.starts_with(&self.home) => parent.join(name),
             _ => source.clone(),
         };
@@ -481,7 +498,10 @@ impl Layout {
         let mut out = Vec::new();
         for rel in CREDENTIAL_PATHS {
             out.push(self.home.join(rel));
-            for (prefix, xdg) in [(".config/", "XDG_CONFIG_HOME"), (".local/share/", "XDG_DATA_HOME")] {
+            for (prefix, xdg) in [
+                (".config/", "XDG_CONFIG_HOME"),
+                (".local/share/", "XDG_DATA_HOME"),
+            ] {
                 if let (Some(rest), Some(base)) = (rel.strip_prefix(prefix), request.var(xdg)) {
                     out.push(Path::new(&base).join(rest));
                 }
@@ -519,9 +539,16 @@ impl Layout {
                 found.push((path, "credentials"));
             }
         }
-        found.extend(home_aliases(&self.home, request.mounts).into_iter().map(|p| (p, "your home, mounted again")));
+        found.extend(
+            home_aliases(&self.home, request.mounts)
+                .into_iter()
+                .map(|p| (p, "your home, mounted again")),
+        );
         for socket in request.sockets {
-            found.push((std::fs::canonicalize(socket).unwrap_or_else(|_| socket.clone()), "listening socket"));
+            found.push((
+                std::fs::canonicalize(socket).unwrap_or_else(|_| socket.clone()),
+                "listening socket",
+            ));
         }
         found.sort();
         found.dedup_by(|a, b| a.0 == b.0);
@@ -529,7 +556,10 @@ impl Layout {
             // Named on purpose: the path itself or something inside it (credentials inside
             // a directory the user shows stay covered).
             let allowed = on_purpose.iter().any(|a| a.starts_with(&path));
-            let inside_covered = self.hidden.iter().any(|h| h.dir && path.starts_with(&h.path));
+            let inside_covered = self
+                .hidden
+                .iter()
+                .any(|h| h.dir && path.starts_with(&h.path));
             if allowed || inside_covered || !self.visible(&path) || path == self.project {
                 continue;
             }
@@ -552,8 +582,13 @@ impl Layout {
             // A new repository would bring its own config and hooks.
             names.push(".git");
         }
-        for name in names {
-            let path = self.project.join(name);
+        let hooks_path = hooks_path(&git_dir.join("config"));
+        let paths = names
+            .into_iter()
+            .map(|name| self.project.join(name))
+            .chain(hooks_path.map(|dir| self.project.join(dir)))
+            .filter(|path| path.starts_with(&self.project));
+        for path in paths {
             match path.symlink_metadata() {
                 Ok(meta) if meta.file_type().is_symlink() => self.guarded.push(Guarded {
                     link: std::fs::read_link(&path).ok(),
@@ -564,6 +599,27 @@ impl Layout {
             }
         }
     }
+}
+
+/// `core.hooksPath` in a repository's config, when it names a relative directory (one in the
+/// work tree, which the command could fill).
+fn hooks_path(config: &Path) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(config).ok()?;
+    let mut in_core = false;
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_core = line.eq_ignore_ascii_case("[core]");
+        } else if let Some((key, value)) = line.split_once('=') {
+            let value = value.trim().trim_matches('"');
+            if in_core
+                && key.trim().eq_ignore_ascii_case("hookspath")
+                && !value.starts_with(['/', '~'])
+            {
+                return Some(PathBuf::from(value));
+            }
+        }
+    }
+    None
 }
 
 /// Whether a path was shown because the user named it (which no credential rule overrides).
@@ -596,9 +652,15 @@ pub fn home_aliases(home: &Path, mounts: &[Mount]) -> Vec<PathBuf> {
     };
     let home_in_fs = own.root.join(rest);
     let mut out = Vec::new();
-    for mount in mounts.iter().filter(|m| m.device == own.device && *m != own) {
+    for mount in mounts
+        .iter()
+        .filter(|m| m.device == own.device && *m != own)
+    {
         let alias = if let Ok(below) = home_in_fs.strip_prefix(&mount.root) {
-            mount.mount_point.join(below)
+            match below.as_os_str().is_empty() {
+                true => mount.mount_point.clone(),
+                false => mount.mount_point.join(below),
+            }
         } else if mount.root.starts_with(&home_in_fs) {
             mount.mount_point.clone()
         } else {

@@ -21,7 +21,10 @@ fn variables_name_the_sockets_and_files_to_cover() {
             "DBUS_SESSION_BUS_ADDRESS",
             "unix:path=/run/user/1000/bus,guid=ab;unix:abstract=/tmp/dbus-x;unix:path=/tmp/my%20bus"
         ),
-        [PathBuf::from("/run/user/1000/bus"), PathBuf::from("/tmp/my bus")]
+        [
+            PathBuf::from("/run/user/1000/bus"),
+            PathBuf::from("/tmp/my bus")
+        ]
     );
     assert_eq!(
         paths_in_var("GPG_AGENT_INFO", "/tmp/gpg-x/S.gpg-agent:42:1"),
@@ -38,7 +41,10 @@ fn variables_name_the_sockets_and_files_to_cover() {
     );
     assert_eq!(
         paths_in_var("CARGO_HOME", "/opt/cargo"),
-        [PathBuf::from("/opt/cargo/credentials*"), PathBuf::from("/opt/cargo/config*")]
+        [
+            PathBuf::from("/opt/cargo/credentials*"),
+            PathBuf::from("/opt/cargo/config*")
+        ]
     );
     assert!(paths_in_var("SSH_AUTH_SOCK", "relative").is_empty());
 }
@@ -54,7 +60,17 @@ fn other_mounts_of_the_home_are_found() {
     );
     assert_eq!(
         home_aliases(Path::new("/home/u"), &mounts),
-        [PathBuf::from("/mnt/disk/home/u"), PathBuf::from("/srv/keys")]
+        [
+            PathBuf::from("/mnt/disk/home/u"),
+            PathBuf::from("/srv/keys")
+        ]
+    );
+    let bound = super::super::host::parse_mountinfo(
+        "1 0 8:1 / / rw - ext4 /dev/sda1 rw\n2 1 8:1 /home/u /srv rw - ext4 /dev/sda1 rw\n",
+    );
+    assert_eq!(
+        home_aliases(Path::new("/home/u"), &bound),
+        [PathBuf::from("/srv")]
     );
 }
 
@@ -82,7 +98,12 @@ impl Fixture {
         ] {
             std::fs::create_dir_all(home.join(dir)).unwrap();
         }
-        for file in [".netrc", ".cargo/credentials.toml", ".bashrc", "src/p/.git/config"] {
+        for file in [
+            ".netrc",
+            ".cargo/credentials.toml",
+            ".bashrc",
+            "src/p/.git/config",
+        ] {
             std::fs::write(home.join(file), "x").unwrap();
         }
         let path = format!(
@@ -129,7 +150,12 @@ impl Fixture {
 
     fn rel(&self, paths: impl Iterator<Item = PathBuf>) -> Vec<String> {
         paths
-            .map(|p| p.strip_prefix(&self.home).unwrap_or(&p).display().to_string())
+            .map(|p| {
+                p.strip_prefix(&self.home)
+                    .unwrap_or(&p)
+                    .display()
+                    .to_string()
+            })
             .collect()
     }
 }
@@ -140,20 +166,47 @@ fn the_home_shows_only_toolchains_and_the_project() {
     let layout = f.plan();
     assert_eq!(
         f.rel(layout.shown.iter().map(|s| s.target.clone())),
-        [".cargo/bin", ".cargo/registry", ".local/bin", ".rustup", "src/p"]
+        [
+            ".cargo/bin",
+            ".cargo/registry",
+            ".local/bin",
+            ".rustup",
+            "src/p"
+        ]
     );
     let project = layout.shown.iter().find(|s| s.why == "project").unwrap();
     assert!(project.writable);
-    assert!(layout.shown.iter().filter(|s| s.why != "project").all(|s| !s.writable));
+    assert!(
+        layout
+            .shown
+            .iter()
+            .filter(|s| s.why != "project")
+            .all(|s| !s.writable)
+    );
     assert!(layout.visible(&f.home.join(".cargo/bin")));
     assert!(!layout.visible(&f.home.join(".ssh")));
     assert!(!layout.visible(&f.home.join(".cargo/credentials.toml")));
     assert!(!layout.visible(&f.home.join(".bashrc")));
     assert!(!layout.visible(Path::new("/tmp/anything")));
     assert!(layout.visible(Path::new("/usr/bin")));
-    assert!(layout.notes.iter().any(|n| n.contains("--allow") && n.contains("/bin")), "{:?}", layout.notes);
-    assert_eq!(f.rel(layout.protected.iter().cloned()), ["src/p/.git/config", "src/p/.git/hooks"]);
-    assert!(layout.guarded.iter().any(|g| g.path.ends_with(".envrc") && g.link.is_none()));
+    assert!(
+        layout
+            .notes
+            .iter()
+            .any(|n| n.contains("--allow") && n.contains("/bin")),
+        "{:?}",
+        layout.notes
+    );
+    assert_eq!(
+        f.rel(layout.protected.iter().cloned()),
+        ["src/p/.git/config", "src/p/.git/hooks"]
+    );
+    assert!(
+        layout
+            .guarded
+            .iter()
+            .any(|g| g.path.ends_with(".envrc") && g.link.is_none())
+    );
 }
 
 #[test]
@@ -166,7 +219,7 @@ fn credentials_inside_what_shows_are_covered() {
     let socket = f.project.join("dev.sock");
     std::fs::write(&socket, "").unwrap();
     let (layout, _) = f
-        .plan_with(&f.project, &policy, &[], &[], &[socket.clone()])
+        .plan_with(&f.project, &policy, &[], &[], std::slice::from_ref(&socket))
         .unwrap();
     assert_eq!(
         f.rel(layout.hidden.iter().map(|h| h.path.clone())),
@@ -174,7 +227,13 @@ fn credentials_inside_what_shows_are_covered() {
     );
     // Named on purpose, a socket shows.
     let (layout, _) = f
-        .plan_with(&f.project, &pb::ShieldPolicy::default(), &[socket.clone()], &[], &[socket])
+        .plan_with(
+            &f.project,
+            &pb::ShieldPolicy::default(),
+            std::slice::from_ref(&socket),
+            &[],
+            std::slice::from_ref(&socket),
+        )
         .unwrap();
     assert!(layout.hidden.is_empty(), "{:?}", layout.hidden);
 }
@@ -186,12 +245,29 @@ fn allow_and_writable_show_paths_and_a_missing_one_is_refused() {
     let cache = f.home.join("cache");
     std::fs::create_dir(&cache).unwrap();
     let (layout, _) = f
-        .plan_with(&f.project, &pb::ShieldPolicy::default(), &[netrc.clone()], &[cache.clone()], &[])
+        .plan_with(
+            &f.project,
+            &pb::ShieldPolicy::default(),
+            std::slice::from_ref(&netrc),
+            std::slice::from_ref(&cache),
+            &[],
+        )
         .unwrap();
-    assert!(layout.shown.iter().any(|s| s.target == netrc && !s.writable));
+    assert!(
+        layout
+            .shown
+            .iter()
+            .any(|s| s.target == netrc && !s.writable)
+    );
     assert!(layout.shown.iter().any(|s| s.target == cache && s.writable));
     let err = f
-        .plan_with(&f.project, &pb::ShieldPolicy::default(), &[], &[f.home.join("nope")], &[])
+        .plan_with(
+            &f.project,
+            &pb::ShieldPolicy::default(),
+            &[],
+            &[f.home.join("nope")],
+            &[],
+        )
         .unwrap_err();
     assert!(err.message.contains("no such file"), "{}", err.message);
 }
@@ -202,8 +278,14 @@ fn a_home_or_a_credential_dir_is_no_project() {
     let policy = pb::ShieldPolicy::default();
     let err = f.plan_with(&f.home, &policy, &[], &[], &[]).unwrap_err();
     assert!(err.message.contains("whole home"), "{}", err.message);
-    let err = f.plan_with(&f.home.join(".ssh"), &policy, &[], &[], &[]).unwrap_err();
-    assert!(err.message.contains("which the shield hides"), "{}", err.message);
+    let err = f
+        .plan_with(&f.home.join(".ssh"), &policy, &[], &[], &[])
+        .unwrap_err();
+    assert!(
+        err.message.contains("which the shield hides"),
+        "{}",
+        err.message
+    );
 }
 
 #[test]
@@ -219,6 +301,29 @@ fn a_subdirectory_of_a_repository_runs_with_the_whole_repository() {
 }
 
 #[test]
+fn a_hooks_path_in_the_work_tree_is_guarded() {
+    let f = Fixture::new();
+    std::fs::write(
+        f.project.join(".git/config"),
+        "[core]\n\tbare = false\n\thooksPath = .githooks\n[alias]\n\thooksPath = x\n",
+    )
+    .unwrap();
+    let layout = f.plan();
+    assert!(
+        layout
+            .guarded
+            .iter()
+            .any(|g| g.path == f.project.join(".githooks"))
+    );
+    assert!(
+        layout
+            .guarded
+            .iter()
+            .any(|g| g.path == f.project.join(".pre-commit-config.yaml"))
+    );
+}
+
+#[test]
 fn a_directory_without_git_guards_a_new_repository() {
     let f = Fixture::new();
     let plain = f.home.join("plain");
@@ -229,7 +334,17 @@ fn a_directory_without_git_guards_a_new_repository() {
         .unwrap();
     assert!(layout.protected.is_empty());
     assert!(layout.guarded.iter().any(|g| g.path == plain.join(".git")));
-    assert!(layout.guarded.iter().all(|g| g.path.parent() == Some(plain.as_path())));
-    let envrc = layout.guarded.iter().find(|g| g.path.ends_with(".envrc")).unwrap();
+    let git = plain.join(".git");
+    assert!(
+        layout
+            .guarded
+            .iter()
+            .all(|g| g.path == git || !g.path.starts_with(&git))
+    );
+    let envrc = layout
+        .guarded
+        .iter()
+        .find(|g| g.path.ends_with(".envrc"))
+        .unwrap();
     assert_eq!(envrc.link.as_deref(), Some(Path::new("elsewhere")));
 }

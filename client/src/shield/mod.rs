@@ -125,33 +125,53 @@ fn describe(layout: &Layout, env_plan: &env::EnvPlan, args: &ShieldArgs) -> Stri
     let mut line = |kind: &str, what: &dyn std::fmt::Display, why: &str| {
         out.push_str(&format!("{kind:<11} {what}{why}\n"));
     };
-    line("read-only", &"/", &" (the system, except what follows)");
+    line("read-only", &"/", " (the system, except what follows)");
     for scratch in layout::REPLACED {
-        line("private", scratch, &" (fresh, empty or minimal)");
+        line("private", scratch, " (fresh, empty or minimal)");
     }
     line(
         "home",
         &layout.home.display(),
-        &" (empty, in memory, gone at exit)",
+        " (empty, in memory, gone at exit)",
     );
     for shown in &layout.shown {
-        let kind = if shown.writable { "writable" } else { "read-only" };
+        let kind = if shown.writable {
+            "writable"
+        } else {
+            "read-only"
+        };
         let from = if shown.source != shown.target {
             format!(" from {}", shown.source.display())
         } else {
             String::new()
         };
-        line(kind, &shown.target.display(), &format!("{from} ({})", shown.why));
+        line(
+            kind,
+            &shown.target.display(),
+            &format!("{from} ({})", shown.why),
+        );
     }
     for hidden in &layout.hidden {
         let how = if hidden.dir { "empty" } else { "/dev/null" };
-        line("hidden", &hidden.path.display(), &format!(" ({how}; {})", hidden.why));
+        line(
+            "hidden",
+            &hidden.path.display(),
+            &format!(" ({how}; {})", hidden.why),
+        );
     }
     for protected in &layout.protected {
-        line("protected", &protected.display(), &" (read-only in the project)");
+        line(
+            "protected",
+            &protected.display(),
+            " (read-only in the project)",
+        );
     }
     for guarded in &layout.guarded {
-        line("guarded", &guarded.path.display(), &" (moved aside if the command makes it)");
+        line(
+            "guarded",
+            &guarded.path.display(),
+            " (moved aside if the command makes it)",
+        );
     }
     for name in &env_plan.passed {
         line("passed", name, "");
@@ -165,15 +185,23 @@ fn describe(layout: &Layout, env_plan: &env::EnvPlan, args: &ShieldArgs) -> Stri
         "as outside"
     };
     line("network", &network, "");
-    line("processes", &"own PID namespace", &"; all end with the command");
+    line(
+        "processes",
+        &"own PID namespace",
+        "; all end with the command",
+    );
     let fds: Vec<String> = args.keep_fd.iter().map(i32::to_string).collect();
     let extra = if fds.is_empty() {
         String::new()
     } else {
         format!(", {}", fds.join(", "))
     };
-    line("descriptors", &format!("0, 1, 2{extra}"), &"; all others closed");
-    line("keyring", &"none", &" (keyctl refused)");
+    line(
+        "descriptors",
+        &format!("0, 1, 2{extra}"),
+        "; all others closed",
+    );
+    line("keyring", &"none", " (keyctl refused)");
     for note in &layout.notes {
         line("note", note, "");
     }
@@ -190,8 +218,13 @@ async fn run_shielded(
 
     use crate::exec::{exit_code, signals, spawn_failure};
 
-    let plan = sandbox::Plan::new(layout, &host::top_entries(), args.no_network, args.keep_fd.clone())
-        .map_err(|e| Failure::new(format!("cannot prepare the shield: {e}")))?;
+    let plan = sandbox::Plan::new(
+        layout,
+        &host::top_entries(),
+        args.no_network,
+        args.keep_fd.clone(),
+    )
+    .map_err(|e| Failure::new(format!("cannot prepare the shield: {e}")))?;
     if !plan.has_landlock() && !args.no_network && host::abstract_sockets_listen() {
         return Err(Failure::new(
             "cannot shield the command: abstract Unix sockets listen here (a session bus or an X display may be among them), and this kernel cannot keep the command from them (Landlock scopes need Linux 6.12). Add --no-network, which closes them. Nothing was run; sec shield never runs a command unshielded.",

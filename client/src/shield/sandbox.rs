@@ -58,13 +58,22 @@ pub enum Op {
     Mkdir(CString),
     /// Creates an empty file as a mount point; failures show at the mount.
     Touch(CString),
-    Symlink { target: CString, link: CString },
+    Symlink {
+        target: CString,
+        link: CString,
+    },
+    /// `optional`: nothing to do when the target has gone since the plan was made.
     Bind {
         source: CString,
         target: CString,
         read_only: bool,
+        optional: bool,
     },
-    Tmpfs { target: CString, options: &'static CStr },
+    Tmpfs {
+        target: CString,
+        options: &'static CStr,
+        optional: bool,
+    },
     Proc(CString),
     DevPts(CString),
 }
@@ -107,9 +116,20 @@ const TMPFS_COVER: &CStr = c"mode=0700,size=16k";
 /// What goes where, before it becomes [`Op`]s; sorted by target so parents come first.
 #[derive(Debug)]
 enum Mount {
-    Bind { source: PathBuf, read_only: bool, dir: bool },
-    /// A bind of a path that exists in the new root already (under /proc): no mount point.
-    Mask,
+    /// `fresh`: the target lies in a tmpfs of the new root, where its mount point (and its
+    /// parents) are made first. Otherwise it exists already (bound from the host), and
+    /// nothing is ever created there: it may be the user's project.
+    Bind {
+        source: PathBuf,
+        read_only: bool,
+        dir: bool,
+        fresh: bool,
+    },
+    /// Covers what is at the target (a directory with an empty tmpfs, anything else with
+    /// /dev/null); creates nothing, and nothing happens when the target has gone meanwhile.
+    Cover {
+        dir: bool,
+    },
     Tmpfs(&'static CStr),
     Proc,
     DevPts,
@@ -171,16 +191,24 @@ impl Plan {
     ) -> Result<(), String> {
         let new = |p: &Path| c_path(&Path::new("/newroot").join(p.strip_prefix("/").unwrap_or(p)));
         let old = |p: &Path| c_path(&Path::new("/oldroot").join(p.strip_prefix("/").unwrap_or(p)));
-        let parents: Vec<&Path> = target.ancestors().skip(1).collect();
-        for parent in parents.into_iter().rev().skip(1) {
-            if created.insert(parent.to_path_buf()) {
-                self.push(Op::Mkdir(new(parent)?), parent);
+        let creates = !matches!(
+            mount,
+            Mount::Cover { .. } | Mount::Bind { fresh: false, .. }
+        );
+        if creates {
+            let parents: Vec<&Path> = target.ancestors().skip(1).collect();
+            for parent in parents.into_iter().rev().skip(1) {
+                if created.insert(parent.to_path_buf()) {
+                    self.push(Op::Mkdir(new(parent)?), parent);
+                }
             }
         }
         let leaf_is_dir = match &mount {
-            Mount::Bind { dir, .. } => Some(*dir),
+            Mount::Bind {
+                dir, fresh: true, ..
+            } => Some(*dir),
             Mount::Tmpfs(_) | Mount::Proc | Mount::DevPts => Some(true),
-            Mount::Mask | Mount::Symlink(_) => None,
+            Mount::Bind { .. } | Mount::Cover { .. } | Mount::Symlink(_) => None,
         };
         match leaf_is_dir {
             Some(true) if created.insert(target.to_path_buf()) => {
@@ -191,21 +219,32 @@ impl Plan {
         }
         let op = match mount {
             Mount::Bind {
-                source, read_only, ..
+                source,
+                read_only,
+                fresh,
+                ..
             } => Op::Bind {
                 source: old(&source)?,
                 target: new(target)?,
                 read_only,
+                optional: !fresh,
+            },
+            Mount::Cover { dir: true } => Op::Tmpfs {
+                target: new(target)?,
+                options: TMPFS_COVER,
+                optional: true,
             },
             // /dev/null stays a device (read-only would add nodev): reads are empty.
-            Mount::Mask => Op::Bind {
+            Mount::Cover { dir: false } => Op::Bind {
                 source: c"/oldroot/dev/null".into(),
                 target: new(target)?,
                 read_only: false,
+                optional: true,
             },
             Mount::Tmpfs(options) => Op::Tmpfs {
                 target: new(target)?,
                 options,
+                optional: false,
             },
             Mount::Proc => Op::Proc(new(target)?),
             Mount::DevPts => Op::DevPts(new(target)?),
@@ -232,6 +271,7 @@ fn mounts(layout: &Layout, top: &[TopEntry]) -> Vec<(PathBuf, Mount)> {
                     source: path.clone(),
                     read_only: true,
                     dir: true,
+                    fresh: true,
                 },
             )),
             TopEntry::Symlink(path, to) if !replaced(path) => {
@@ -257,6 +297,7 @@ fn mounts(layout: &Layout, top: &[TopEntry]) -> Vec<(PathBuf, Mount)> {
                     source: path,
                     read_only: false,
                     dir: false,
+                    fresh: true,
                 },
             ));
         }
@@ -269,10 +310,11 @@ fn mounts(layout: &Layout, top: &[TopEntry]) -> Vec<(PathBuf, Mount)> {
     out.push(("/proc".into(), 1, Mount::Proc));
     for masked in PROC_MASKED {
         if Path::new(masked).exists() {
-            out.push((masked.into(), 2, Mount::Mask));
+            out.push((masked.into(), 2, Mount::Cover { dir: false }));
         }
     }
     out.push((layout.home.clone(), 3, Mount::Tmpfs(TMPFS_PRIVATE)));
+    let fresh = |p: &Path| p.starts_with(&layout.home) || REPLACED.iter().any(|r| p.starts_with(r));
     for shown in &layout.shown {
         out.push((
             shown.target.clone(),
@@ -281,20 +323,12 @@ fn mounts(layout: &Layout, top: &[TopEntry]) -> Vec<(PathBuf, Mount)> {
                 source: shown.source.clone(),
                 read_only: !shown.writable,
                 dir: shown.source.is_dir(),
+                fresh: fresh(&shown.target),
             },
         ));
     }
     for hidden in &layout.hidden {
-        let mount = if hidden.dir {
-            Mount::Tmpfs(TMPFS_COVER)
-        } else {
-            Mount::Bind {
-                source: "/dev/null".into(),
-                read_only: false,
-                dir: false,
-            }
-        };
-        out.push((hidden.path.clone(), 5, mount));
+        out.push((hidden.path.clone(), 5, Mount::Cover { dir: hidden.dir }));
     }
     for protected in &layout.protected {
         out.push((
@@ -304,13 +338,16 @@ fn mounts(layout: &Layout, top: &[TopEntry]) -> Vec<(PathBuf, Mount)> {
                 source: protected.clone(),
                 read_only: true,
                 dir: protected.is_dir(),
+                fresh: false,
             },
         ));
     }
     // Parents first; at one path, in the order above (a project at the home's place is
     // bound over the empty home, a cover over what it covers).
     out.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
-    out.into_iter().map(|(path, _, mount)| (path, mount)).collect()
+    out.into_iter()
+        .map(|(path, _, mount)| (path, mount))
+        .collect()
 }
 
 fn c_path(path: &Path) -> Result<CString, String> {
@@ -474,8 +511,14 @@ pub fn unshare_namespaces(plan: &Plan) -> Result<(), StepError> {
 /// Steps 2 to 5, in the PID namespace's first process.
 pub fn build_root(plan: &Plan) -> Result<(), StepError> {
     let none = None::<&CStr>;
-    mount(none, c"/", none, MsFlags::MS_REC | MsFlags::MS_PRIVATE, none)
-        .map_err(fail(Step::Propagation, 0))?;
+    mount(
+        none,
+        c"/",
+        none,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        none,
+    )
+    .map_err(fail(Step::Propagation, 0))?;
     let new_root = || -> nix::Result<()> {
         mount(
             Some(c"tmpfs"),
@@ -505,7 +548,11 @@ pub fn build_root(plan: &Plan) -> Result<(), StepError> {
         none,
         c"/newroot",
         none,
-        MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        MsFlags::MS_REMOUNT
+            | MsFlags::MS_BIND
+            | MsFlags::MS_RDONLY
+            | MsFlags::MS_NOSUID
+            | MsFlags::MS_NODEV,
         none,
     )
     .map_err(fail(Step::RootReadOnly, 0))?;
@@ -543,21 +590,38 @@ fn run(op: &Op) -> nix::Result<()> {
             source,
             target,
             read_only,
+            optional,
         } => {
             let flags = MsFlags::MS_BIND | MsFlags::MS_REC;
-            mount(Some(source.as_c_str()), target.as_c_str(), none, flags, none)?;
+            match mount(
+                Some(source.as_c_str()),
+                target.as_c_str(),
+                none,
+                flags,
+                none,
+            ) {
+                Err(Errno::ENOENT) if *optional => return Ok(()),
+                result => result?,
+            }
             if *read_only {
                 make_read_only(target)?;
             }
             Ok(())
         }
-        Op::Tmpfs { target, options } => mount(
+        Op::Tmpfs {
+            target,
+            options,
+            optional,
+        } => match mount(
             Some(c"tmpfs"),
             target.as_c_str(),
             Some(c"tmpfs"),
             MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
             Some(*options),
-        ),
+        ) {
+            Err(Errno::ENOENT) if *optional => Ok(()),
+            result => result,
+        },
         Op::Proc(target) => mount(
             Some(c"proc"),
             target.as_c_str(),
@@ -637,7 +701,8 @@ pub fn confine_command(plan: &mut Plan) -> Result<(), StepError> {
 #[allow(unsafe_code)]
 fn close_descriptors(keep: &[RawFd]) -> nix::Result<()> {
     // SAFETY: plain system calls on integers.
-    let result = unsafe { libc::close_range(3, libc::c_uint::MAX, libc::CLOSE_RANGE_CLOEXEC as i32) };
+    let result =
+        unsafe { libc::close_range(3, libc::c_uint::MAX, libc::CLOSE_RANGE_CLOEXEC as i32) };
     if result != 0 {
         // Before Linux 5.11: one by one, up to the descriptor limit.
         let limit = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)

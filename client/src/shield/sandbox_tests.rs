@@ -70,6 +70,10 @@ fn parents_are_made_before_children_and_covers_after_what_they_cover() {
     assert!(position("/h/p") < position("/h/p/sock"));
     assert!(position("/dev") < position("/dev/null"));
     assert!(position("/proc") < position("/dev/null") || position("/dev") < position("/proc"));
-    assert_eq!(targets.iter().filter(|t| *t == Path::new("/tmp")).count(), 1, "/tmp is fresh, not bound");
+    assert_eq!(
+        targets.iter().filter(|t| *t == Path::new("/tmp")).count(),
+        1,
+        "/tmp is fresh, not bound"
+    );
     assert!(targets.contains(&PathBuf::from("/usr")) && targets.contains(&PathBuf::from("/bin")));
 }
