@@ -588,6 +588,27 @@ fn malformed_config_is_reported_and_the_last_good_one_served() {
         ls.stdout.contains("GREETING"),
         "ls should list the last good config:\n{ls}"
     );
+
+    // A restart while the file is broken: still the last good config, as the message says.
+    world.run(&["daemon", "stop"]).assert_success();
+    let out = exec_writing_var(&world, &world.project, "GREETING", &got);
+    out.assert_success()
+        .assert_stderr_contains(&["secd serves the last good config, kept in"]);
+    assert_eq!(
+        read(&got),
+        "hello",
+        "a restarted daemon forgot the last good config"
+    );
+}
+
+#[test]
+fn a_daemon_that_never_saw_a_good_config_says_it_serves_none() {
+    let world = World::without_keyring();
+    world.write_config(&project_scope("GREETING = { value = \"hello\""));
+    let out = world.run(&["exec", "--", "true"]);
+    out.assert_success()
+        .assert_stderr_contains(&["serves no config until it is fixed"]);
+    assert!(!out.stderr.contains("last good"), "{out}");
 }
 
 // --- The socket is private --------------------------------------------------------------

@@ -44,6 +44,7 @@ impl From<ConnError> for Failure {
 /// Tells the user that their config has a mistake and the daemon still serves the last good one.
 pub fn warn_config(error: &str) {
     if !error.is_empty() {
-        eprintln!("sec: warning: {error} (secd keeps serving the last good config)");
+        // secd's sentence says which config it serves instead.
+        eprintln!("sec: warning: {error}");
     }
 }

@@ -1,12 +1,14 @@
 //! The config the daemon serves: the last good parse of `config.toml`, refreshed whenever
 //! the file's metadata changes. A broken edit is logged and reported to clients while the
-//! last good config stays in force.
+//! last good config stays in force. Each good config is also kept on disk
+//! (`config.last-good.toml` in the state directory), so that a daemon started while the file
+//! is broken serves what the messages say it serves: the last good one, not an empty one.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 
 /// What identifies a version of the file without reading it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +42,8 @@ struct State {
 pub struct LiveConfig {
     path: PathBuf,
     home: PathBuf,
+    /// Where the last good config's text is kept.
+    saved: PathBuf,
     state: RwLock<State>,
 }
 
@@ -57,11 +61,13 @@ pub enum Refresh {
 }
 
 impl LiveConfig {
-    /// Loads the file once; a broken file at start means an empty config plus the error.
-    pub fn load(path: PathBuf, home: PathBuf) -> Self {
+    /// Loads the file once; a broken file at start means the last good config kept in `saved`
+    /// (or, when there never was one, an empty config) plus the error.
+    pub fn load(path: PathBuf, home: PathBuf, saved: PathBuf) -> Self {
         let live = Self {
             path,
             home,
+            saved,
             state: RwLock::new(State {
                 config: Arc::default(),
                 error: None,
@@ -87,21 +93,80 @@ impl LiveConfig {
         if state.seen == now {
             return Refresh::Unchanged;
         }
+        let first = state.seen.is_none();
         state.seen = now;
-        match Config::load(&self.path, &self.home) {
+        let text = match std::fs::read_to_string(&self.path) {
+            Ok(text) => Some(text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                let error = ConfigError {
+                    path: self.path.clone(),
+                    line: 0,
+                    column: 0,
+                    message: format!("cannot read the file: {e}"),
+                };
+                return self.broken(&mut state, error, first);
+            }
+        };
+        let parsed = match &text {
+            Some(text) => Config::parse(text, &self.path, &self.home),
+            None => Ok(Config::default()),
+        };
+        match parsed {
             Ok(config) => {
                 let config = Arc::new(config);
                 tracing::info!(path = %self.path.display(), scopes = config.scopes.len(), "config loaded");
+                if let Some(text) = &text {
+                    self.keep(text);
+                }
                 state.config = Arc::clone(&config);
                 state.error = None;
                 Refresh::Reloaded(config)
             }
-            Err(e) => {
-                tracing::error!("config not taken, still serving the last good one: {e}");
-                state.error = Some(e.to_string());
-                Refresh::Broken
-            }
+            Err(e) => self.broken(&mut state, e, first),
         }
+    }
+
+    /// A broken file: the config in force stays, or at start the kept one is taken; the
+    /// error says which one is served.
+    fn broken(&self, state: &mut State, error: ConfigError, first: bool) -> Refresh {
+        let served = if !first {
+            "secd keeps serving the last good config".to_string()
+        } else {
+            match self.kept() {
+                Some(config) => {
+                    state.config = Arc::new(config);
+                    format!(
+                        "secd serves the last good config, kept in {}",
+                        self.saved.display()
+                    )
+                }
+                None => "secd serves no config until it is fixed (no good one was ever loaded): no scopes, no [shield] or [[untrusted]] settings".to_string(),
+            }
+        };
+        tracing::error!("config not taken: {error}; {served}");
+        state.error = Some(format!("{error}; {served}"));
+        Refresh::Broken
+    }
+
+    /// Keeps `text` as the last good config (private, replaced atomically, never through a
+    /// symlink).
+    fn keep(&self, text: &str) {
+        if std::fs::read_to_string(&self.saved).is_ok_and(|kept| kept == text) {
+            return;
+        }
+        if let Err(e) = crate::atomic_file::replace(&self.saved, text.as_bytes()) {
+            tracing::warn!(
+                "cannot keep the last good config in {}: {e}",
+                self.saved.display()
+            );
+        }
+    }
+
+    /// The last good config kept on disk, if it still parses.
+    fn kept(&self) -> Option<Config> {
+        let text = std::fs::read_to_string(&self.saved).ok()?;
+        Config::parse(&text, &self.saved, &self.home).ok()
     }
 
     pub fn snapshot(&self) -> Snapshot {
@@ -122,7 +187,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("config.toml");
         std::fs::write(&path, "[[scope]]\ndir = \"/p\"\n").unwrap();
-        let live = LiveConfig::load(path.clone(), tmp.path().into());
+        let live = LiveConfig::load(path.clone(), tmp.path().into(), tmp.path().join("kept"));
         assert_eq!(live.snapshot().config.scopes.len(), 1);
 
         std::fs::write(&path, "[[scope]]\ndir = \n").unwrap();
@@ -140,9 +205,42 @@ mod tests {
     }
 
     #[test]
+    fn a_restart_on_a_broken_file_serves_the_kept_config_and_says_so() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("config.toml");
+        let kept = tmp.path().join("state/last-good.toml");
+        std::fs::write(&path, "[[scope]]\ndir = \"/p\"\n").unwrap();
+        drop(LiveConfig::load(
+            path.clone(),
+            tmp.path().into(),
+            kept.clone(),
+        ));
+        std::fs::write(&path, "[[scope]]\ndir = \n").unwrap();
+
+        let restarted = LiveConfig::load(path.clone(), tmp.path().into(), kept.clone());
+        let snap = restarted.snapshot();
+        assert_eq!(snap.config.scopes.len(), 1, "the kept config is served");
+        let error = snap.error.unwrap();
+        assert!(
+            error.contains("config.toml:2:") && error.contains("kept in"),
+            "{error}"
+        );
+
+        std::fs::remove_file(&kept).unwrap();
+        let never = LiveConfig::load(path, tmp.path().into(), kept);
+        let snap = never.snapshot();
+        assert!(snap.config.scopes.is_empty());
+        assert!(snap.error.unwrap().contains("serves no config"));
+    }
+
+    #[test]
     fn a_missing_file_is_an_empty_config() {
         let tmp = tempfile::tempdir().unwrap();
-        let live = LiveConfig::load(tmp.path().join("nope.toml"), tmp.path().into());
+        let live = LiveConfig::load(
+            tmp.path().join("nope.toml"),
+            tmp.path().into(),
+            tmp.path().join("kept"),
+        );
         let snap = live.snapshot();
         assert!(snap.config.scopes.is_empty() && snap.error.is_none());
     }

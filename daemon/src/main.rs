@@ -2,6 +2,7 @@
 //! directory with an idle TTL and a hard maximum, and leases them to `sec exec` over a
 //! private local socket.
 
+mod atomic_file;
 mod audit;
 mod cache;
 mod config;
@@ -129,9 +130,13 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
         );
     }
     let listener = socket::listen(&socket_path)?;
-    let config = LiveConfig::load(config_path()?, home_dir()?);
-    let protocol = args.test_protocol.unwrap_or(sec_proto::PROTOCOL);
     let state_dir = paths::state_dir().context("cannot tell the state directory; set HOME")?;
+    let config = LiveConfig::load(
+        config_path()?,
+        home_dir()?,
+        state_dir.join("config.last-good.toml"),
+    );
+    let protocol = args.test_protocol.unwrap_or(sec_proto::PROTOCOL);
     let trust = trust::TrustStore::load(state_dir.join("trust.json"));
     let audit = audit::AuditLog::new(
         paths::audit_log().context("cannot tell the state directory; set HOME")?,

@@ -7,7 +7,6 @@
 //! the file changes. Decisions live in `$XDG_STATE_HOME/sec/trust.json`, written atomically.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -149,16 +148,10 @@ impl TrustStore {
         Ok(())
     }
 
-    /// Write to a temporary file, fsync, rename: a crash leaves the old or the new file.
     fn save(&self, decisions: &Decisions) -> std::io::Result<()> {
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir)?;
-        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-        serde_json::to_writer_pretty(&mut tmp, decisions)?;
-        tmp.write_all(b"\n")?;
-        tmp.as_file().sync_all()?;
-        tmp.persist(&self.path).map_err(|e| e.error)?;
-        Ok(())
+        let mut text = serde_json::to_vec_pretty(decisions)?;
+        text.push(b'\n');
+        crate::atomic_file::replace(&self.path, &text)
     }
 }
 
