@@ -44,6 +44,13 @@ impl Drop for Listener {
     }
 }
 
+/// A process of the user's outside the shield: `sleep 300`.
+fn sleeper(world: &World) -> Child {
+    let mut cmd = world.command("sleep");
+    cmd.arg("300");
+    cmd.spawn().expect("cannot start sleep")
+}
+
 /// Runs `program ARGS` in the world and insists it succeeds.
 fn must_run(world: &World, program: &str, args: &[&str]) {
     let mut cmd = world.command(program);
@@ -57,11 +64,11 @@ fn a_tmux_server_outside_cannot_be_driven() {
     let dir = outside_dir("tmux");
     let socket = dir.path().join("s");
     let socket_text = socket.to_str().unwrap();
-    // The user's own session: a shell in a pane, outside any shield.
-    must_run(
-        &world,
-        "tmux",
-        &[
+    // The user's own session: a shell in a pane, outside any shield. (tmux runs the pane's
+    // command through $SHELL, which for a system user may be nologin.)
+    let mut start = world.command("tmux");
+    start
+        .args([
             "-S",
             socket_text,
             "-f",
@@ -71,8 +78,9 @@ fn a_tmux_server_outside_cannot_be_driven() {
             "-s",
             "main",
             "sh",
-        ],
-    );
+        ])
+        .env("SHELL", "/bin/sh");
+    world.output(start).assert_success();
     let pwned = world.project.join("pwned");
     let tmux_var = format!("{socket_text},1,0");
     let env = [("SOCK", socket_text), ("PWNED", pwned.to_str().unwrap())];
@@ -335,9 +343,7 @@ fn nothing_the_command_starts_outlives_it() {
 #[test]
 fn processes_outside_are_invisible_and_out_of_signal_reach() {
     let world = World::without_keyring();
-    let mut victim = world.command("sleep");
-    victim.arg("300");
-    let mut victim = victim.spawn().unwrap();
+    let mut victim = sleeper(&world);
     let pid = victim.id().to_string();
     let env = [("VICTIM", pid.as_str())];
     let script = "test -e /proc/$VICTIM && echo seen; kill -STOP $VICTIM && echo signalled; ps -e -o pid= | wc -l";
@@ -530,9 +536,7 @@ fn a_broken_config_refuses_instead_of_shielding_less() {
 fn the_shields_own_processes_cannot_be_traced_or_read() {
     let world = World::without_keyring();
     // The control: a process of the user's, outside, is open to its own user.
-    let mut outside = world.command("sleep");
-    outside.arg("300");
-    let mut outside = outside.spawn().unwrap();
+    let mut outside = sleeper(&world);
     let environ = format!("/proc/{}/environ", outside.id());
     assert!(
         std::fs::read(&environ).is_ok(),

@@ -41,18 +41,25 @@ pub fn parse_mountinfo(text: &str) -> Vec<Mount> {
 
 /// The kernel writes space, tab, newline and backslash in paths as `\ooo` octal.
 fn unescape(field: &str) -> String {
-    let bytes = field.as_bytes();
+    decode_escapes(field, b'\\', 3, 8)
+}
+
+/// Replaces each `ESCAPE` followed by `digits` digits in `radix` with the byte they give
+/// (`\040` in mountinfo, `%2f` in D-Bus addresses); anything else stays as it is.
+pub fn decode_escapes(text: &str, escape: u8, digits: usize, radix: u32) -> String {
+    let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let octal = bytes
-            .get(i + 1..i + 4)
-            .filter(|d| bytes[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)))
-            .map(|d| (d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
-        match octal {
+        let code = bytes
+            .get(i + 1..i + 1 + digits)
+            .filter(|_| bytes[i] == escape)
+            .and_then(|d| std::str::from_utf8(d).ok())
+            .and_then(|d| u8::from_str_radix(d, radix).ok());
+        match code {
             Some(byte) => {
                 out.push(byte);
-                i += 4;
+                i += 1 + digits;
             }
             None => {
                 out.push(bytes[i]);

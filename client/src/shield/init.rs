@@ -49,12 +49,13 @@ const EXITED: u32 = 2;
 /// Runs in the child std forked: returns only in the command's process (Ok: std goes on to
 /// exec) or in the supervisor when the root could not be built (Err: std reports it).
 pub fn enter(plan: &mut Plan) -> Result<(), StepError> {
-    // When sec dies, so does the shield. Neither the supervisor nor init may be traced or
-    // have its memory read by the command (init holds the power over the mounts).
+    // When sec dies, so does the shield.
     set_death_signal();
-    // SAFETY: prctl with integer arguments.
-    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0) };
     sandbox::unshare_namespaces(plan)?;
+    // Neither the supervisor nor init may be traced or have its memory read by the command
+    // (init holds the power over the mounts). Only now: a non-dumpable process cannot write
+    // its own uid_map unless it is root.
+    set_dumpable(false);
     let (from_init, to_supervisor) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(fail(Step::Fork, 0))?;
     match fork().map_err(fail(Step::Fork, 0))? {
@@ -148,6 +149,8 @@ fn init(plan: &mut Plan, to_supervisor: OwnedFd) -> Result<(), StepError> {
 /// The command's process: back to default signal handling, then its own confinement.
 fn command(plan: &mut Plan) -> Result<(), StepError> {
     set_death_signal();
+    // To write its nested uid_map (exec would make it dumpable anyway).
+    set_dumpable(true);
     for signal in FORWARDED {
         // SAFETY: resetting a disposition to the default.
         unsafe { libc::signal(signal, libc::SIG_DFL) };
@@ -205,6 +208,11 @@ fn install_forwarding() {
             libc::sigaction(signal, &action, std::ptr::null_mut());
         }
     }
+}
+
+fn set_dumpable(dumpable: bool) {
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, libc::c_ulong::from(dumpable)) };
 }
 
 fn set_death_signal() {

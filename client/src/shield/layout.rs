@@ -190,7 +190,7 @@ pub fn bus_paths(value: &str) -> Vec<PathBuf> {
         .filter_map(|address| address.strip_prefix("unix:"))
         .flat_map(|params| params.split(','))
         .filter_map(|param| param.strip_prefix("path="))
-        .map(|path| PathBuf::from(percent_decode(path)))
+        .map(|path| PathBuf::from(super::host::decode_escapes(path, b'%', 2, 16)))
         .filter(|path| path.is_absolute())
         .collect()
 }
@@ -229,30 +229,6 @@ fn paths_in_var(name: &str, value: &str) -> Vec<PathBuf> {
             .collect(),
         _ => absolute(value).into_iter().collect(),
     }
-}
-
-/// `%2f` and the like, as D-Bus addresses escape bytes.
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The existing paths a candidate names, symlinks resolved: itself, or for a `*` in its
