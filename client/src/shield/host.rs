@@ -2,7 +2,7 @@
 //! the mount table and the Unix sockets that listen. Parsing only; the decisions are
 //! `layout`'s.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// One line of `/proc/self/mountinfo`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,39 +105,6 @@ pub fn abstract_sockets_listen() -> bool {
             accepting && fields.get(7).is_some_and(|p| p.starts_with('@'))
         })
     })
-}
-
-/// One entry of `/`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TopEntry {
-    Dir(PathBuf),
-    Symlink(PathBuf, PathBuf),
-}
-
-/// The directories and symlinks directly under `/`, sorted; files and others are left out.
-pub fn top_entries() -> Vec<TopEntry> {
-    let Ok(entries) = std::fs::read_dir("/") else {
-        return Vec::new();
-    };
-    let mut out: Vec<TopEntry> = entries
-        .flatten()
-        .filter_map(|e| {
-            let path = Path::new("/").join(e.file_name());
-            let kind = e.file_type().ok()?;
-            if kind.is_symlink() {
-                Some(TopEntry::Symlink(
-                    path.clone(),
-                    std::fs::read_link(&path).ok()?,
-                ))
-            } else if kind.is_dir() {
-                Some(TopEntry::Dir(path))
-            } else {
-                None
-            }
-        })
-        .collect();
-    out.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
-    out
 }
 
 #[cfg(test)]

@@ -220,7 +220,6 @@ async fn run_shielded(
 
     let plan = sandbox::Plan::new(
         layout,
-        &host::top_entries(),
         args.no_network,
         args.keep_fd.clone(),
     )

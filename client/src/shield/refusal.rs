@@ -31,7 +31,10 @@ pub fn explain(error: &StepError, plan_paths: &[std::path::PathBuf]) -> String {
             format!("cannot start the shield's first process in its PID namespace ({errno})")
         }
         Step::Propagation => format!("cannot make the mounts private ({errno})"),
-        Step::NewRoot => format!("cannot make a new root directory in memory ({errno})"),
+        Step::NewRoot => format!(
+            "cannot build the new root from a read-only copy of / ({errno}){}",
+            if errno == Errno::ENOSYS { "; sec shield needs mount_setattr (Linux 5.12 or later)" } else { "" }
+        ),
         Step::Mount if path() == "/proc" => format!(
             "cannot mount a /proc of the new PID namespace ({errno}); the kernel allows that only where the host's /proc is fully visible (in a container whose /proc has masked paths it is not)"
         ),
@@ -40,7 +43,6 @@ pub fn explain(error: &StepError, plan_paths: &[std::path::PathBuf]) -> String {
             path()
         ),
         Step::Mount => format!("cannot set up {} in the new root ({errno})", path()),
-        Step::RootReadOnly => format!("cannot make the new root read-only ({errno})"),
         Step::Pivot => format!("cannot switch to the new root ({errno})"),
         Step::Chdir => format!("cannot enter {} in the new root ({errno})", path()),
         Step::Loopback => format!("cannot bring up the loopback interface ({errno})"),

@@ -6,11 +6,12 @@
 //!    the user's uid and gid mapped to themselves, so nothing looks different;
 //! 2. in the new PID namespace's first process: mounts stop propagating; an empty tmpfs
 //!    becomes the root for a moment, with the host's root below it at `/oldroot`;
-//! 3. the new root is built in `/newroot` by the [`Op`]s made here from the layout: the
-//!    host's top-level directories bound read-only, fresh `/tmp`, `/var/tmp`, `/run`,
-//!    `/dev` (a few device nodes and a private devpts) and `/proc` (without key listings),
-//!    an empty home, then what the layout shows, covers and protects;
-//! 4. the new root becomes read-only and replaces the old one, which is detached whole;
+//! 3. the new root is built in `/newroot`: the host's root bound there, read-only with every
+//!    mount below it (mount_setattr); then the [`Op`]s made here from the layout put fresh
+//!    `/tmp`, `/var/tmp`, `/run`, `/dev` (a few device nodes and a private devpts) and `/proc`
+//!    (without key listings) over it, an empty home, and what the layout shows, covers and
+//!    protects;
+//! 4. the new root replaces the old one, which is detached whole;
 //! 5. with `--no-network`, the loopback interface comes up;
 //! 6. in the command's own process: a second user and mount namespace, so the command holds
 //!    no capability over the mounts and cannot undo them (the kernel locks them), even as root;
@@ -47,7 +48,6 @@ use seccompiler::{
     SeccompRule, TargetArch,
 };
 
-use super::host::TopEntry;
 use super::layout::{Layout, REPLACED};
 
 /// One step of building the new root, on paths below `/newroot` (targets) and `/oldroot`
@@ -137,10 +137,9 @@ enum Mount {
 }
 
 impl Plan {
-    /// The plan for `layout` on a host whose `/` holds `top`.
+    /// The plan for `layout`.
     pub fn new(
         layout: &Layout,
-        top: &[TopEntry],
         no_network: bool,
         keep_fds: Vec<RawFd>,
     ) -> Result<Self, String> {
@@ -166,7 +165,7 @@ impl Plan {
             seccomp: seccomp_filter()?,
         };
         let mut created = std::collections::BTreeSet::new();
-        for (target, mount) in mounts(layout, top) {
+        for (target, mount) in mounts(layout) {
             plan.add(&target, mount, &mut created)?;
         }
         Ok(plan)
@@ -259,27 +258,8 @@ impl Plan {
 }
 
 /// Every mount of the new root, parents before children.
-fn mounts(layout: &Layout, top: &[TopEntry]) -> Vec<(PathBuf, Mount)> {
+fn mounts(layout: &Layout) -> Vec<(PathBuf, Mount)> {
     let mut out: Vec<(PathBuf, u8, Mount)> = Vec::new();
-    let replaced = |p: &Path| REPLACED.iter().any(|r| Path::new(r) == p);
-    for entry in top {
-        match entry {
-            TopEntry::Dir(path) if !replaced(path) => out.push((
-                path.clone(),
-                0,
-                Mount::Bind {
-                    source: path.clone(),
-                    read_only: true,
-                    dir: true,
-                    fresh: true,
-                },
-            )),
-            TopEntry::Symlink(path, to) if !replaced(path) => {
-                out.push((path.clone(), 0, Mount::Symlink(to.clone())))
-            }
-            _ => {}
-        }
-    }
     for dir in ["/tmp", "/var/tmp"] {
         if Path::new(dir).is_dir() {
             out.push((dir.into(), 1, Mount::Tmpfs(TMPFS_STICKY)));
@@ -414,7 +394,6 @@ pub enum Step {
     Propagation,
     NewRoot,
     Mount,
-    RootReadOnly,
     Pivot,
     Chdir,
     Loopback,
@@ -426,14 +405,13 @@ pub enum Step {
     Supervisor,
 }
 
-const STEPS: [Step; 16] = [
+const STEPS: [Step; 15] = [
     Step::UserNamespace,
     Step::MapIds,
     Step::Fork,
     Step::Propagation,
     Step::NewRoot,
     Step::Mount,
-    Step::RootReadOnly,
     Step::Pivot,
     Step::Chdir,
     Step::Loopback,
@@ -532,30 +510,14 @@ pub fn build_root(plan: &Plan) -> Result<(), StepError> {
         nix::unistd::mkdir(c"oldroot", Mode::from_bits_truncate(0o755))?;
         nix::unistd::pivot_root(c".", c"oldroot")?;
         nix::unistd::chdir(c"/")?;
-        mount(
-            Some(c"tmpfs"),
-            c"/newroot",
-            Some(c"tmpfs"),
-            MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-            Some(TMPFS_OPEN),
-        )
+        let flags = MsFlags::MS_BIND | MsFlags::MS_REC;
+        mount(Some(c"/oldroot"), c"/newroot", none, flags, none)?;
+        make_read_only(c"/newroot")
     };
     new_root().map_err(fail(Step::NewRoot, 0))?;
     for (index, op) in plan.ops.iter().enumerate() {
         run(op).map_err(fail(Step::Mount, index))?;
     }
-    mount(
-        none,
-        c"/newroot",
-        none,
-        MsFlags::MS_REMOUNT
-            | MsFlags::MS_BIND
-            | MsFlags::MS_RDONLY
-            | MsFlags::MS_NOSUID
-            | MsFlags::MS_NODEV,
-        none,
-    )
-    .map_err(fail(Step::RootReadOnly, 0))?;
     let pivot = || -> nix::Result<()> {
         nix::unistd::chdir(c"/newroot")?;
         nix::unistd::pivot_root(c".", c".")?;
