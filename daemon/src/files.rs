@@ -103,13 +103,10 @@ fn private_dir(dir: &Path) -> std::io::Result<()> {
 }
 
 /// Whether `name` can be a file name in a lease directory: one plain path component.
-pub fn valid_file_name(name: &str) -> bool {
-    !name.is_empty() && name != "." && name != ".." && !name.contains('/') && !name.contains('\0')
-}
-
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
+    use sec_proto::config::valid_file_name;
     use std::os::unix::fs::PermissionsExt;
 
     #[test]

@@ -3,9 +3,10 @@
 //! private local socket.
 
 mod atomic_file;
+// config.toml and `.sec.toml` are read by the client too: their parser is shared.
+use sec_proto::config;
 mod audit;
 mod cache;
-mod config;
 mod confirm;
 mod files;
 mod grant;

@@ -610,40 +610,6 @@ impl Sec for Service {
         Ok(Response::new(self.local_reply().await))
     }
 
-    async fn shield(
-        &self,
-        request: Request<pb::ShieldRequest>,
-    ) -> Result<Response<pb::ShieldPolicy>, Status> {
-        caller(&request)?;
-        let snapshot = self.daemon.current_config();
-        let shield = &snapshot.config.shield;
-        let text = |paths: &[PathBuf]| paths.iter().map(|p| p.display().to_string()).collect();
-        let daemon_dirs = [
-            self.daemon.config.path().parent().map(Path::to_path_buf),
-            sec_proto::paths::state_dir(),
-            self.daemon
-                .local
-                .status()
-                .path
-                .parent()
-                .map(Path::to_path_buf),
-            sec_proto::socket::runtime_dir().ok(),
-        ];
-        Ok(Response::new(pb::ShieldPolicy {
-            hide_env: shield.hide_env.clone(),
-            keep_env: shield.keep_env.clone(),
-            hide: text(&shield.hide),
-            writable: text(&shield.writable),
-            allow: text(&shield.allow),
-            daemon_dirs: daemon_dirs
-                .into_iter()
-                .flatten()
-                .map(|d| d.display().to_string())
-                .collect(),
-            config_error: snapshot.error.unwrap_or_default(),
-        }))
-    }
-
     async fn shutdown(
         &self,
         request: Request<pb::ShutdownRequest>,

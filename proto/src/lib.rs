@@ -2,8 +2,10 @@
 //! protocol number both sides compare at the handshake, and the local-socket transport
 //! (where the socket lives, how it is checked, served and reached).
 
+pub mod config;
 pub mod launch;
 pub mod paths;
+pub mod reference;
 pub mod socket;
 
 /// Generated messages, client and server for `proto/sec/v1/sec.proto`.
@@ -13,7 +15,7 @@ pub mod pb {
 
 /// Bumped whenever a change to `sec.proto` would make an older peer misunderstand a newer
 /// one. Client and daemon compare it in `Hello`; on a mismatch the client restarts the daemon.
-pub const PROTOCOL: u32 = 2;
+pub const PROTOCOL: u32 = 3;
 
 /// The version of the sec workspace, reported by both binaries.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -9,7 +9,7 @@
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
-use sec_proto::pb;
+use sec_proto::config::ShieldSettings;
 
 use super::host::Mount;
 use crate::report::Failure;
@@ -305,7 +305,10 @@ pub struct Request<'a> {
     pub cwd: &'a Path,
     /// The environment `sec shield` was started with (not the command's).
     pub env: &'a [(OsString, OsString)],
-    pub policy: &'a pb::ShieldPolicy,
+    /// config.toml's `[shield]`.
+    pub settings: &'a ShieldSettings,
+    /// sec's own config, state, data and runtime directories.
+    pub daemon_dirs: &'a [PathBuf],
     pub allow: &'a [PathBuf],
     pub writable: &'a [PathBuf],
     pub writable_git: bool,
@@ -435,11 +438,10 @@ impl Layout {
             }
         }
         for (list, why) in [
-            (&request.policy.allow, "[shield] allow"),
-            (&request.policy.writable, "[shield] writable"),
+            (&request.settings.allow, "[shield] allow"),
+            (&request.settings.writable, "[shield] writable"),
         ] {
             for path in list {
-                let path = Path::new(path);
                 if !path.exists() {
                     warnings.push(format!("{why} {}: no such path", path.display()));
                 }
@@ -488,8 +490,8 @@ impl Layout {
                 out.extend(paths_in_var(name, &value));
             }
         }
-        out.extend(request.policy.hide.iter().map(PathBuf::from));
-        out.extend(request.policy.daemon_dirs.iter().map(PathBuf::from));
+        out.extend(request.settings.hide.iter().cloned());
+        out.extend(request.daemon_dirs.iter().cloned());
         out
     }
 

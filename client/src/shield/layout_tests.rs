@@ -123,7 +123,7 @@ impl Fixture {
     fn plan_with(
         &self,
         cwd: &Path,
-        policy: &pb::ShieldPolicy,
+        policy: &ShieldSettings,
         allow: &[PathBuf],
         writable: &[PathBuf],
         sockets: &[PathBuf],
@@ -132,7 +132,8 @@ impl Fixture {
             home: &self.home,
             cwd,
             env: &self.env,
-            policy,
+            settings: policy,
+            daemon_dirs: &[],
             allow,
             writable,
             writable_git: false,
@@ -143,7 +144,7 @@ impl Fixture {
     }
 
     fn plan(&self) -> Layout {
-        self.plan_with(&self.project, &pb::ShieldPolicy::default(), &[], &[], &[])
+        self.plan_with(&self.project, &ShieldSettings::default(), &[], &[], &[])
             .unwrap()
             .0
     }
@@ -212,8 +213,8 @@ fn the_home_shows_only_toolchains_and_the_project() {
 #[test]
 fn credentials_inside_what_shows_are_covered() {
     let f = Fixture::new();
-    let policy = pb::ShieldPolicy {
-        allow: vec![f.home.join(".cargo").display().to_string()],
+    let policy = ShieldSettings {
+        allow: vec![f.home.join(".cargo")],
         ..Default::default()
     };
     let socket = f.project.join("dev.sock");
@@ -229,7 +230,7 @@ fn credentials_inside_what_shows_are_covered() {
     let (layout, _) = f
         .plan_with(
             &f.project,
-            &pb::ShieldPolicy::default(),
+            &ShieldSettings::default(),
             std::slice::from_ref(&socket),
             &[],
             std::slice::from_ref(&socket),
@@ -247,7 +248,7 @@ fn allow_and_writable_show_paths_and_a_missing_one_is_refused() {
     let (layout, _) = f
         .plan_with(
             &f.project,
-            &pb::ShieldPolicy::default(),
+            &ShieldSettings::default(),
             std::slice::from_ref(&netrc),
             std::slice::from_ref(&cache),
             &[],
@@ -263,7 +264,7 @@ fn allow_and_writable_show_paths_and_a_missing_one_is_refused() {
     let err = f
         .plan_with(
             &f.project,
-            &pb::ShieldPolicy::default(),
+            &ShieldSettings::default(),
             &[],
             &[f.home.join("nope")],
             &[],
@@ -275,7 +276,7 @@ fn allow_and_writable_show_paths_and_a_missing_one_is_refused() {
 #[test]
 fn a_home_or_a_credential_dir_is_no_project() {
     let f = Fixture::new();
-    let policy = pb::ShieldPolicy::default();
+    let policy = ShieldSettings::default();
     let err = f.plan_with(&f.home, &policy, &[], &[], &[]).unwrap_err();
     assert!(err.message.contains("whole home"), "{}", err.message);
     let err = f
@@ -294,7 +295,7 @@ fn a_subdirectory_of_a_repository_runs_with_the_whole_repository() {
     let sub = f.project.join("tests");
     std::fs::create_dir(&sub).unwrap();
     let (layout, _) = f
-        .plan_with(&sub, &pb::ShieldPolicy::default(), &[], &[], &[])
+        .plan_with(&sub, &ShieldSettings::default(), &[], &[], &[])
         .unwrap();
     assert_eq!(layout.project, f.project);
     assert_eq!(layout.cwd, sub);
@@ -330,7 +331,7 @@ fn a_directory_without_git_guards_a_new_repository() {
     std::fs::create_dir(&plain).unwrap();
     std::os::unix::fs::symlink("elsewhere", plain.join(".envrc")).unwrap();
     let (layout, _) = f
-        .plan_with(&plain, &pb::ShieldPolicy::default(), &[], &[], &[])
+        .plan_with(&plain, &ShieldSettings::default(), &[], &[], &[])
         .unwrap();
     assert!(layout.protected.is_empty());
     assert!(layout.guarded.iter().any(|g| g.path == plain.join(".git")));

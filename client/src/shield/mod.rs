@@ -30,12 +30,9 @@ use std::ffi::OsString;
 use std::path::Path;
 use std::path::PathBuf;
 
-#[cfg(target_os = "linux")]
-use sec_proto::pb;
-
-#[cfg(target_os = "linux")]
-use crate::daemon_conn;
 use crate::report::Failure;
+#[cfg(target_os = "linux")]
+use sec_proto::config::{Config, ShieldSettings};
 
 #[cfg(target_os = "linux")]
 use layout::{Guarded, Layout};
@@ -61,36 +58,24 @@ pub async fn run(args: ShieldArgs) -> Result<u8, Failure> {
         .filter(|h| !h.is_empty())
         .map(PathBuf::from)
         .ok_or_else(|| Failure::new("cannot tell your home directory; set HOME"))?;
-    // The user's settings first: once the child runs, secd's socket is out of its reach, and
-    // everything the user asked for must be known before anything runs.
-    let policy = {
-        let mut client = daemon_conn::connect(true).await?;
-        client
-            .shield(pb::ShieldRequest {})
-            .await
-            .map_err(Failure::from_status)?
-            .into_inner()
-    };
-    if !policy.config_error.is_empty() {
-        return Err(Failure::new(format!(
-            "{}. sec shield does not run with less than your config asks for; fix config.toml and run it again. Nothing was run.",
-            policy.config_error
-        )));
-    }
+    // The user's settings, read here (not asked of secd, which need not run for this): a
+    // config that cannot be read is a refusal, never a shield with less than it asks for.
+    let settings = shield_settings()?;
     let env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
-    let keep_env: Vec<String> = policy
+    let keep_env: Vec<String> = settings
         .keep_env
         .iter()
         .chain(&args.keep_env)
         .cloned()
         .collect();
-    let env_plan = env::plan(&env, &keep_env, &policy.hide_env);
+    let env_plan = env::plan(&env, &keep_env, &settings.hide_env);
     let opened = env::opened_paths(&env_plan.kept);
     let (layout, warnings) = Layout::plan(&layout::Request {
         home: &home,
         cwd: &cwd,
         env: &env,
-        policy: &policy,
+        settings: &settings,
+        daemon_dirs: &daemon_dirs(),
         allow: &args.allow,
         writable: &args.writable,
         writable_git: args.writable_git,
@@ -116,6 +101,38 @@ pub async fn run(args: ShieldArgs) -> Result<u8, Failure> {
         return Ok(0);
     }
     run_shielded(&args, &layout, env_plan.kept).await
+}
+
+/// config.toml's `[shield]`; a config with a mistake anywhere is refused.
+#[cfg(target_os = "linux")]
+fn shield_settings() -> Result<ShieldSettings, Failure> {
+    let path = sec_proto::paths::config_file()
+        .ok_or_else(|| Failure::new("cannot tell your config directory; set HOME"))?;
+    let home = sec_proto::paths::home_dir()
+        .ok_or_else(|| Failure::new("cannot tell your home directory; set HOME"))?;
+    Config::load(&path, &home)
+        .map(|config| config.shield)
+        .map_err(|e| {
+            Failure::new(format!(
+                "{e}. sec shield does not run with less than your config asks for; fix config.toml and run it again. Nothing was run."
+            ))
+        })
+}
+
+/// sec's own directories: covered where they would show, so that a shielded command can
+/// neither reach secd's socket nor change the config, the approvals or the vault.
+#[cfg(target_os = "linux")]
+fn daemon_dirs() -> Vec<PathBuf> {
+    use sec_proto::paths;
+    [
+        paths::config_file().and_then(|f| f.parent().map(Path::to_path_buf)),
+        paths::state_dir(),
+        paths::local_vault().and_then(|f| f.parent().map(Path::to_path_buf)),
+        sec_proto::socket::runtime_dir().ok(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// What `--show` prints: the whole layout, one item a line, no values.
@@ -218,12 +235,8 @@ async fn run_shielded(
 
     use crate::exec::{exit_code, signals, spawn_failure};
 
-    let plan = sandbox::Plan::new(
-        layout,
-        args.no_network,
-        args.keep_fd.clone(),
-    )
-    .map_err(|e| Failure::new(format!("cannot prepare the shield: {e}")))?;
+    let plan = sandbox::Plan::new(layout, args.no_network, args.keep_fd.clone())
+        .map_err(|e| Failure::new(format!("cannot prepare the shield: {e}")))?;
     if !plan.has_landlock() && !args.no_network && host::abstract_sockets_listen() {
         return Err(Failure::new(
             "cannot shield the command: abstract Unix sockets listen here (a session bus or an X display may be among them), and this kernel cannot keep the command from them (Landlock scopes need Linux 6.12). Add --no-network, which closes them. Nothing was run; sec shield never runs a command unshielded.",

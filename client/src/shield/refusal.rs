@@ -33,7 +33,11 @@ pub fn explain(error: &StepError, plan_paths: &[std::path::PathBuf]) -> String {
         Step::Propagation => format!("cannot make the mounts private ({errno})"),
         Step::NewRoot => format!(
             "cannot build the new root from a read-only copy of / ({errno}){}",
-            if errno == Errno::ENOSYS { "; sec shield needs mount_setattr (Linux 5.12 or later)" } else { "" }
+            if errno == Errno::ENOSYS {
+                "; sec shield needs mount_setattr (Linux 5.12 or later)"
+            } else {
+                ""
+            }
         ),
         Step::Mount if path() == "/proc" => format!(
             "cannot mount a /proc of the new PID namespace ({errno}); the kernel allows that only where the host's /proc is fully visible (in a container whose /proc has masked paths it is not)"

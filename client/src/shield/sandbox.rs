@@ -138,11 +138,7 @@ enum Mount {
 
 impl Plan {
     /// The plan for `layout`.
-    pub fn new(
-        layout: &Layout,
-        no_network: bool,
-        keep_fds: Vec<RawFd>,
-    ) -> Result<Self, String> {
+    pub fn new(layout: &Layout, no_network: bool, keep_fds: Vec<RawFd>) -> Result<Self, String> {
         let uid = nix::unistd::getuid().as_raw();
         let gid = nix::unistd::getgid().as_raw();
         let mut namespaces = CloneFlags::CLONE_NEWUSER

@@ -65,6 +65,12 @@ fn parents_are_made_before_children_and_covers_after_what_they_cover() {
     assert!(position("/h/p") < position("/h/p/sock"));
     assert!(position("/dev") < position("/dev/null"));
     assert!(position("/proc") < position("/proc/keys"));
-    assert_eq!(targets.iter().filter(|t| *t == Path::new("/tmp")).count(), 1);
-    assert!(!targets.contains(&PathBuf::from("/usr")), "the system comes with the root");
+    assert_eq!(
+        targets.iter().filter(|t| *t == Path::new("/tmp")).count(),
+        1
+    );
+    assert!(
+        !targets.contains(&PathBuf::from("/usr")),
+        "the system comes with the root"
+    );
 }

@@ -32,28 +32,6 @@ use super::{Backend, BoxFuture, Reference, VaultError};
 const BACKEND: &str = "the kernel keyring";
 /// The prefix that keeps sec's keys apart from other programs' keys in `@u`.
 const PREFIX: &str = "sec:";
-const MAX_NAME: usize = 255;
-
-/// Parses the text after `keyutils:`. Errors never repeat the text.
-pub(super) fn parse(name: &str) -> Result<Reference, String> {
-    let syntax = "a keyutils reference is `keyutils:NAME` (e.g. `keyutils:pypi/coveragepy`)";
-    if name.is_empty() {
-        return Err(format!("{syntax}; its NAME is empty"));
-    }
-    if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!(
-            "{syntax}; its NAME must not contain spaces or control characters"
-        ));
-    }
-    if name.len() > MAX_NAME {
-        return Err(format!(
-            "{syntax}; its NAME is longer than {MAX_NAME} bytes"
-        ));
-    }
-    Ok(Reference::Keyutils {
-        name: name.to_string(),
-    })
-}
 
 #[derive(Default)]
 pub struct KeyutilsBackend;
@@ -275,13 +253,22 @@ mod tests {
         assert_eq!(r.to_string(), "keyutils:pypi/coveragepy");
         assert!(!r.runs_program());
         assert!(Reference::parse("keyutils:a:b").is_ok());
-        assert!(Reference::parse(&format!("keyutils:{}", "n".repeat(MAX_NAME))).is_ok());
+        assert!(
+            Reference::parse(&format!(
+                "keyutils:{}",
+                "n".repeat(sec_proto::reference::MAX_KEYUTILS_NAME)
+            ))
+            .is_ok()
+        );
         for bad in [
             "keyutils:".to_string(),
             "keyutils:a b".into(),
             "keyutils:a\tb".into(),
             "keyutils:a\u{7}".into(),
-            format!("keyutils:{}", "n".repeat(MAX_NAME + 1)),
+            format!(
+                "keyutils:{}",
+                "n".repeat(sec_proto::reference::MAX_KEYUTILS_NAME + 1)
+            ),
         ] {
             let err = Reference::parse(&bad).unwrap_err();
             assert!(err.starts_with("a keyutils reference is"), "{bad:?}: {err}");

@@ -301,16 +301,6 @@ async fn run_blocking<T: Send + 'static>(
         .map_err(|e| LocalError::Task(e.to_string()))
 }
 
-/// Parses the text after `local:`: a non-empty name without control characters.
-pub fn parse(rest: &str) -> Result<Reference, String> {
-    if rest.is_empty() || rest.chars().any(char::is_control) || rest.trim() != rest {
-        return Err("a local vault reference is `local:NAME`".into());
-    }
-    Ok(Reference::Local {
-        name: rest.to_string(),
-    })
-}
-
 pub struct LocalBackend {
     vault: Arc<LocalVault>,
 }
@@ -379,7 +369,7 @@ mod tests {
     }
 
     fn reference(name: &str) -> Reference {
-        parse(name).unwrap()
+        Reference::parse(&format!("local:{name}")).unwrap()
     }
 
     #[tokio::test]
@@ -448,7 +438,7 @@ mod tests {
             reference("pypi/coveragepy").to_string(),
             "local:pypi/coveragepy"
         );
-        assert!(parse("").is_err());
-        assert!(parse(" x").is_err());
+        assert!(Reference::parse("local:").is_err());
+        assert!(Reference::parse("local: x").is_err());
     }
 }

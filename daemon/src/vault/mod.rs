@@ -1,6 +1,7 @@
-//! Vault backends behind one trait. A [`Reference`] names a secret (`SCHEME:REST`); the
-//! [`Vaults`] registry sends it to the backend for its scheme. Adding a backend means a
-//! variant in `Reference`, a module implementing [`Backend`], and a line in `Vaults::new`.
+//! Vault backends behind one trait. A [`Reference`] (its syntax is `sec_proto::reference`)
+//! names a secret (`SCHEME:REST`); the [`Vaults`] registry sends it to the backend for its
+//! scheme. Adding a backend means a variant in `Reference`, a module implementing
+//! [`Backend`], and a line in `Vaults::new`.
 
 mod cmd;
 mod keyring;
@@ -10,7 +11,6 @@ mod op;
 mod pass;
 mod program;
 
-use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -29,97 +29,7 @@ pub struct DefaultStore {
 }
 pub use self::op::OpBackend;
 pub use self::pass::PassBackend;
-
-/// A parsed secret reference. Its `Display` is the reference as the user wrote it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Reference {
-    /// `keyring:SERVICE/ACCOUNT`: the OS keychain.
-    Keyring { service: String, account: String },
-    /// `op://VAULT/ITEM/[SECTION/]FIELD`: 1Password, through `op read`.
-    OnePassword(String),
-    /// `pass:PATH` or `pass:PATH#KEY`: an entry of the password-store (`pass show PATH`), its
-    /// first line or the value of its `KEY: value` line.
-    Pass { path: String, key: Option<String> },
-    /// `cmd:PROGRAM ARG...`: the output of a program, run without a shell. `line` is the text
-    /// after `cmd:` as written, `argv` its words.
-    Command { line: String, argv: Vec<String> },
-    /// `keyutils:NAME`: a `user` key `sec:NAME` in the Linux kernel's user keyring.
-    Keyutils { name: String },
-    /// `local:NAME`: an entry of sec's own encrypted vault file.
-    Local { name: String },
-}
-
-const KNOWN_SCHEMES: &str = "`keyring:SERVICE/ACCOUNT`, `op://VAULT/ITEM/FIELD`, `pass:PATH[#KEY]`, `keyutils:NAME`, `local:NAME`, `cmd:PROGRAM ARG...`";
-
-impl Reference {
-    /// Parses `SCHEME:REST`. Error messages never repeat the text after the scheme: a user
-    /// who pasted a token where a reference belongs must not find it in a log.
-    pub fn parse(text: &str) -> Result<Reference, String> {
-        let literal_hint = "for a literal value write `{ value = \"...\" }`";
-        let Some((scheme, rest)) = text.split_once(':') else {
-            return Err(format!(
-                "a string here is a secret reference (SCHEME:REST, e.g. {KNOWN_SCHEMES}); {literal_hint}"
-            ));
-        };
-        match scheme {
-            "keyring" => {
-                let (service, account) = rest.split_once('/').unwrap_or((rest, ""));
-                if service.is_empty() || account.is_empty() {
-                    return Err("a keyring reference is `keyring:SERVICE/ACCOUNT`".into());
-                }
-                Ok(Reference::Keyring {
-                    service: service.into(),
-                    account: account.into(),
-                })
-            }
-            "op" => {
-                let path = rest.strip_prefix("//").unwrap_or("");
-                let parts: Vec<&str> = path.split('/').collect();
-                if parts.len() < 3 || parts.len() > 4 || parts.iter().any(|p| p.is_empty()) {
-                    return Err(
-                        "a 1Password reference is `op://VAULT/ITEM/FIELD` or `op://VAULT/ITEM/SECTION/FIELD`"
-                            .into(),
-                    );
-                }
-                Ok(Reference::OnePassword(text.into()))
-            }
-            "pass" => pass::parse(rest),
-            "cmd" => cmd::parse(rest),
-            "keyutils" => keyutils::parse(rest),
-            "local" => local::parse(rest),
-            other if other.len() <= 12 && other.chars().all(|c| c.is_ascii_lowercase()) => Err(
-                format!("unknown scheme `{other}`; known are {KNOWN_SCHEMES}; {literal_hint}"),
-            ),
-            _ => Err(format!(
-                "a string here is a secret reference (SCHEME:REST, e.g. {KNOWN_SCHEMES}); {literal_hint}"
-            )),
-        }
-    }
-
-    /// Whether using this reference runs a program named by the reference itself (`cmd:`).
-    /// Such references are accepted only from the user's own configuration: a repository's
-    /// `.sec.toml` that could name one would run code of the repository's choosing.
-    pub fn runs_program(&self) -> bool {
-        matches!(self, Reference::Command { .. })
-    }
-}
-
-impl fmt::Display for Reference {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Reference::Keyring { service, account } => write!(f, "keyring:{service}/{account}"),
-            Reference::OnePassword(text) => f.write_str(text),
-            Reference::Pass { path, key: None } => write!(f, "pass:{path}"),
-            Reference::Pass {
-                path,
-                key: Some(key),
-            } => write!(f, "pass:{path}#{key}"),
-            Reference::Command { line, .. } => write!(f, "cmd:{line}"),
-            Reference::Keyutils { name } => write!(f, "keyutils:{name}"),
-            Reference::Local { name } => write!(f, "local:{name}"),
-        }
-    }
-}
+pub use sec_proto::reference::Reference;
 
 /// Why a vault could not give, store or delete a secret. Every message names the reference
 /// and the backend and says what to do; none ever holds a secret value.

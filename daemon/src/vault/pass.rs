@@ -34,52 +34,6 @@ use super::{Backend, BoxFuture, Reference, VaultError};
 const BACKEND: &str = "the password store (pass)";
 const TIMEOUT: Duration = Duration::from_secs(30);
 
-const SYNTAX: &str = "a pass reference is `pass:PATH` or `pass:PATH#KEY`, PATH an entry of the password store (e.g. `pass:pypi/coveragepy#username`)";
-
-/// Parses the text after `pass:`. Errors never repeat the text.
-pub(super) fn parse(rest: &str) -> Result<Reference, String> {
-    let (path, key) = match rest.split_once('#') {
-        Some((path, key)) => (path, Some(key)),
-        None => (rest, None),
-    };
-    if path.is_empty() {
-        return Err(format!("{SYNTAX}; its PATH is empty"));
-    }
-    if path.chars().any(char::is_control) {
-        return Err(format!("{SYNTAX}; its PATH contains control characters"));
-    }
-    if path.starts_with('/') {
-        return Err(format!(
-            "{SYNTAX}; its PATH starts with `/`, but PATH is relative to the store"
-        ));
-    }
-    if path.starts_with('-') {
-        return Err(format!("{SYNTAX}; its PATH must not start with `-`"));
-    }
-    if path
-        .split('/')
-        .any(|c| c.is_empty() || c == "." || c == "..")
-    {
-        return Err(format!(
-            "{SYNTAX}; its PATH has an empty, `.` or `..` component"
-        ));
-    }
-    if let Some(key) = key {
-        if key.is_empty() {
-            return Err(format!("{SYNTAX}; the KEY after `#` is empty"));
-        }
-        if key.contains(':') || key.chars().any(char::is_control) || key.trim() != key {
-            return Err(format!(
-                "{SYNTAX}; its KEY must not contain `:`, control characters, or surrounding spaces"
-            ));
-        }
-    }
-    Ok(Reference::Pass {
-        path: path.to_string(),
-        key: key.map(str::to_string),
-    })
-}
-
 /// The value a reference selects from an entry's decrypted text: the first line, or the
 /// value of the first `KEY: value` line after it. `None` if there is no such line.
 fn select<'c>(content: &'c str, key: Option<&str>) -> Option<&'c str> {

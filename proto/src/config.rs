@@ -33,7 +33,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::vault::Reference;
+use crate::reference::Reference;
 
 pub const DEFAULT_TTL: Duration = Duration::from_secs(15 * 60);
 pub const DEFAULT_MAX_TTL: Duration = Duration::from_secs(8 * 60 * 60);
@@ -565,6 +565,11 @@ fn shield_settings(raw: &RawShield, home: &Path) -> Result<ShieldSettings, Locat
     })
 }
 
+/// Whether `name` can be a lease file's name: one path component, not `.` or `..`.
+pub fn valid_file_name(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains('/') && !name.contains('\0')
+}
+
 /// Symlinks resolved when the path exists; otherwise `.` and `..` folded lexically, so a scope
 /// for a directory that does not exist yet still matches once it does (after a reload).
 pub fn canonical_or_normal(path: &Path) -> PathBuf {
@@ -626,7 +631,7 @@ fn parse_value(value: &Spanned<toml::Value>, var: &str) -> Result<ParsedVar, Loc
     let file = match (raw.delivery, raw.name) {
         (Some(Delivery::File), name) => {
             let name = name.unwrap_or_else(|| var.to_string());
-            if !crate::files::valid_file_name(&name) {
+            if !valid_file_name(&name) {
                 return Err(Located::new(
                     span,
                     format!("`name = \"{name}\"` must be a plain file name"),

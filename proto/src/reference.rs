@@ -1,0 +1,350 @@
+//! Secret references, `SCHEME:REST`: their syntax, shared by secd (which resolves them)
+//! and by everything that reads config.toml or a repository's `.sec.toml`. How each scheme
+//! is read, written and deleted is the daemon's (`vault/`).
+//!
+//! Error messages never repeat the text after the scheme: a user who pasted a token where a
+//! reference belongs must not find it in a log.
+
+use std::fmt;
+
+/// A parsed secret reference. Its `Display` is the reference as the user wrote it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Reference {
+    /// `keyring:SERVICE/ACCOUNT`: the OS keychain.
+    Keyring { service: String, account: String },
+    /// `op://VAULT/ITEM/[SECTION/]FIELD`: 1Password, through `op read`.
+    OnePassword(String),
+    /// `pass:PATH` or `pass:PATH#KEY`: an entry of the password-store (`pass show PATH`), its
+    /// first line or the value of its `KEY: value` line.
+    Pass { path: String, key: Option<String> },
+    /// `cmd:PROGRAM ARG...`: the output of a program, run without a shell. `line` is the text
+    /// after `cmd:` as written, `argv` its words.
+    Command { line: String, argv: Vec<String> },
+    /// `keyutils:NAME`: a `user` key `sec:NAME` in the Linux kernel's user keyring.
+    Keyutils { name: String },
+    /// `local:NAME`: an entry of sec's own encrypted vault file.
+    Local { name: String },
+}
+
+const KNOWN_SCHEMES: &str = "`keyring:SERVICE/ACCOUNT`, `op://VAULT/ITEM/FIELD`, `pass:PATH[#KEY]`, `keyutils:NAME`, `local:NAME`, `cmd:PROGRAM ARG...`";
+
+impl Reference {
+    /// Parses `SCHEME:REST`. Error messages never repeat the text after the scheme: a user
+    /// who pasted a token where a reference belongs must not find it in a log.
+    pub fn parse(text: &str) -> Result<Reference, String> {
+        let literal_hint = "for a literal value write `{ value = \"...\" }`";
+        let Some((scheme, rest)) = text.split_once(':') else {
+            return Err(format!(
+                "a string here is a secret reference (SCHEME:REST, e.g. {KNOWN_SCHEMES}); {literal_hint}"
+            ));
+        };
+        match scheme {
+            "keyring" => {
+                let (service, account) = rest.split_once('/').unwrap_or((rest, ""));
+                if service.is_empty() || account.is_empty() {
+                    return Err("a keyring reference is `keyring:SERVICE/ACCOUNT`".into());
+                }
+                Ok(Reference::Keyring {
+                    service: service.into(),
+                    account: account.into(),
+                })
+            }
+            "op" => {
+                let path = rest.strip_prefix("//").unwrap_or("");
+                let parts: Vec<&str> = path.split('/').collect();
+                if parts.len() < 3 || parts.len() > 4 || parts.iter().any(|p| p.is_empty()) {
+                    return Err(
+                        "a 1Password reference is `op://VAULT/ITEM/FIELD` or `op://VAULT/ITEM/SECTION/FIELD`"
+                            .into(),
+                    );
+                }
+                Ok(Reference::OnePassword(text.into()))
+            }
+            "pass" => parse_pass(rest),
+            "cmd" => parse_cmd(rest),
+            "keyutils" => parse_keyutils(rest),
+            "local" => parse_local(rest),
+            other if other.len() <= 12 && other.chars().all(|c| c.is_ascii_lowercase()) => Err(
+                format!("unknown scheme `{other}`; known are {KNOWN_SCHEMES}; {literal_hint}"),
+            ),
+            _ => Err(format!(
+                "a string here is a secret reference (SCHEME:REST, e.g. {KNOWN_SCHEMES}); {literal_hint}"
+            )),
+        }
+    }
+
+    /// Whether using this reference runs a program named by the reference itself (`cmd:`).
+    /// Such references are accepted only from the user's own configuration: a repository's
+    /// `.sec.toml` that could name one would run code of the repository's choosing.
+    pub fn runs_program(&self) -> bool {
+        matches!(self, Reference::Command { .. })
+    }
+}
+
+impl fmt::Display for Reference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reference::Keyring { service, account } => write!(f, "keyring:{service}/{account}"),
+            Reference::OnePassword(text) => f.write_str(text),
+            Reference::Pass { path, key: None } => write!(f, "pass:{path}"),
+            Reference::Pass {
+                path,
+                key: Some(key),
+            } => write!(f, "pass:{path}#{key}"),
+            Reference::Command { line, .. } => write!(f, "cmd:{line}"),
+            Reference::Keyutils { name } => write!(f, "keyutils:{name}"),
+            Reference::Local { name } => write!(f, "local:{name}"),
+        }
+    }
+}
+
+const PASS_SYNTAX: &str = "a pass reference is `pass:PATH` or `pass:PATH#KEY`, PATH an entry of the password store (e.g. `pass:pypi/coveragepy#username`)";
+
+/// Parses the text after `pass:`. Errors never repeat the text.
+fn parse_pass(rest: &str) -> Result<Reference, String> {
+    let (path, key) = match rest.split_once('#') {
+        Some((path, key)) => (path, Some(key)),
+        None => (rest, None),
+    };
+    if path.is_empty() {
+        return Err(format!("{PASS_SYNTAX}; its PATH is empty"));
+    }
+    if path.chars().any(char::is_control) {
+        return Err(format!(
+            "{PASS_SYNTAX}; its PATH contains control characters"
+        ));
+    }
+    if path.starts_with('/') {
+        return Err(format!(
+            "{PASS_SYNTAX}; its PATH starts with `/`, but PATH is relative to the store"
+        ));
+    }
+    if path.starts_with('-') {
+        return Err(format!("{PASS_SYNTAX}; its PATH must not start with `-`"));
+    }
+    if path
+        .split('/')
+        .any(|c| c.is_empty() || c == "." || c == "..")
+    {
+        return Err(format!(
+            "{PASS_SYNTAX}; its PATH has an empty, `.` or `..` component"
+        ));
+    }
+    if let Some(key) = key {
+        if key.is_empty() {
+            return Err(format!("{PASS_SYNTAX}; the KEY after `#` is empty"));
+        }
+        if key.contains(':') || key.chars().any(char::is_control) || key.trim() != key {
+            return Err(format!(
+                "{PASS_SYNTAX}; its KEY must not contain `:`, control characters, or surrounding spaces"
+            ));
+        }
+    }
+    Ok(Reference::Pass {
+        path: path.to_string(),
+        key: key.map(str::to_string),
+    })
+}
+
+const CMD_SYNTAX: &str =
+    "a cmd reference is `cmd:PROGRAM ARG...` (e.g. `cmd:secret-tool lookup service pypi`)";
+
+/// Parses the text after `cmd:`. Errors never repeat the text.
+fn parse_cmd(line: &str) -> Result<Reference, String> {
+    let argv = split_words(line)?;
+    let Some(program) = argv.first() else {
+        return Err(format!("{CMD_SYNTAX}; this one names no program"));
+    };
+    if program.is_empty() {
+        return Err(format!("{CMD_SYNTAX}; its program name is empty"));
+    }
+    if program.contains('/') && !program.starts_with('/') {
+        return Err(format!(
+            "{CMD_SYNTAX}; its PROGRAM must be a name looked up on secd's PATH or an absolute path, not a relative path"
+        ));
+    }
+    if argv.iter().any(|word| word.contains('\0')) {
+        return Err(format!("{CMD_SYNTAX}; it contains a NUL character"));
+    }
+    Ok(Reference::Command {
+        line: line.to_string(),
+        argv,
+    })
+}
+
+/// Splits `line` into words like a POSIX shell, with quoting but no expansion (see the
+/// module documentation). Error messages never repeat the text.
+fn split_words(line: &str) -> Result<Vec<String>, String> {
+    let shell_hint = "secd runs the program itself, without a shell: quote the character to pass it literally, or write `cmd:sh -c '...'`";
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            ' ' | '\t' | '\n' => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(c) => word.push(c),
+                        None => return Err(format!("{CMD_SYNTAX}; it has an unterminated `'`")),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(c @ ('"' | '\\' | '$' | '`')) => word.push(c),
+                            Some('\n') => {}
+                            Some(c) => {
+                                word.push('\\');
+                                word.push(c);
+                            }
+                            None => {
+                                return Err(format!("{CMD_SYNTAX}; it has an unterminated `\"`"));
+                            }
+                        },
+                        Some(c @ ('$' | '`')) => {
+                            return Err(format!(
+                                "{CMD_SYNTAX}; it has `{c}` inside double quotes, which a shell would expand and secd does not; use single quotes to pass it literally, or write `cmd:sh -c '...'`"
+                            ));
+                        }
+                        Some(c) => word.push(c),
+                        None => return Err(format!("{CMD_SYNTAX}; it has an unterminated `\"`")),
+                    }
+                }
+            }
+            '\\' => match chars.next() {
+                Some('\n') => {}
+                Some(c) => {
+                    word.push(c);
+                    in_word = true;
+                }
+                None => return Err(format!("{CMD_SYNTAX}; it ends with a lone backslash")),
+            },
+            '|' | '&' | ';' | '<' | '>' | '(' | ')' | '$' | '`' => {
+                return Err(format!(
+                    "{CMD_SYNTAX}; it has an unquoted `{c}`, which a shell would treat specially; {shell_hint}"
+                ));
+            }
+            '~' | '#' if !in_word => {
+                return Err(format!(
+                    "{CMD_SYNTAX}; a word starts with an unquoted `{c}`, which a shell would treat specially; {shell_hint}"
+                ));
+            }
+            c => {
+                word.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    Ok(words)
+}
+
+pub const MAX_KEYUTILS_NAME: usize = 255;
+
+/// Parses the text after `keyutils:`. Errors never repeat the text.
+fn parse_keyutils(name: &str) -> Result<Reference, String> {
+    let syntax = "a keyutils reference is `keyutils:NAME` (e.g. `keyutils:pypi/coveragepy`)";
+    if name.is_empty() {
+        return Err(format!("{syntax}; its NAME is empty"));
+    }
+    if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "{syntax}; its NAME must not contain spaces or control characters"
+        ));
+    }
+    if name.len() > MAX_KEYUTILS_NAME {
+        return Err(format!(
+            "{syntax}; its NAME is longer than {MAX_KEYUTILS_NAME} bytes"
+        ));
+    }
+    Ok(Reference::Keyutils {
+        name: name.to_string(),
+    })
+}
+
+/// Parses the text after `local:`: a non-empty name without control characters.
+fn parse_local(rest: &str) -> Result<Reference, String> {
+    if rest.is_empty() || rest.chars().any(char::is_control) || rest.trim() != rest {
+        return Err("a local vault reference is `local:NAME`".into());
+    }
+    Ok(Reference::Local {
+        name: rest.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(line: &str) -> Vec<String> {
+        split_words(line).unwrap_or_else(|e| panic!("{line:?}: {e}"))
+    }
+
+    #[test]
+    fn splits_like_a_shell_without_expanding() {
+        assert_eq!(
+            words("secret-tool lookup service pypi"),
+            ["secret-tool", "lookup", "service", "pypi"]
+        );
+        assert_eq!(words("  a \t b\n c  "), ["a", "b", "c"]);
+        assert_eq!(words("a 'b c' \"d e\""), ["a", "b c", "d e"]);
+        assert_eq!(words("x'y'\"z\"w"), ["xyzw"]);
+        assert_eq!(words("a '' \"\""), ["a", "", ""]);
+        assert_eq!(words(r"a\ b c\\d \'"), ["a b", r"c\d", "'"]);
+        assert_eq!(words(r#""q\"x\\y\$z\`w\n""#), [r#"q"x\y$z`w\n"#]);
+        assert_eq!(words("a \\\nb"), ["a", "b"]);
+        assert_eq!(words("'$HOME | ; & `x` ~ #'"), ["$HOME | ; & `x` ~ #"]);
+        assert_eq!(words("\"a | b ~ # ; ( )\""), ["a | b ~ # ; ( )"]);
+        assert_eq!(words(r"a\|b \$X \~ \#"), ["a|b", "$X", "~", "#"]);
+        assert_eq!(
+            words("curl a#b x~y *.txt ?[]"),
+            ["curl", "a#b", "x~y", "*.txt", "?[]"]
+        );
+        assert_eq!(words(""), Vec::<String>::new());
+    }
+
+    #[test]
+    fn refuses_what_a_shell_would_treat_specially() {
+        for line in [
+            "pass show x | head -n1",
+            "a && b",
+            "a; b",
+            "a > f",
+            "a 2>/dev/null",
+            "a <f",
+            "echo $HOME",
+            "echo ${X}",
+            "echo `id`",
+            "echo $(id)",
+            "echo \"$HOME\"",
+            "echo \"`id`\"",
+            "cat ~/token",
+            "a # comment",
+            "a (b)",
+        ] {
+            let err = split_words(line).unwrap_err();
+            assert!(
+                err.contains("without a shell") || err.contains("expand"),
+                "{line}: {err}"
+            );
+        }
+        for line in ["a 'b", "a \"b", "a \"b\\", "a b\\"] {
+            assert!(split_words(line).is_err(), "{line}");
+        }
+    }
+}
