@@ -22,7 +22,31 @@ use crate::report::Failure;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let is_exec = matches!(cli.command, Command::Exec { .. } | Command::Shield { .. });
+    // Before any runtime or thread exists: the shield enters a user namespace itself.
+    if let Command::Shield {
+        no_network,
+        allow,
+        writable,
+        writable_git,
+        keep_env,
+        keep_fd,
+        show,
+        argv,
+    } = cli.command
+    {
+        let args = shield::ShieldArgs {
+            no_network,
+            allow,
+            writable,
+            writable_git,
+            keep_env,
+            keep_fd,
+            show,
+            argv,
+        };
+        return finish(shield::run(args), true);
+    }
+    let is_exec = matches!(cli.command, Command::Exec { .. });
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -36,28 +60,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Exec { only, argv } => exec::run(argv, only).await,
-            Command::Shield {
-                no_network,
-                allow,
-                writable,
-                writable_git,
-                keep_env,
-                keep_fd,
-                show,
-                argv,
-            } => {
-                let args = shield::ShieldArgs {
-                    no_network,
-                    allow,
-                    writable,
-                    writable_git,
-                    keep_env,
-                    keep_fd,
-                    show,
-                    argv,
-                };
-                shield::run(args).await
-            }
+            Command::Shield { .. } => unreachable!("the shield runs without the runtime"),
             Command::Ls { dir } => commands::ls(dir).await,
             Command::Status { json } => commands::status(json).await,
             Command::Revoke {
@@ -89,11 +92,22 @@ fn main() -> ExitCode {
             } => hook::event(shell, &from, &to, &declined).await,
         }
     });
+    finish(result, is_exec)
+}
+
+/// The exit code for a command's result; a failure is said on stderr. Commands that run a
+/// child (exec, shield) fail with 125, as `env` and `timeout` do, so that the child's own
+/// codes stay apart.
+fn finish(result: Result<u8, Failure>, runs_a_child: bool) -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(Failure { message, code }) => {
             eprintln!("sec: {message}");
-            let fallback = if is_exec { exec::EXIT_SEC_FAILED } else { 1 };
+            let fallback = if runs_a_child {
+                exec::EXIT_SEC_FAILED
+            } else {
+                1
+            };
             ExitCode::from(code.unwrap_or(fallback))
         }
     }

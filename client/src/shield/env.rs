@@ -211,15 +211,19 @@ pub struct EnvPlan {
 
 /// The user's lists: `keep` names (patterns) that pass as well, `hide` names that never do.
 pub fn plan(env: &[(OsString, OsString)], keep: &[String], hide: &[String]) -> EnvPlan {
-    fn matches<'a>(mut patterns: impl Iterator<Item = &'a str>, name: &str) -> bool {
-        patterns.any(|p| glob_match(&p.to_ascii_uppercase(), &name.to_ascii_uppercase()))
-    }
+    // Names compare without regard to ASCII case: the built-in patterns are upper case, the
+    // user's are made so once.
+    let upper =
+        |list: &[String]| -> Vec<String> { list.iter().map(|p| p.to_ascii_uppercase()).collect() };
+    let (keep, hide) = (upper(keep), upper(hide));
+    let matches = |patterns: &[String], name: &str| patterns.iter().any(|p| glob_match(p, name));
     let mut plan = EnvPlan::default();
     for (name, value) in env {
         let text = name.to_string_lossy().into_owned();
-        let named = matches(keep.iter().map(String::as_str), &text);
-        let harmless = matches(PASS_ENV.iter().copied(), &text);
-        let hidden = matches(hide.iter().map(String::as_str), &text);
+        let name_upper = text.to_ascii_uppercase();
+        let named = matches(&keep, &name_upper);
+        let harmless = PASS_ENV.iter().any(|p| glob_match(p, &name_upper));
+        let hidden = matches(&hide, &name_upper);
         let opening = OPENING_ENV.iter().find(|(n, _)| *n == text);
         let passes = !hidden
             && match opening {

@@ -1,37 +1,37 @@
-//! The shield's processes, all made between fork and exec of the one child `sec` spawns:
+//! The shield's processes:
 //!
 //! ```text
-//! sec ── supervisor (new user, mount, PID namespaces; outside the new PID namespace)
-//!          └── init (PID 1 of the new PID namespace: builds the root, reaps)
-//!                └── the command (its own nested user and mount namespace)
+//! sec (new user, PID, IPC namespaces: it waits, forwards signals, mirrors the exit)
+//!  └── init (PID 1 of the new PID namespace: its own mount namespace, builds the root, reaps)
+//!        └── the command (a nested user and mount namespace, Landlock, seccomp)
 //! ```
 //!
-//! The supervisor is what `sec` waits for: it exits as the command did (the same code, or
-//! the same signal). Init exists because only the first process of a PID namespace can
-//! mount its `/proc`, and because when it exits the kernel kills every process left in the
-//! namespace: nothing the command started (`setsid cmd &`) outlives the shield. Signals that
-//! other processes send to `sec` travel down the chain; those the terminal sends to the
-//! whole foreground group reach the command directly and are not passed on twice.
+//! Init exists because only the first process of a PID namespace can mount its `/proc`, and
+//! because when it exits the kernel kills every process left in the namespace: nothing the
+//! command started (`setsid cmd &`) outlives the shield. It is std's child of `sec`: a step
+//! that fails while building the root is returned from `pre_exec`, so `spawn` reports it.
+//! It never execs; the command does. PID 1 ignores the signals it has no handler for, so
+//! init passes on those that other processes send (sec's forwarder among them); those the
+//! terminal sends to the whole foreground group reach the command directly and are not
+//! passed on twice. PID 1 cannot die by a signal either, so it writes the command's wait
+//! status to a pipe for `sec`, which leaves the same way.
 //!
-//! Init tells the supervisor through a pipe whether the root was built (or which step
-//! failed, which the supervisor returns to std as the spawn error) and, at the end, the
-//! command's wait status. Everything here is async-signal-safe: raw system calls only,
-//! which is why this module may use `unsafe`.
+//! Everything here runs between fork and exec and is async-signal-safe: raw system calls
+//! only, which is why this module may use `unsafe`.
 
 #![allow(unsafe_code)]
 
 use std::ffi::c_int;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use nix::errno::Errno;
 
 use super::sandbox::{self, Plan, Step, StepError, fail};
 
-/// Where the signal handlers of this process pass signals on to.
+/// Where init's signal handlers pass signals on to: the command.
 static FORWARD_TO: AtomicI32 = AtomicI32::new(0);
 
-/// Signals other processes send that the chain passes on.
+/// Signals other processes send that init passes on.
 const FORWARDED: [c_int; 6] = [
     libc::SIGTERM,
     libc::SIGINT,
@@ -41,95 +41,29 @@ const FORWARDED: [c_int; 6] = [
     libc::SIGUSR2,
 ];
 
-/// Init's messages to the supervisor: a kind and a value, 8 bytes.
-const READY: u32 = 0;
-const SETUP_FAILED: u32 = 1;
-const EXITED: u32 = 2;
+/// The message init writes to `plan.status_fd` when the command ends: its wait status.
+pub const STATUS_LEN: usize = 4;
 
-/// Runs in the child std forked: returns only in the command's process (Ok: std goes on to
-/// exec) or in the supervisor when the root could not be built (Err: std reports it).
+/// Runs in the child std forked (PID 1 of the new namespace): builds the root, forks the
+/// command's process and returns only there (Ok: std goes on to exec); an error while
+/// building is returned for std to report. Init itself never returns.
 pub fn enter(plan: &mut Plan) -> Result<(), StepError> {
-    // When sec dies, so does the shield.
+    // When sec dies, so does the shield. Init holds the power over the mounts: neither
+    // tracing nor reading its memory is open to the command.
     set_death_signal();
-    sandbox::unshare_namespaces(plan)?;
-    // Neither the supervisor nor init may be traced or have its memory read by the command
-    // (init holds the power over the mounts). Only now: a non-dumpable process cannot write
-    // its own uid_map unless it is root.
     set_dumpable(false);
-    let (from_init, to_supervisor) =
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(fail(Step::Fork, 0))?;
-    match fork().map_err(fail(Step::Fork, 0))? {
-        0 => {
-            drop(from_init);
-            init(plan, to_supervisor)
-        }
-        init_pid => {
-            drop(to_supervisor);
-            supervise(init_pid, from_init)
-        }
-    }
-}
-
-/// The supervisor: waits for init's word, then for the command's end, and mirrors it.
-fn supervise(init_pid: i32, from_init: OwnedFd) -> Result<(), StepError> {
-    FORWARD_TO.store(init_pid, Ordering::SeqCst);
-    install_forwarding();
-    match read_message(&from_init) {
-        Some((READY, _)) => {}
-        Some((SETUP_FAILED, raw)) => {
-            wait_for(init_pid);
-            return Err(
-                StepError::from_raw(raw).unwrap_or_else(|| fail(Step::Supervisor, 0)(Errno::EIO))
-            );
-        }
-        _ => {
-            wait_for(init_pid);
-            return Err(fail(Step::Supervisor, 0)(Errno::EIO));
-        }
-    }
-    // From here on std's error pipe must close everywhere but in the command, so that
-    // `spawn` in sec returns once the command runs.
-    close_all_but(from_init.as_raw_fd());
-    let status = match read_message(&from_init) {
-        Some((EXITED, status)) => {
-            wait_for(init_pid);
-            status
-        }
-        _ => wait_for(init_pid),
-    };
-    mirror(status)
-}
-
-/// Init: builds the root, starts the command, reaps until the command ends, reports. Returns
-/// only in the command's process.
-fn init(plan: &mut Plan, to_supervisor: OwnedFd) -> Result<(), StepError> {
-    set_death_signal();
     // What sec's runtime may have installed; init reaps with waitpid itself.
     // SAFETY: resetting a disposition to the default.
     unsafe { libc::signal(libc::SIGCHLD, libc::SIG_DFL) };
-    if let Err(error) = sandbox::build_root(plan) {
-        write_message(&to_supervisor, SETUP_FAILED, error.raw());
-        exit(1);
-    }
-    let command = match fork() {
-        Ok(0) => {
-            drop(to_supervisor);
-            return command(plan);
-        }
-        Ok(pid) => pid,
-        Err(errno) => {
-            write_message(
-                &to_supervisor,
-                SETUP_FAILED,
-                fail(Step::Fork, 1)(errno).raw(),
-            );
-            exit(1);
-        }
+    sandbox::build_root(plan)?;
+    let command = match fork().map_err(fail(Step::Fork, 0))? {
+        0 => return confine(plan),
+        pid => pid,
     };
-    FORWARD_TO.store(command, Ordering::SeqCst);
-    install_forwarding();
-    write_message(&to_supervisor, READY, 0);
-    close_all_but(to_supervisor.as_raw_fd());
+    forward_signals_to(command);
+    // std's error pipe must close everywhere but in the command, so that `spawn` in sec
+    // returns once the command runs.
+    close_all_but(plan.status_fd);
     let status = loop {
         let mut status: c_int = 0;
         // SAFETY: waitpid with a valid pointer to a local.
@@ -141,48 +75,27 @@ fn init(plan: &mut Plan, to_supervisor: OwnedFd) -> Result<(), StepError> {
             break 0;
         }
     };
-    write_message(&to_supervisor, EXITED, status);
+    // A pipe write of 4 bytes is atomic; if it fails, sec sees end-of-file and falls back
+    // to init's own exit.
+    let _ = nix::unistd::write(
+        // SAFETY: the descriptor stays open until init exits.
+        unsafe { std::os::fd::BorrowedFd::borrow_raw(plan.status_fd) },
+        &status.to_ne_bytes(),
+    );
     // Init's exit makes the kernel kill what is left in the namespace.
     exit(0)
 }
 
 /// The command's process: back to default signal handling, then its own confinement.
-fn command(plan: &mut Plan) -> Result<(), StepError> {
+fn confine(plan: &mut Plan) -> Result<(), StepError> {
     set_death_signal();
-    // To write its nested uid_map (exec would make it dumpable anyway).
-    set_dumpable(true);
     for signal in FORWARDED {
         // SAFETY: resetting a disposition to the default.
         unsafe { libc::signal(signal, libc::SIG_DFL) };
     }
+    // To write its nested uid_map (exec would make it dumpable anyway).
+    set_dumpable(true);
     sandbox::confine_command(plan)
-}
-
-/// Leaves as the command did: its exit code, or death by its signal.
-fn mirror(status: c_int) -> ! {
-    if libc::WIFSIGNALED(status) {
-        let signal = libc::WTERMSIG(status);
-        let no_core = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: plain system calls on locals; a signal is raised on this process only.
-        unsafe {
-            libc::setrlimit(libc::RLIMIT_CORE, &no_core);
-            libc::signal(signal, libc::SIG_DFL);
-            let mut set: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut set);
-            libc::sigaddset(&mut set, signal);
-            libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
-            libc::kill(libc::getpid(), signal);
-        }
-        exit(128 + signal);
-    }
-    exit(if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        1
-    })
 }
 
 extern "C" fn forward(signal: c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
@@ -195,6 +108,14 @@ extern "C" fn forward(signal: c_int, info: *mut libc::siginfo_t, _: *mut libc::c
         // SAFETY: kill is async-signal-safe.
         unsafe { libc::kill(target, signal) };
     }
+}
+
+/// From now on, SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 that another process
+/// sends to this one go on to `pid`. Plain handlers, no thread: `sec` uses this too, after
+/// entering a new PID namespace, where it can start no thread.
+pub fn forward_signals_to(pid: i32) {
+    FORWARD_TO.store(pid, Ordering::SeqCst);
+    install_forwarding();
 }
 
 fn install_forwarding() {
@@ -232,7 +153,7 @@ fn exit(code: c_int) -> ! {
 }
 
 /// Closes every descriptor from 3 up but `keep`.
-fn close_all_but(keep: RawFd) {
+fn close_all_but(keep: c_int) {
     let keep = keep as libc::c_uint;
     // SAFETY: closing descriptors this process does not use any more.
     unsafe {
@@ -241,43 +162,4 @@ fn close_all_but(keep: RawFd) {
         }
         libc::close_range(keep + 1, libc::c_uint::MAX, 0);
     }
-}
-
-/// Waits for `pid` and returns its raw status.
-fn wait_for(pid: i32) -> c_int {
-    loop {
-        let mut status: c_int = 0;
-        // SAFETY: waitpid with a valid pointer to a local.
-        let result = unsafe { libc::waitpid(pid, &mut status, 0) };
-        if result == pid || (result < 0 && Errno::last() != Errno::EINTR) {
-            return status;
-        }
-    }
-}
-
-fn write_message(fd: &OwnedFd, kind: u32, value: i32) {
-    let mut message = [0u8; 8];
-    message[..4].copy_from_slice(&kind.to_ne_bytes());
-    message[4..].copy_from_slice(&value.to_ne_bytes());
-    // A pipe write of 8 bytes is atomic; a failure leaves the supervisor with end-of-file,
-    // which it treats as init gone.
-    let _ = nix::unistd::write(fd, &message);
-}
-
-fn read_message(fd: &OwnedFd) -> Option<(u32, i32)> {
-    let mut message = [0u8; 8];
-    let mut filled = 0;
-    while filled < message.len() {
-        match nix::unistd::read(fd, &mut message[filled..]) {
-            Ok(0) => return None,
-            Ok(n) => filled += n,
-            Err(Errno::EINTR) => {}
-            Err(_) => return None,
-        }
-    }
-    let [k0, k1, k2, k3, v0, v1, v2, v3] = message;
-    Some((
-        u32::from_ne_bytes([k0, k1, k2, k3]),
-        i32::from_ne_bytes([v0, v1, v2, v3]),
-    ))
 }

@@ -231,6 +231,13 @@ fn paths_in_var(name: &str, value: &str) -> Vec<PathBuf> {
     }
 }
 
+/// `path` with symlinks resolved, when it exists. Most candidates do not: one stat says so,
+/// where resolving would look at every component.
+fn existing(path: &Path) -> Option<PathBuf> {
+    path.symlink_metadata().ok()?;
+    std::fs::canonicalize(path).ok()
+}
+
 /// The existing paths a candidate names, symlinks resolved: itself, or for a `*` in its
 /// last component, the matching entries of its directory.
 fn expand(candidate: &Path) -> Vec<PathBuf> {
@@ -239,7 +246,7 @@ fn expand(candidate: &Path) -> Vec<PathBuf> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     if !name.contains('*') {
-        return std::fs::canonicalize(candidate).into_iter().collect();
+        return existing(candidate).into_iter().collect();
     }
     let Some(Ok(entries)) = candidate.parent().map(std::fs::read_dir) else {
         return Vec::new();
@@ -373,7 +380,7 @@ impl Layout {
     /// Shows `literal` unless it shows already; what the user names is shown in any case, so
     /// that nothing covers it later.
     fn show(&mut self, literal: &Path, writable: bool, why: &'static str) {
-        let Ok(source) = std::fs::canonicalize(literal) else {
+        let Some(source) = existing(literal) else {
             return;
         };
         // A symlink in the home (`~/.cargo -> /opt/cargo`) is shown where the command looks.
@@ -421,7 +428,7 @@ impl Layout {
         }
         for entry in request.var("PATH").unwrap_or_default().split(':') {
             let path = Path::new(entry);
-            let Ok(real) = std::fs::canonicalize(path) else {
+            let Some(real) = existing(path) else {
                 continue;
             };
             if !path.is_absolute() || self.visible(&real) {

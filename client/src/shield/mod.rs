@@ -50,8 +50,10 @@ pub struct ShieldArgs {
     pub argv: Vec<String>,
 }
 
+/// Runs the shield. Called before any thread exists (no async runtime): `sec` itself enters
+/// the new user namespace, which the kernel allows only a single-threaded process.
 #[cfg(target_os = "linux")]
-pub async fn run(args: ShieldArgs) -> Result<u8, Failure> {
+pub fn run(args: ShieldArgs) -> Result<u8, Failure> {
     let cwd = std::env::current_dir()
         .map_err(|e| Failure::new(format!("cannot tell the current directory: {e}")))?;
     let home = std::env::var_os("HOME")
@@ -100,7 +102,7 @@ pub async fn run(args: ShieldArgs) -> Result<u8, Failure> {
         print!("{}", describe(&layout, &env_plan, &args));
         return Ok(0);
     }
-    run_shielded(&args, &layout, env_plan.kept).await
+    run_shielded(&args, &layout, env_plan.kept)
 }
 
 /// config.toml's `[shield]`; a config with a mistake anywhere is refused.
@@ -226,16 +228,19 @@ fn describe(layout: &Layout, env_plan: &env::EnvPlan, args: &ShieldArgs) -> Stri
 }
 
 #[cfg(target_os = "linux")]
-async fn run_shielded(
+fn run_shielded(
     args: &ShieldArgs,
     layout: &Layout,
     env: Vec<(OsString, OsString)>,
 ) -> Result<u8, Failure> {
-    use std::process::Command;
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::{Command, ExitStatus};
 
-    use crate::exec::{exit_code, signals, spawn_failure};
+    use crate::exec::{exit_code, spawn_failure};
 
-    let plan = sandbox::Plan::new(layout, args.no_network, args.keep_fd.clone())
+    let mut plan = sandbox::Plan::new(layout, args.no_network, args.keep_fd.clone())
         .map_err(|e| Failure::new(format!("cannot prepare the shield: {e}")))?;
     if !plan.has_landlock() && !args.no_network && host::abstract_sockets_listen() {
         return Err(Failure::new(
@@ -243,32 +248,46 @@ async fn run_shielded(
         ));
     }
     let op_paths = plan.op_paths.clone();
-    let forwarder = signals::Forwarder::install()
-        .map_err(|e| Failure::new(format!("cannot install signal handlers: {e}")))?;
+    let refused = |step: &sandbox::StepError| {
+        Failure::new(format!(
+            "cannot shield the command: {}. Nothing was run; sec shield never runs a command unshielded.",
+            refusal::explain(step, &op_paths)
+        ))
+    };
+    sandbox::enter_namespaces(&plan).map_err(|step| refused(&step))?;
+    let (status_read, status_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| Failure::new(format!("cannot make a pipe: {e}")))?;
+    plan.status_fd = status_write.as_raw_fd();
     let mut command = Command::new(&args.argv[0]);
     command
         .args(&args.argv[1..])
         .env_clear()
         .envs(env)
         .env(crate::daemon_conn::SHIELD_MARKER, "1");
-    let mut child = match sandbox::spawn(command, plan) {
-        Ok(child) => child,
+    let mut init = match sandbox::spawn(command, plan) {
+        Ok(init) => init,
         Err(error) => {
             return Err(match sandbox::StepError::decode(&error) {
-                Some(step) => Failure::new(format!(
-                    "cannot shield the command: {}. Nothing was run; sec shield never runs a command unshielded.",
-                    refusal::explain(&step, &op_paths)
-                )),
+                Some(step) => refused(&step),
                 None => spawn_failure(&args.argv[0], error),
             });
         }
     };
-    forwarder.set_child(child.id());
-    // Nothing else runs on this thread meanwhile; the forwarder has its own.
-    let status = child
+    drop(status_write);
+    // No thread can start in a process that made a PID namespace: plain handlers.
+    init::forward_signals_to(init.id() as i32);
+    // Init writes the command's wait status when it ends; end-of-file means init itself
+    // died, whose own status then counts.
+    let mut status = [0u8; init::STATUS_LEN];
+    let reported = std::fs::File::from(status_read).read_exact(&mut status);
+    let init_status = init
         .wait()
         .map_err(|e| Failure::new(format!("cannot wait for {}: {e}", args.argv[0])))?;
-    // Every process of the shield is gone now (its PID namespace ended with it).
+    let status = match reported {
+        Ok(()) => ExitStatus::from_raw(i32::from_ne_bytes(status)),
+        Err(_) => init_status,
+    };
+    // Every process of the shield is gone now (its PID namespace ended with init).
     for moved in undo_plants(&layout.guarded) {
         eprintln!("sec: {moved}");
     }
@@ -345,7 +364,7 @@ fn aside_name(path: &Path) -> PathBuf {
 }
 
 #[cfg(not(target_os = "linux"))]
-pub async fn run(_args: ShieldArgs) -> Result<u8, Failure> {
+pub fn run(_args: ShieldArgs) -> Result<u8, Failure> {
     Err(Failure::new(
         "sec shield needs Linux namespaces; on this system nothing was run",
     ))

@@ -27,9 +27,7 @@ pub fn explain(error: &StepError, plan_paths: &[std::path::PathBuf]) -> String {
                 "AppArmor restricts unprivileged user namespaces (Ubuntu 23.10 and later); allow them for sec with an AppArmor profile that has `userns,`"
             )])
         ),
-        Step::Fork | Step::Supervisor => {
-            format!("cannot start the shield's first process in its PID namespace ({errno})")
-        }
+        Step::Fork => format!("cannot start the command in the shield ({errno})"),
         Step::Propagation => format!("cannot make the mounts private ({errno})"),
         Step::NewRoot => format!(
             "cannot build the new root from a read-only copy of / ({errno}){}",

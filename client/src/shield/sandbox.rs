@@ -1,11 +1,13 @@
-//! The sandbox of `sec shield`: between fork and exec the child enters new namespaces,
-//! builds a new root from the [`Layout`], and the command runs in it.
+//! The sandbox of `sec shield`: `sec` enters new namespaces, its child builds a new root
+//! from the [`Layout`] between fork and exec, and the command runs in it.
 //!
 //! The steps, in order (the process tree around them is `init`'s):
-//! 1. new user, mount, PID and IPC namespaces (and a network namespace for `--no-network`),
-//!    the user's uid and gid mapped to themselves, so nothing looks different;
-//! 2. in the new PID namespace's first process: mounts stop propagating; an empty tmpfs
-//!    becomes the root for a moment, with the host's root below it at `/oldroot`;
+//! 1. in `sec` itself, still single-threaded: new user, PID and IPC namespaces (and a
+//!    network namespace for `--no-network`), the user's uid and gid mapped to themselves, so
+//!    nothing looks different;
+//! 2. in the new PID namespace's first process: a new mount namespace whose mounts stop
+//!    propagating; an empty tmpfs becomes the root for a moment, with the host's root below
+//!    it at `/oldroot`;
 //! 3. the new root is built in `/newroot`: the host's root bound there, read-only with every
 //!    mount below it (mount_setattr); then the [`Op`]s made here from the layout put fresh
 //!    `/tmp`, `/var/tmp`, `/run`, `/dev` (a few device nodes and a private devpts) and `/proc`
@@ -89,6 +91,8 @@ pub struct Plan {
     pub op_paths: Vec<PathBuf>,
     pub cwd: CString,
     pub keep_fds: Vec<RawFd>,
+    /// Where init reports the command's wait status (the write end of sec's pipe).
+    pub status_fd: RawFd,
     pub landlock: Option<RulesetCreated>,
     pub seccomp: BpfProgram,
 }
@@ -141,10 +145,8 @@ impl Plan {
     pub fn new(layout: &Layout, no_network: bool, keep_fds: Vec<RawFd>) -> Result<Self, String> {
         let uid = nix::unistd::getuid().as_raw();
         let gid = nix::unistd::getgid().as_raw();
-        let mut namespaces = CloneFlags::CLONE_NEWUSER
-            | CloneFlags::CLONE_NEWNS
-            | CloneFlags::CLONE_NEWPID
-            | CloneFlags::CLONE_NEWIPC;
+        let mut namespaces =
+            CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWIPC;
         if no_network {
             namespaces |= CloneFlags::CLONE_NEWNET;
         }
@@ -157,6 +159,7 @@ impl Plan {
             op_paths: Vec::new(),
             cwd: c_path(&layout.cwd)?,
             keep_fds,
+            status_fd: -1,
             landlock: landlock_scopes(),
             seccomp: seccomp_filter()?,
         };
@@ -398,10 +401,9 @@ pub enum Step {
     Landlock,
     Descriptors,
     Seccomp,
-    Supervisor,
 }
 
-const STEPS: [Step; 15] = [
+const STEPS: [Step; 14] = [
     Step::UserNamespace,
     Step::MapIds,
     Step::Fork,
@@ -416,7 +418,6 @@ const STEPS: [Step; 15] = [
     Step::Landlock,
     Step::Descriptors,
     Step::Seccomp,
-    Step::Supervisor,
 ];
 
 /// A failed step, with the index of the op (or path) it worked on and the kernel's errno.
@@ -460,8 +461,9 @@ pub fn fail(step: Step, index: usize) -> impl Fn(Errno) -> StepError {
     move |errno| StepError { step, index, errno }
 }
 
-/// Spawns `command` inside the sandbox `plan` describes; the child returned is the
-/// supervisor outside the PID namespace, whose exit mirrors the command's (`init`).
+/// Spawns `command` inside the sandbox `plan` describes (after [`enter_namespaces`]); the
+/// child returned is the namespace's init, which writes the command's wait status to
+/// `plan.status_fd` (`init`).
 #[allow(unsafe_code)]
 pub fn spawn(mut command: Command, mut plan: Plan) -> io::Result<Child> {
     // SAFETY: `pre_exec` runs the closure in the forked child, where only async-signal-safe
@@ -476,8 +478,9 @@ pub fn spawn(mut command: Command, mut plan: Plan) -> io::Result<Child> {
     command.spawn()
 }
 
-/// Step 1, in the first child: the namespaces and the id maps.
-pub fn unshare_namespaces(plan: &Plan) -> Result<(), StepError> {
+/// Step 1, in `sec`: the namespaces and the id maps. The kernel creates a user namespace
+/// only for a single-threaded process.
+pub fn enter_namespaces(plan: &Plan) -> Result<(), StepError> {
     nix::sched::unshare(plan.namespaces).map_err(fail(Step::UserNamespace, 0))?;
     map_ids(plan, Step::MapIds)
 }
@@ -485,6 +488,7 @@ pub fn unshare_namespaces(plan: &Plan) -> Result<(), StepError> {
 /// Steps 2 to 5, in the PID namespace's first process.
 pub fn build_root(plan: &Plan) -> Result<(), StepError> {
     let none = None::<&CStr>;
+    nix::sched::unshare(CloneFlags::CLONE_NEWNS).map_err(fail(Step::Propagation, 0))?;
     mount(
         none,
         c"/",
