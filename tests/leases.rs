@@ -378,6 +378,41 @@ fn revoke_terminates_a_running_child_and_status_lists_the_lease() {
 }
 
 #[test]
+fn a_revoke_stops_a_grant_still_waiting_for_the_vault() {
+    let value = unique("slow-value");
+    let (world, op) = op_world(&[("a", &value)]);
+    world.write_config(&format!(
+        "[[scope]]\ndir = {{project}}\n[scope.env]\nALPHA = \"{}\"\n",
+        op_ref("a")
+    ));
+    op.set_delay("2");
+    let got = world.root().join("got");
+    let mut cmd = world.sec(&["exec", "--", "sh", "-c"]);
+    cmd.arg(format!("printf %s \"$ALPHA\" > {}", got.display()));
+    let exec = cmd.spawn().unwrap();
+    // The vault is being asked: the grant is in flight.
+    wait_until("the op stand-in to be called", || !op.invocations().is_empty());
+    let revoke = world.run(&["revoke"]);
+    revoke.assert_success();
+    assert!(
+        revoke.stdout.contains("1 grant(s) in progress refused"),
+        "{revoke}"
+    );
+    let out = wait_output(exec, "sec exec");
+    out.assert_code(SEC_FAILED)
+        .assert_stderr_contains(&["revoked", "while it was being granted"]);
+    assert!(!got.exists(), "the child ran and got the value:\n{out}");
+    let events: Vec<String> = audit_events(&world)
+        .iter()
+        .map(|e| e["event"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(!events.contains(&"grant".to_string()), "{events:?}");
+    let revoke_at = events.iter().position(|e| e == "revoke").unwrap();
+    let deny_at = events.iter().rposition(|e| e == "deny").unwrap();
+    assert!(revoke_at < deny_at, "{events:?}");
+}
+
+#[test]
 fn on_revoke_keep_lets_the_child_finish() {
     let (world, _op) = op_world(&[("a", &unique("value-a"))]);
     world.write_config(&format!(

@@ -262,8 +262,12 @@ pub async fn revoke(
         .await
         .map_err(Failure::from_status)?
         .into_inner();
+    let refused = match reply.grants_refused {
+        0 => String::new(),
+        n => format!(", {n} grant(s) in progress refused"),
+    };
     println!(
-        "revoked: {} cached secret(s) dropped, {} lease(s) ended",
+        "revoked: {} cached secret(s) dropped, {} lease(s) ended{refused}",
         reply.secrets_dropped, reply.leases_ended
     );
     Ok(0)

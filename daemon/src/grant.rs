@@ -84,9 +84,14 @@ impl Daemon {
             exe: ask.exe.clone(),
             ..Default::default()
         };
+        let ticket = self.in_flight.start(&scope.dir, &references);
         let decided = self
             .check_and_resolve(&scope, ask, &names, &snapshot.config.defaults)
-            .await;
+            .await
+            .and_then(|vars| match ticket.revoked_by() {
+                Some(by) => Err(LeaseError::RevokedInFlight { by }),
+                None => Ok(vars),
+            });
         let vars = match decided {
             Ok(vars) => vars,
             Err(error) => {

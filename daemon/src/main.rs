@@ -10,6 +10,7 @@ mod cache;
 mod confirm;
 mod files;
 mod grant;
+mod in_flight;
 mod hardening;
 mod leases;
 mod live_config;

@@ -415,7 +415,7 @@ impl Sec for Service {
             Selector::All
         };
         let requester = peer.pid.map(|p| p as u32);
-        let (dropped, ended) = self.daemon.revoke(&selector, "`sec revoke`", requester);
+        let (dropped, ended, refused) = self.daemon.revoke(&selector, "`sec revoke`", requester);
         if let Selector::Lease(id) = &selector
             && ended == 0
         {
@@ -426,6 +426,7 @@ impl Sec for Service {
         Ok(Response::new(pb::RevokeReply {
             secrets_dropped: dropped as u32,
             leases_ended: ended as u32,
+            grants_refused: refused as u32,
         }))
     }
 
@@ -718,6 +719,7 @@ fn lease_status(error: LeaseError) -> Status {
         LeaseError::Audit { .. } => Status::unavailable(error.to_string()),
         LeaseError::CommandNotAllowed { .. }
         | LeaseError::Confirm { .. }
+        | LeaseError::RevokedInFlight { .. }
         | LeaseError::Untrusted { .. } => Status::permission_denied(error.to_string()),
         other => Status::failed_precondition(other.to_string()),
     }

@@ -12,6 +12,7 @@ use crate::cache::{Cache, Key, Limits, Source};
 use crate::config::{Config, ConfigError, REPO_FILE, Scope, Value};
 use crate::confirm::ConfirmError;
 use crate::files::LeaseFiles;
+use crate::in_flight::InFlight;
 use crate::leases::{LeaseRecord, Leases};
 use crate::live_config::{LiveConfig, Refresh, Snapshot};
 use crate::trust::{RepoFile, Trust, TrustStore, find_repo_file};
@@ -22,6 +23,8 @@ pub struct Daemon {
     pub cache: Cache,
     pub vaults: Vaults,
     pub leases: Leases,
+    /// Grants still waiting for a vault or a confirmation.
+    pub in_flight: InFlight,
     pub trust: TrustStore,
     pub audit: AuditLog,
     pub files: LeaseFiles,
@@ -31,6 +34,7 @@ pub struct Daemon {
 }
 
 /// What `sec revoke` (or SIGUSR1) selects.
+#[derive(Debug, Clone)]
 pub enum Selector {
     All,
     /// A scope directory.
@@ -106,6 +110,8 @@ pub enum LeaseError {
         dir.display()
     )]
     Untrusted { dir: PathBuf },
+    #[error("the lease was revoked by {by} while it was being granted; nothing was handed out")]
+    RevokedInFlight { by: String },
     #[error("cannot write the secret files of this lease ({0}); nothing was handed out")]
     Files(std::io::Error),
     #[error("cannot write the audit log {} ({source}); nothing was handed out", path.display())]
@@ -134,6 +140,7 @@ impl Daemon {
             cache: Cache::new(),
             vaults,
             leases: Leases::new(),
+            in_flight: InFlight::default(),
             trust,
             started: Instant::now(),
             protocol,
@@ -287,7 +294,15 @@ impl Daemon {
     /// Drops the selected cached values and ends the selected leases (their clients are told
     /// why, `by` says who asked). Returns (values dropped, leases ended); all recorded in the
     /// audit log.
-    pub fn revoke(&self, selector: &Selector, by: &str, requester: Option<u32>) -> (usize, usize) {
+    /// Revokes what `selector` covers: cached values, live leases, and grants in progress.
+    /// Returns how many of each.
+    pub fn revoke(
+        &self,
+        selector: &Selector,
+        by: &str,
+        requester: Option<u32>,
+    ) -> (usize, usize, usize) {
+        let stopped = self.in_flight.revoke(selector, by);
         let reason = format!("the lease was revoked by {by}");
         if matches!(selector, Selector::All) {
             self.local.lock();
@@ -317,14 +332,14 @@ impl Daemon {
             references,
             pid: requester,
             reason: format!(
-                "{by}: {dropped} cached secret(s) dropped, {} lease(s) ended",
+                "{by}: {dropped} cached secret(s) dropped, {} lease(s) ended, {stopped} grant(s) in progress refused",
                 ended.len()
             ),
             ..Default::default()
         };
         self.audit.note(AuditEvent::Revoke, &summary);
-        tracing::info!(secrets = dropped, leases = ended.len(), "revoked by {by}");
-        (dropped, ended.len())
+        tracing::info!(secrets = dropped, leases = ended.len(), grants = stopped, "revoked by {by}");
+        (dropped, ended.len(), stopped)
     }
 
     /// Ends the selected leases: their clients are told `reason`, their secret files go,
