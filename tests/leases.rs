@@ -391,7 +391,9 @@ fn a_revoke_stops_a_grant_still_waiting_for_the_vault() {
     cmd.arg(format!("printf %s \"$ALPHA\" > {}", got.display()));
     let exec = cmd.spawn().unwrap();
     // The vault is being asked: the grant is in flight.
-    wait_until("the op stand-in to be called", || !op.invocations().is_empty());
+    wait_until("the op stand-in to be called", || {
+        !op.invocations().is_empty()
+    });
     let revoke = world.run(&["revoke"]);
     revoke.assert_success();
     assert!(
@@ -410,6 +412,87 @@ fn a_revoke_stops_a_grant_still_waiting_for_the_vault() {
     let revoke_at = events.iter().position(|e| e == "revoke").unwrap();
     let deny_at = events.iter().rposition(|e| e == "deny").unwrap();
     assert!(revoke_at < deny_at, "{events:?}");
+}
+
+/// The pid a shell wrote to `file`, once it is there.
+fn pid_in(file: &Path) -> i32 {
+    wait_until("a pid file", || {
+        std::fs::read_to_string(file).is_ok_and(|t| t.ends_with('\n'))
+    });
+    std::fs::read_to_string(file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn revoke_ends_every_process_that_inherited_the_secrets() {
+    let (world, _op) = op_world(&[("a", &unique("value-a"))]);
+    world.write_config(&format!(
+        "[[scope]]\ndir = {{project}}\n[scope.env]\nALPHA = \"{}\"\n",
+        op_ref("a")
+    ));
+    let bg = world.root().join("bg");
+    // A grandchild in the background, with the secret in its environment.
+    let prelude = format!("sleep 300 & echo $! > {}; ", bg.display());
+    let run = Running::start_with(&world, &world.project, &[], &prelude, 0);
+    let grandchild = pid_in(&bg);
+    assert!(alive(grandchild));
+    world.run(&["revoke"]).assert_success();
+    let child = run.child_pid;
+    run.finish().assert_code(TERMINATED);
+    wait_until("the child to be gone", || !alive(child));
+    wait_until("the background grandchild to be gone", || {
+        !alive(grandchild)
+    });
+}
+
+#[test]
+fn a_lease_whose_sec_was_killed_stays_listed_and_revocable() {
+    let (world, _op) = op_world(&[("a", &unique("value-a"))]);
+    world.write_config(&format!(
+        "[[scope]]\ndir = {{project}}\n[scope.env]\nALPHA = \"{}\"\n",
+        op_ref("a")
+    ));
+    let mut run = Running::start(&world, &world.project, 0);
+    wait_for_lease(&world, &run);
+    kill(Pid::from_raw(run.sec_pid), Signal::SIGKILL).unwrap();
+    let _ = run.child.wait();
+    wait_until("the lease to show its sec gone", || {
+        leases(&world)
+            .first()
+            .is_some_and(|l| l["orphaned"] == Value::Bool(true))
+    });
+    assert!(alive(run.child_pid), "the child should still run");
+    let text = world.run(&["status"]);
+    assert!(text.stdout.contains("sec gone"), "{text}");
+    world.run(&["revoke"]).assert_success();
+    wait_until("the orphaned child to be gone", || !alive(run.child_pid));
+    wait_until("the lease to go", || leases(&world).is_empty());
+}
+
+#[test]
+fn a_background_process_left_behind_keeps_the_lease_until_it_ends_or_is_revoked() {
+    let (world, _op) = op_world(&[("a", &unique("value-a"))]);
+    world.write_config(&format!(
+        "[[scope]]\ndir = {{project}}\n[scope.env]\nALPHA = \"{}\"\n",
+        op_ref("a")
+    ));
+    let bg = world.root().join("bg");
+    let script = format!("sleep 300 >/dev/null 2>&1 & echo $! > {}", bg.display());
+    world
+        .run(&["exec", "--", "sh", "-c", &script])
+        .assert_success();
+    let left = pid_in(&bg);
+    wait_until("the lease to stay listed for its process", || {
+        leases(&world)
+            .first()
+            .is_some_and(|l| l["orphaned"] == Value::Bool(true))
+    });
+    world.run(&["revoke"]).assert_success();
+    wait_until("the process left behind to be gone", || !alive(left));
+    wait_until("the lease to go", || leases(&world).is_empty());
 }
 
 #[test]

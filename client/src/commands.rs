@@ -174,7 +174,7 @@ pub async fn status(as_json: bool) -> Result<u8, Failure> {
             "leases": s.leases.iter().map(|l| json!({
                 "id": l.id, "scope": l.scope, "names": l.names, "command": l.command,
                 "pid": l.pid, "child_pid": l.child_pid, "granted_at_unix": l.granted_at_unix,
-                "expires_at_unix": l.expires_at_unix,
+                "expires_at_unix": l.expires_at_unix, "orphaned": l.orphaned,
             })).collect::<Vec<_>>(),
         });
         warn_config(&s.config_error);
@@ -225,10 +225,14 @@ pub async fn status(as_json: bool) -> Result<u8, Failure> {
             } else {
                 &l.scope
             };
+            let holder = if l.orphaned {
+                "sec gone, its processes run".to_string()
+            } else {
+                format!("pid {}", l.pid)
+            };
             println!(
-                "  {}  pid {}  {}  {}  {}",
+                "  {}  {holder}  {}  {}  {}",
                 l.id,
-                l.pid,
                 scope,
                 l.names.join(","),
                 l.command.join(" ")

@@ -82,6 +82,8 @@ pub async fn run(argv: Vec<String>, only: Vec<String>) -> Result<u8, Failure> {
     let mut child = {
         let mut command = Command::new(&argv[0]);
         command.args(&argv[1..]);
+        // Not a secret: how secd finds every process of the lease when it is revoked.
+        command.env(sec_proto::LEASE_MARKER, &grant.lease_id);
         for (name, value) in &env {
             command.env(name, value.expose_secret());
         }

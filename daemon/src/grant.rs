@@ -223,6 +223,7 @@ impl Daemon {
             granted_at: SystemTime::now(),
             expires_at: None,
             on_revoke: scope.map(|s| s.on_revoke).unwrap_or_default(),
+            orphaned: false,
         }
     }
 }

@@ -98,6 +98,10 @@ mod tests {
         assert_eq!(two.revoked_by().as_deref(), Some("again"));
         drop(one);
         drop(two);
-        assert_eq!(flights.revoke(&Selector::All, "late"), 0, "finished grants are gone");
+        assert_eq!(
+            flights.revoke(&Selector::All, "late"),
+            0,
+            "finished grants are gone"
+        );
     }
 }

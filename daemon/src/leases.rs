@@ -1,5 +1,8 @@
-//! Live leases: one per `sec exec` whose child runs. A lease lives exactly as long as its
-//! gRPC stream; ending it (revoke) sends a notice down that stream and forgets it.
+//! Live leases: one per `sec exec` whose child runs. A lease lives as long as its gRPC
+//! stream, and after that as long as processes that hold its secrets run (see
+//! `lease_procs`): a `sec` killed, or a child that left a background process behind, does not
+//! make a lease unrevocable. Ending it (revoke) sends a notice down the stream, if it is
+//! still open, and forgets it.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -32,6 +35,8 @@ pub struct LeaseRecord {
     /// When max_lease ends the lease.
     pub expires_at: Option<SystemTime>,
     pub on_revoke: OnRevoke,
+    /// The `sec` that held it is gone, and processes with its secrets still run.
+    pub orphaned: bool,
 }
 
 impl LeaseRecord {
@@ -74,6 +79,19 @@ impl Leases {
         live.insert(record.id.clone(), Live { record, events });
     }
 
+    /// Marks a lease whose holder is gone but whose processes run; false when it is no
+    /// longer live.
+    pub fn orphan(&self, id: &str) -> bool {
+        let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        live.get_mut(id).map(|l| l.record.orphaned = true).is_some()
+    }
+
+    /// The lease, if it is still live.
+    pub fn get(&self, id: &str) -> Option<LeaseRecord> {
+        let live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        live.get(id).map(|l| l.record.clone())
+    }
+
     /// Forgets a lease whose stream has closed; returns it if it was still live.
     pub fn remove(&self, id: &str) -> Option<LeaseRecord> {
         let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
@@ -99,8 +117,13 @@ impl Leases {
         records
     }
 
-    /// Ends every lease `matches` selects: tells its client why and forgets it.
-    pub fn end(&self, matches: impl Fn(&LeaseRecord) -> bool, reason: &str) -> Vec<LeaseRecord> {
+    /// Ends every lease `matches` selects: tells its client why and forgets it. Each comes
+    /// with whether its `sec` was still there to hear it.
+    pub fn end(
+        &self,
+        matches: impl Fn(&LeaseRecord) -> bool,
+        reason: &str,
+    ) -> Vec<(LeaseRecord, bool)> {
         let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
         let ids: Vec<String> = live
             .values()
@@ -117,8 +140,8 @@ impl Leases {
                     })),
                 };
                 // A full or closed stream means the client is gone or going; nothing to do.
-                let _ = ended.events.try_send(Ok(notice));
-                ended.record
+                let heard = ended.events.try_send(Ok(notice)).is_ok();
+                (ended.record, heard)
             })
             .collect()
     }

@@ -17,6 +17,7 @@ use tonic::{Request, Response, Status};
 use crate::audit::{Event, Record};
 use crate::config::{OnLeave, REPO_FILE, Scope, Value, canonical_or_normal};
 use crate::grant::LeaseAsk;
+use crate::lease_procs;
 use crate::leases::{EventSender, LeaseRecord};
 use crate::local_vault::LocalVaultError;
 use crate::state::{Daemon, LeaseError, RepoView, Selector, unix_time};
@@ -622,8 +623,9 @@ impl Sec for Service {
     }
 }
 
-/// A lease lives as long as its stream; with `max_lease` it ends (as if revoked) when that
-/// much time has passed.
+/// A lease lives as long as its stream, and after that as long as processes with its
+/// secrets run (its holder was killed, or the child left a background process); with
+/// `max_lease` it ends (as if revoked) when that much time has passed.
 async fn watch_lease(
     daemon: Arc<Daemon>,
     id: String,
@@ -636,22 +638,43 @@ async fn watch_lease(
             None => std::future::pending().await,
         }
     };
-    tokio::select! {
-        _ = events.closed() => {
+    tokio::pin!(limit);
+    let mut held = true;
+    loop {
+        tokio::select! {
+            _ = events.closed(), if held => held = false,
+            _ = &mut limit => {
+                let limit = humantime::format_duration(max_lease.unwrap_or_default());
+                let reason = format!("the lease outlived its max_lease of {limit}");
+                if !daemon.end_leases(|l| l.id == id, &reason, Event::Expire).is_empty() {
+                    tracing::info!(lease = %id, "lease expired (max_lease)");
+                }
+                return;
+            }
+            _ = tokio::time::sleep(ORPHAN_CHECK), if !held => {}
+        }
+        if held {
+            continue;
+        }
+        // The holder is gone: the lease stays while its processes run.
+        let Some(lease) = daemon.leases.get(&id) else {
+            return; // revoked meanwhile
+        };
+        if lease_procs::find(&id, lease.child_pid).is_empty() {
             if daemon.leases.remove(&id).is_some() {
                 tracing::info!(lease = %id, "lease ended");
             }
             daemon.files.remove(&id);
+            return;
         }
-        _ = limit => {
-            let limit = humantime::format_duration(max_lease.unwrap_or_default());
-            let reason = format!("the lease outlived its max_lease of {limit}");
-            if !daemon.end_leases(|l| l.id == id, &reason, Event::Expire).is_empty() {
-                tracing::info!(lease = %id, "lease expired (max_lease)");
-            }
+        if !lease.orphaned && daemon.leases.orphan(&id) {
+            tracing::info!(lease = %id, "sec is gone, processes with the lease's secrets still run");
         }
     }
 }
+
+/// How often an orphaned lease looks whether its processes still run.
+const ORPHAN_CHECK: Duration = Duration::from_secs(1);
 
 /// The audit record of a trust decision about a repository file.
 fn trust_record(view: &RepoView) -> Record {
@@ -696,6 +719,7 @@ fn lease_info(record: LeaseRecord) -> pb::LeaseInfo {
         granted_at_unix: unix_time(record.granted_at),
         child_pid: record.child_pid,
         expires_at_unix: record.expires_at.map(unix_time).unwrap_or_default(),
+        orphaned: record.orphaned,
     }
 }
 

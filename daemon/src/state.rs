@@ -9,10 +9,12 @@ use secrecy::SecretString;
 
 use crate::audit::{AuditLog, Event as AuditEvent, Record};
 use crate::cache::{Cache, Key, Limits, Source};
+use crate::config::OnRevoke;
 use crate::config::{Config, ConfigError, REPO_FILE, Scope, Value};
 use crate::confirm::ConfirmError;
 use crate::files::LeaseFiles;
 use crate::in_flight::InFlight;
+use crate::lease_procs;
 use crate::leases::{LeaseRecord, Leases};
 use crate::live_config::{LiveConfig, Refresh, Snapshot};
 use crate::trust::{RepoFile, Trust, TrustStore, find_repo_file};
@@ -338,12 +340,18 @@ impl Daemon {
             ..Default::default()
         };
         self.audit.note(AuditEvent::Revoke, &summary);
-        tracing::info!(secrets = dropped, leases = ended.len(), grants = stopped, "revoked by {by}");
+        tracing::info!(
+            secrets = dropped,
+            leases = ended.len(),
+            grants = stopped,
+            "revoked by {by}"
+        );
         (dropped, ended.len(), stopped)
     }
 
     /// Ends the selected leases: their clients are told `reason`, their secret files go,
-    /// and each is recorded in the audit log as `event` (revoke, or expire for max_lease).
+    /// each is recorded in the audit log as `event` (revoke, or expire for max_lease), and
+    /// with `on_revoke = "terminate"` every process that holds their secrets is stopped.
     pub fn end_leases(
         &self,
         matches: impl Fn(&LeaseRecord) -> bool,
@@ -351,16 +359,47 @@ impl Daemon {
         event: AuditEvent,
     ) -> Vec<LeaseRecord> {
         let ended = self.leases.end(matches, reason);
-        for lease in &ended {
+        for (lease, heard) in &ended {
             self.files.remove(&lease.id);
             self.audit.note(event, &lease.audit_record(reason));
+            if lease.on_revoke == OnRevoke::Terminate {
+                // A `sec` that heard the notice stops its own child (it holds the child's
+                // handle); the rest is ours.
+                let skip = if *heard { lease.child_pid } else { 0 };
+                terminate_lease_processes(&lease.id, lease.child_pid, skip);
+            }
         }
-        ended
+        ended.into_iter().map(|(lease, _)| lease).collect()
     }
 
     pub fn uptime(&self) -> std::time::Duration {
         self.started.elapsed()
     }
+}
+
+/// How long the processes of a revoked lease have between SIGTERM and SIGKILL.
+pub const TERMINATE_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// SIGTERM to every process of the lease but `skip`, then SIGKILL to those still running
+/// (and any new one with its marker) after [`TERMINATE_GRACE`].
+fn terminate_lease_processes(id: &str, child: u32, skip: u32) {
+    use nix::sys::signal::Signal;
+    let pick = move |procs: Vec<lease_procs::Proc>| -> Vec<lease_procs::Proc> {
+        procs.into_iter().filter(|p| p.pid != skip as i32).collect()
+    };
+    let procs = pick(lease_procs::find(id, child));
+    if procs.is_empty() {
+        return;
+    }
+    tracing::info!(lease = %id, processes = procs.len(), "stopping the lease's processes");
+    lease_procs::signal(&procs, Signal::SIGTERM);
+    let id = id.to_string();
+    tokio::spawn(async move {
+        tokio::time::sleep(TERMINATE_GRACE).await;
+        let mut late = pick(lease_procs::find(&id, child));
+        late.extend(procs);
+        lease_procs::signal(&late, Signal::SIGKILL);
+    });
 }
 
 /// The local vault's TTLs as cache-style limits.

@@ -13,6 +13,10 @@ pub mod pb {
     tonic::include_proto!("sec.v1");
 }
 
+/// The environment variable `sec exec` sets in the child to the lease's id (not a secret):
+/// it is how secd finds every process of a lease, descendants that reparented included.
+pub const LEASE_MARKER: &str = "SEC_LEASE";
+
 /// Bumped whenever a change to `sec.proto` would make an older peer misunderstand a newer
 /// one. Client and daemon compare it in `Hello`; on a mismatch the client restarts the daemon.
 pub const PROTOCOL: u32 = 3;
