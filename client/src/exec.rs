@@ -74,8 +74,6 @@ pub async fn run(argv: Vec<String>, only: Vec<String>) -> Result<u8, Failure> {
         .into_iter()
         .map(|var| (var.name, sec_proto::into_secret(var.value)))
         .collect();
-    // The values are in this process now: keep other processes of the user from reading them.
-    forbid_dumps();
 
     let forwarder = signals::Forwarder::install()
         .map_err(|e| Failure::new(format!("cannot install signal handlers: {e}")))?;
@@ -174,15 +172,6 @@ pub(crate) fn exit_code(status: std::process::ExitStatus) -> u8 {
     }
     EXIT_SEC_FAILED
 }
-
-#[cfg(target_os = "linux")]
-fn forbid_dumps() {
-    // Reset by the kernel for the child at execve; protects only sec's own copies.
-    let _ = nix::sys::prctl::set_dumpable(false);
-}
-
-#[cfg(not(target_os = "linux"))]
-fn forbid_dumps() {}
 
 #[cfg(unix)]
 pub(crate) mod signals {

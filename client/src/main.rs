@@ -6,6 +6,7 @@ mod cli;
 mod commands;
 mod daemon_conn;
 mod exec;
+mod hardening;
 mod hook;
 mod import;
 mod import_files;
@@ -47,6 +48,20 @@ fn main() -> ExitCode {
         return finish(shield::run(args), true);
     }
     let is_exec = matches!(cli.command, Command::Exec { .. });
+    // Before anything else: a command that may see a secret or a passphrase must never be
+    // readable or traceable by other processes of the user.
+    let sees_secrets = matches!(
+        cli.command,
+        Command::Exec { .. }
+            | Command::Set { .. }
+            | Command::Import(_)
+            | Command::Unlock { .. }
+            | Command::Passwd { .. }
+            | Command::HookEvent { .. }
+    );
+    if let Err(failure) = hardening::protect(sees_secrets) {
+        return finish(Err(failure), is_exec);
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

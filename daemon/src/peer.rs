@@ -1,23 +1,24 @@
-//! What the kernel says about a caller: its working directory and executable, read through
-//! `/proc/PID` from the pid that SO_PEERCRED reported for the connection.
+//! What the kernel says about a caller: its working directory (the directory handle the
+//! client passed at connect, named by the kernel, see `sec_proto::caller_dir`) and its
+//! executable (`/proc/PID/exe` from the pid SO_PEERCRED reported).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use crate::config::canonical_or_normal;
+use sec_proto::socket::Peer;
 
-/// The caller's working directory: the kernel's view when it can be read (Linux), else the
-/// directory the client reported (made canonical). A client cannot claim another directory
-/// where the kernel can be asked.
-pub fn caller_cwd(pid: Option<i32>, reported: &str) -> Option<PathBuf> {
-    if let Some(pid) = pid
-        && let Ok(cwd) = std::fs::read_link(format!("/proc/{pid}/cwd"))
+/// The caller's working directory as the kernel names it. Never the directory a client
+/// claims: without a handle there is no directory (except on systems without descriptor
+/// passing, where the claim is all there is).
+pub fn caller_cwd(peer: &Peer, _reported: &str) -> Option<PathBuf> {
+    #[cfg(unix)]
+    return peer.cwd.clone();
+    #[cfg(not(unix))]
     {
-        return Some(cwd);
+        let reported = std::path::Path::new(_reported);
+        reported
+            .is_absolute()
+            .then(|| crate::config::canonical_or_normal(reported))
     }
-    let reported = Path::new(reported);
-    reported
-        .is_absolute()
-        .then(|| canonical_or_normal(reported))
 }
 
 /// The caller's executable, for the daemon's log.

@@ -41,7 +41,7 @@ fn caller<T>(request: &Request<T>) -> Result<Peer, Status> {
     let peer = request
         .extensions()
         .get::<Peer>()
-        .copied()
+        .cloned()
         .unwrap_or_default();
     if peer_allowed(&peer) {
         Ok(peer)
@@ -318,8 +318,10 @@ impl Sec for Service {
     ) -> Result<Response<LeaseStream>, Status> {
         let peer = caller(&request)?;
         let request = request.into_inner();
-        let cwd = peer::caller_cwd(peer.pid, &request.cwd).ok_or_else(|| {
-            Status::invalid_argument("cannot tell the caller's working directory")
+        let cwd = peer::caller_cwd(&peer, &request.cwd).ok_or_else(|| {
+            Status::invalid_argument(
+                "cannot tell the caller's working directory: the client passed no handle of it (an older or another client, or a directory that was removed)",
+            )
         })?;
         let ask = LeaseAsk {
             argv: request.argv,

@@ -2,6 +2,8 @@
 //! protocol number both sides compare at the handshake, and the local-socket transport
 //! (where the socket lives, how it is checked, served and reached).
 
+#[cfg(unix)]
+pub mod caller_dir;
 pub mod config;
 pub mod launch;
 pub mod paths;

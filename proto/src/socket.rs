@@ -148,10 +148,12 @@ pub fn ensure_private_dir(dir: &Path) -> Result<(), SocketError> {
 }
 
 /// Who is on the other end of a connection, as the kernel says.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Peer {
     pub uid: Option<u32>,
     pub pid: Option<i32>,
+    /// The directory the client handed over at connect (see `caller_dir`).
+    pub cwd: Option<PathBuf>,
 }
 
 /// A server-side connection that carries its peer's credentials into tonic's request
@@ -159,18 +161,20 @@ pub struct Peer {
 pub struct Conn {
     stream: Stream,
     peer: Peer,
+    /// A first byte read while looking for the directory, handed on before the rest.
+    first: Option<u8>,
 }
 
 impl Conn {
     pub fn peer(&self) -> Peer {
-        self.peer
+        self.peer.clone()
     }
 }
 
 impl Connected for Conn {
     type ConnectInfo = Peer;
     fn connect_info(&self) -> Peer {
-        self.peer
+        self.peer.clone()
     }
 }
 
@@ -180,6 +184,12 @@ impl AsyncRead for Conn {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        if buf.remaining() > 0
+            && let Some(byte) = self.first.take()
+        {
+            buf.put_slice(&[byte]);
+            return Poll::Ready(Ok(()));
+        }
         Pin::new(&mut self.stream).poll_read(cx, buf)
     }
 }
@@ -217,29 +227,81 @@ pub fn listen(path: &Path) -> Result<Listener, SocketError> {
     opts.create_tokio().map_err(err)
 }
 
-/// Accepts connections for tonic, dropping those whose peer is another user.
+/// Accepts connections for tonic, dropping those whose peer is another user. Each
+/// connection's first byte (the caller's directory, see `caller_dir`) is read in a task of
+/// its own, so a client that sends nothing holds up no other.
 pub fn incoming(
     listener: Listener,
 ) -> impl tokio_stream::Stream<Item = io::Result<Conn>> + Send + 'static {
-    async_stream::stream! {
+    let (ready, accepted) = tokio::sync::mpsc::channel::<io::Result<Conn>>(16);
+    tokio::spawn(async move {
         loop {
-            match listener.accept().await {
-                Ok(stream) => {
-                    let peer = peer_of(&stream);
-                    if peer_allowed(&peer) {
-                        yield Ok(Conn { stream, peer });
-                    } else {
-                        // Closing the connection unanswered is the whole refusal.
-                        tracing::warn!(
-                            uid = ?peer.uid, pid = ?peer.pid,
-                            "refused a connection from another user"
-                        );
-                        drop(stream);
+            let stream = match listener.accept().await {
+                Ok(stream) => stream,
+                Err(e) => {
+                    if ready.send(Err(e)).await.is_err() {
+                        return;
                     }
+                    continue;
                 }
-                Err(e) => yield Err(e),
+            };
+            let peer = peer_of(&stream);
+            if !peer_allowed(&peer) {
+                // Closing the connection unanswered is the whole refusal.
+                tracing::warn!(
+                    uid = ?peer.uid, pid = ?peer.pid,
+                    "refused a connection from another user"
+                );
+                continue;
             }
+            let ready = ready.clone();
+            tokio::spawn(async move {
+                if let Some(conn) = greet(stream, peer).await {
+                    let _ = ready.send(Ok(conn)).await;
+                }
+            });
         }
+    });
+    tokio_stream::wrappers::ReceiverStream::new(accepted)
+}
+
+/// How long a new connection may take to send its first byte.
+const GREETING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Reads what a connection sends first; `None` when it closed or sent nothing in time.
+async fn greet(stream: Stream, mut peer: Peer) -> Option<Conn> {
+    #[cfg(unix)]
+    {
+        use crate::caller_dir::{First, receive};
+        let Stream::UdSocket(unix) = stream;
+        let unix = tokio::net::UnixStream::from(unix);
+        let first = tokio::time::timeout(GREETING_TIMEOUT, receive(&unix))
+            .await
+            .ok()?
+            .ok()?;
+        let stream = Stream::UdSocket(unix.into());
+        let first = match first {
+            First::Dir(dir) => {
+                peer.cwd = dir;
+                None
+            }
+            First::Data(byte) => Some(byte),
+            First::Closed => return None,
+        };
+        Some(Conn {
+            stream,
+            peer,
+            first,
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = GREETING_TIMEOUT;
+        Some(Conn {
+            stream,
+            peer,
+            first: None,
+        })
     }
 }
 
@@ -249,6 +311,7 @@ fn peer_of(stream: &Stream) -> Peer {
             uid: peer_uid(&creds),
             #[allow(clippy::unnecessary_cast)] // the pid type differs by platform
             pid: creds.pid().map(|p| p as i32),
+            cwd: None,
         },
         Err(_) => Peer::default(),
     }
@@ -296,6 +359,11 @@ pub async fn connect(path: &Path) -> Result<Channel, tonic::transport::Error> {
             let path = path.clone();
             async move {
                 let stream = connect_raw(&path).await?;
+                #[cfg(unix)]
+                {
+                    let Stream::UdSocket(unix) = &stream;
+                    crate::caller_dir::send(std::os::fd::AsFd::as_fd(unix))?;
+                }
                 Ok::<_, io::Error>(hyper_util::rt::TokioIo::new(stream))
             }
         }))
@@ -354,17 +422,44 @@ mod tests {
     #[test]
     fn the_peer_check_wants_our_uid() {
         let me = current_uid();
-        assert!(peer_allowed(&Peer {
-            uid: Some(me),
-            pid: None
-        }));
-        assert!(!peer_allowed(&Peer {
-            uid: Some(me + 1),
-            pid: None
-        }));
-        assert!(!peer_allowed(&Peer {
-            uid: None,
-            pid: None
-        }));
+        let peer = |uid| Peer {
+            uid,
+            ..Default::default()
+        };
+        assert!(peer_allowed(&peer(Some(me))));
+        assert!(!peer_allowed(&peer(Some(me + 1))));
+        assert!(!peer_allowed(&peer(None)));
+    }
+}
+
+#[cfg(all(test, unix))]
+mod caller_dir_tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_stream::StreamExt;
+
+    #[tokio::test]
+    async fn the_directory_comes_from_the_handle_and_other_bytes_pass_through() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("s.sock");
+        let mut conns = Box::pin(incoming(listen(&path).unwrap()));
+
+        // A client that passes its directory's handle.
+        let stream = connect_raw(&path).await.unwrap();
+        let Stream::UdSocket(unix) = &stream;
+        crate::caller_dir::send(std::os::fd::AsFd::as_fd(unix)).unwrap();
+        let conn = conns.next().await.unwrap().unwrap();
+        let here = std::env::current_dir().unwrap().canonicalize().unwrap();
+        assert_eq!(conn.peer().cwd, Some(here));
+        drop(stream);
+
+        // One that speaks the protocol right away: no directory, and its bytes arrive whole.
+        let mut stream = connect_raw(&path).await.unwrap();
+        stream.write_all(b"PRI * HTTP/2.0").await.unwrap();
+        let mut conn = conns.next().await.unwrap().unwrap();
+        assert_eq!(conn.peer().cwd, None, "a claimed directory is never taken");
+        let mut start = [0u8; 14];
+        conn.read_exact(&mut start).await.unwrap();
+        assert_eq!(&start, b"PRI * HTTP/2.0");
     }
 }
