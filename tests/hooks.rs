@@ -545,3 +545,41 @@ fn zsh_hook_allows_unlocks_and_revokes_in_a_terminal() {
 fn fish_hook_allows_unlocks_and_revokes_in_a_terminal() {
     allow_unlock_and_revoke_in_a_terminal(&FISH);
 }
+
+/// The hook's bound covers starting the daemon: with another `sec` holding the startup lock
+/// (as one whose secd never becomes ready does), the prompt comes back while the lock is
+/// still held, and says why, instead of waiting for the lock.
+#[test]
+fn the_hook_does_not_wait_for_a_daemon_that_does_not_start() {
+    let world = World::without_keyring();
+    let dir = world.sec_runtime_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    sec_tests::chmod(&dir, 0o700);
+    let lock = dir.join("startup.lock");
+    let mut holder = world
+        .command("flock")
+        .args(["--exclusive"])
+        .arg(&lock)
+        .args(["sleep", "120"])
+        .spawn()
+        .expect("cannot run flock (util-linux)");
+    sec_tests::wait_until("the lock file", || lock.exists());
+    let project = world.project.to_str().unwrap();
+    let out = world.run(&[
+        "hook-event",
+        "bash",
+        "--from",
+        "",
+        "--to",
+        project,
+        "--declined",
+        "",
+    ]);
+    assert!(
+        holder.try_wait().unwrap().is_none(),
+        "the hook waited until the lock was released:\n{out}"
+    );
+    out.assert_success().assert_stderr_contains(&["in time"]);
+    let _ = holder.kill();
+    let _ = holder.wait();
+}

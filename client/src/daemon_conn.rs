@@ -104,6 +104,14 @@ pub const SHIELD_MARKER: &str = "SEC_SHIELDED";
 
 /// A client for a daemon that speaks our protocol; starts one when `autostart` allows.
 pub async fn connect(autostart: bool) -> Result<Client, ConnError> {
+    connect_within(autostart, sec_proto::launch::READY_TIMEOUT).await
+}
+
+/// As [`connect`], giving up after `patience` in all: waiting for another `sec` that starts
+/// the daemon, and for the daemon this one starts (which is then left to finish starting).
+/// The shell hook's bound.
+pub async fn connect_within(autostart: bool, patience: Duration) -> Result<Client, ConnError> {
+    let deadline = Instant::now() + patience;
     if std::env::var_os(SHIELD_MARKER).is_some() {
         return Err(ConnError::Shielded);
     }
@@ -118,11 +126,12 @@ pub async fn connect(autostart: bool) -> Result<Client, ConnError> {
         Attempt::Absent(_) if !autostart => return Err(ConnError::NotRunning),
         Attempt::Absent(_) => {}
     }
-    let _lock = startup_lock(path.parent().unwrap_or(Path::new(".")))?;
+    let _lock = startup_lock(path.parent().unwrap_or(Path::new(".")), deadline).await?;
     if let Attempt::Ready(client) = attempt(&path).await {
         return Ok(client);
     }
-    sec_proto::launch::launch_daemon(&secd_program(), &[], &log_path())?;
+    let left = deadline.saturating_duration_since(Instant::now());
+    sec_proto::launch::launch_daemon(&secd_program(), &[], &log_path(), left)?;
     match attempt(&path).await {
         Attempt::Ready(client) => Ok(client),
         Attempt::Mismatch { pid, protocol, .. } => Err(ConnError::StuckDaemon {
@@ -201,24 +210,41 @@ fn secd_program() -> PathBuf {
 }
 
 /// An exclusive lock held while one `sec` checks for and starts the daemon; released on drop.
+/// Waits for another holder until `deadline`, without blocking the runtime.
 #[cfg(unix)]
-fn startup_lock(dir: &Path) -> Result<nix::fcntl::Flock<std::fs::File>, ConnError> {
+async fn startup_lock(
+    dir: &Path,
+    deadline: Instant,
+) -> Result<nix::fcntl::Flock<std::fs::File>, ConnError> {
+    use nix::errno::Errno;
+    use nix::fcntl::{Flock, FlockArg};
     let path = dir.join("startup.lock");
-    let file = std::fs::OpenOptions::new()
+    let lock_error = |source: std::io::Error| ConnError::Lock {
+        path: path.clone(),
+        source,
+    };
+    let mut file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&path)
-        .map_err(|source| ConnError::Lock {
-            path: path.clone(),
-            source,
-        })?;
-    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive).map_err(|(_, errno)| {
-        ConnError::Lock {
-            path,
-            source: errno.into(),
+        .map_err(lock_error)?;
+    loop {
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => return Ok(lock),
+            Err((back, Errno::EWOULDBLOCK)) if Instant::now() < deadline => {
+                file = back;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            Err((_, Errno::EWOULDBLOCK)) => {
+                return Err(lock_error(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "another sec is starting secd and did not finish in time",
+                )));
+            }
+            Err((_, errno)) => return Err(lock_error(errno.into())),
         }
-    })
+    }
 }
 
 /// No startup lock outside Unix yet (two first commands may race to start a daemon).
@@ -226,6 +252,6 @@ fn startup_lock(dir: &Path) -> Result<nix::fcntl::Flock<std::fs::File>, ConnErro
 struct NoLock;
 
 #[cfg(not(unix))]
-fn startup_lock(_dir: &Path) -> Result<NoLock, ConnError> {
+async fn startup_lock(_dir: &Path, _deadline: Instant) -> Result<NoLock, ConnError> {
     Ok(NoLock)
 }

@@ -114,7 +114,10 @@ async fn react(
     interactive: bool,
     state: &mut ShellState,
 ) -> Result<(), Failure> {
-    let mut client = patiently(async { Ok(daemon_conn::connect(true).await?) }).await?;
+    // The bound covers starting the daemon too: taking the startup lock and waiting for it
+    // to be ready (a daemon still starting is left to finish; the next prompt finds it).
+    let mut client =
+        patiently(async { Ok(daemon_conn::connect_within(true, DAEMON_PATIENCE).await?) }).await?;
     if !from.is_empty() {
         leave(&mut client, Path::new(from), to).await?;
     }

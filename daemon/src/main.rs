@@ -99,7 +99,8 @@ fn start_in_background(args: &Args) -> anyhow::Result<()> {
         .test_protocol
         .map(|p| vec!["--test-protocol".into(), p.to_string()])
         .unwrap_or_default();
-    let pid = sec_proto::launch::launch_daemon(&program, &extra, &log)?;
+    let pid =
+        sec_proto::launch::launch_daemon(&program, &extra, &log, sec_proto::launch::READY_TIMEOUT)?;
     println!("secd started (pid {pid}), logging to {}", log.display());
     Ok(())
 }

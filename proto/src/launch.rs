@@ -14,7 +14,8 @@ use std::time::Duration;
 /// The line the daemon prints on stdout when it accepts connections.
 pub const READY_LINE: &str = "READY";
 
-const READY_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a daemon may take to become ready before it is given up on (and killed).
+pub const READY_TIMEOUT: Duration = Duration::from_secs(15);
 
 #[derive(Debug, thiserror::Error)]
 pub enum LaunchError {
@@ -33,15 +34,18 @@ pub enum LaunchError {
         log: PathBuf,
         last_line: Option<String>,
     },
-    #[error("secd did not become ready within {}s; its log is {}", READY_TIMEOUT.as_secs(), log.display())]
-    Timeout { log: PathBuf },
+    #[error("secd did not become ready within {}; its log is {}", humantime::format_duration(*waited), log.display())]
+    Timeout { log: PathBuf, waited: Duration },
 }
 
-/// Starts `secd` detached and returns its pid once it is ready.
+/// Starts `secd` detached and returns its pid once it is ready, waiting at most `patience`.
+/// A daemon that is not ready by [`READY_TIMEOUT`] is killed; one that a shorter patience
+/// gave up on is left to finish starting (the next command finds it).
 pub fn launch_daemon(
     program: &Path,
     extra_args: &[String],
     log: &Path,
+    patience: Duration,
 ) -> Result<u32, LaunchError> {
     let log_err = |source| LaunchError::Log {
         path: log.to_path_buf(),
@@ -78,7 +82,8 @@ pub fn launch_daemon(
             BufReader::new(stdout).read_line(&mut line).is_ok() && line.trim() == READY_LINE;
         let _ = tx.send(ready);
     });
-    match rx.recv_timeout(READY_TIMEOUT) {
+    let patience = patience.min(READY_TIMEOUT);
+    match rx.recv_timeout(patience) {
         Ok(true) => Ok(pid),
         Ok(false) => {
             let _ = child.wait();
@@ -88,9 +93,12 @@ pub fn launch_daemon(
             })
         }
         Err(_) => {
-            let _ = child.kill();
+            if patience >= READY_TIMEOUT {
+                let _ = child.kill();
+            }
             Err(LaunchError::Timeout {
                 log: log.to_path_buf(),
+                waited: patience,
             })
         }
     }
