@@ -847,3 +847,52 @@ fn protocol_mismatch_restarts_the_daemon() {
         matches!(old.try_wait(), Ok(Some(_)))
     });
 }
+
+/// Opens N connections to the socket in argv[1] and holds them, silent, until killed.
+const FLOOD: &str = "import resource, socket, sys, time
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+held = []
+for _ in range(int(sys.argv[2])):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sys.argv[1])
+    held.append(s)
+print('open', flush=True)
+time.sleep(600)
+";
+
+#[test]
+fn a_flood_of_idle_connections_from_one_process_leaves_secd_serving() {
+    let world = World::without_keyring();
+    // A daemon with few descriptors, as on a system whose limit is 1024.
+    let mut start = world.command("prlimit");
+    start
+        .args(["--nofile=128:128", "--"])
+        .arg(sec_tests::sec_bin())
+        .args(["daemon", "start"]);
+    world.output(start).assert_success();
+    let socket = world.socket_path();
+    let mut flood = world.command("python3");
+    flood
+        .args(["-c", FLOOD])
+        .arg(&socket)
+        .arg("200")
+        .stdout(Stdio::piped());
+    let mut flood = flood.spawn().expect("cannot run python3");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(flood.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "open", "the flood could not connect");
+    let status = world.run(&["status"]);
+    status.assert_success();
+    let _ = flood.kill();
+    let _ = flood.wait();
+    assert!(
+        world.daemon_log().contains("over the limit"),
+        "{}",
+        world.daemon_log()
+    );
+}

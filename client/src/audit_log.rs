@@ -1,5 +1,6 @@
 //! `sec log`: the daemon's audit log, read straight from its file (it needs no daemon):
-//! `$XDG_STATE_HOME/sec/audit.jsonl`, after its rotated predecessor `audit.jsonl.1`.
+//! `$XDG_STATE_HOME/sec/audit.jsonl`, after its rotated predecessors `audit.jsonl.4` to
+//! `audit.jsonl.1`.
 
 use std::path::PathBuf;
 
@@ -7,11 +8,11 @@ use serde_json::Value;
 
 use crate::report::Failure;
 
-/// The rotated log first, then the current one.
-fn log_files() -> Result<[PathBuf; 2], Failure> {
+/// The rotated logs first, oldest first, then the current one.
+fn log_files() -> Result<Vec<PathBuf>, Failure> {
     let log = sec_proto::paths::audit_log()
         .ok_or_else(|| Failure::new("cannot tell the state directory; set HOME"))?;
-    Ok([sec_proto::paths::rotated(&log), log])
+    Ok(sec_proto::paths::generations(&log))
 }
 
 pub fn show(last: Option<usize>, json: bool) -> Result<u8, Failure> {

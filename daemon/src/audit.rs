@@ -1,7 +1,9 @@
 //! The audit log: one JSON object per line in `$XDG_STATE_HOME/sec/audit.jsonl`, appended
 //! for every grant, refusal, revocation, expiry, unlock and trust decision. It names
 //! scopes, variables, references, commands and processes, never a value. When the file
-//! passes its size bound it is moved to `audit.jsonl.1` (one generation kept).
+//! passes its size bound it is moved to `audit.jsonl.1`, and older generations up to
+//! `audit.jsonl.4`. A record is bounded too (a command line of megabytes is cut, saying how
+//! much was left out), so no single request can push the history out.
 //!
 //! A grant whose record cannot be written is refused: nothing is handed out unrecorded.
 
@@ -88,10 +90,11 @@ impl AuditLog {
 
     /// Appends one record (and flushes it to the file) or says why it could not.
     pub fn write(&self, event: Event, record: &Record) -> std::io::Result<()> {
+        let bounded = bounded(record);
         let line = Line {
             time: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
             event,
-            record,
+            record: &bounded,
         };
         let mut text = serde_json::to_string(&line)?;
         text.push('\n');
@@ -119,18 +122,100 @@ impl AuditLog {
     }
 
     fn rotate_if_full(&self) -> std::io::Result<()> {
+        use sec_proto::paths::{LOG_GENERATIONS, rotated};
         match std::fs::metadata(&self.path) {
             Ok(meta) if meta.is_file() && meta.len() >= self.max_bytes => {
-                std::fs::rename(&self.path, sec_proto::paths::rotated(&self.path))
+                for n in (1..LOG_GENERATIONS).rev() {
+                    let older = rotated(&self.path, n);
+                    if older.exists() {
+                        std::fs::rename(&older, rotated(&self.path, n + 1))?;
+                    }
+                }
+                std::fs::rename(&self.path, rotated(&self.path, 1))
             }
             _ => Ok(()),
         }
     }
 }
 
+/// The most of a command line a record keeps, in bytes, and of one argument.
+const MAX_COMMAND: usize = 2048;
+const MAX_ARGUMENT: usize = 512;
+/// The most of a reason (an error message) a record keeps.
+const MAX_REASON: usize = 1024;
+
+/// `record` with its command line and reason cut to their bounds; what was cut is said.
+fn bounded(record: &Record) -> Record {
+    let mut command = Vec::new();
+    let mut total = 0;
+    for (i, arg) in record.command.iter().enumerate() {
+        if total >= MAX_COMMAND {
+            let rest: usize = record.command[i..].iter().map(String::len).sum();
+            command.push(format!(
+                "[{} more argument(s), {rest} bytes]",
+                record.command.len() - i
+            ));
+            break;
+        }
+        let keep = MAX_ARGUMENT.min(MAX_COMMAND - total);
+        command.push(cut(arg, keep));
+        total += arg.len().min(keep);
+    }
+    Record {
+        command,
+        reason: cut(&record.reason, MAX_REASON),
+        ..record.clone()
+    }
+}
+
+/// `text`, or its first `max` bytes (at a character boundary) and how many were cut.
+fn cut(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}[… {} more bytes]", &text[..end], text.len() - end)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn huge_command_lines_are_cut_and_do_not_push_the_history_out() {
+        let tmp = tempfile::tempdir().unwrap();
+        let log = AuditLog::new(tmp.path().join("audit.jsonl"));
+        for n in 0..37 {
+            let small = Record {
+                command: vec!["true".into(), n.to_string()],
+                ..Default::default()
+            };
+            log.write(Event::Grant, &small).unwrap();
+        }
+        for _ in 0..3 {
+            let huge = Record {
+                command: vec!["twine".into(), "x".repeat(3 << 20), "y".into()],
+                ..Default::default()
+            };
+            log.write(Event::Grant, &huge).unwrap();
+        }
+        let lines: Vec<String> = sec_proto::paths::generations(log.path())
+            .iter()
+            .filter_map(|p| std::fs::read_to_string(p).ok())
+            .flat_map(|t| t.lines().map(String::from).collect::<Vec<_>>())
+            .collect();
+        assert_eq!(lines.len(), 40, "every record is still there");
+        let last = lines.last().unwrap();
+        assert!(
+            last.len() < 4096,
+            "a record is bounded: {} bytes",
+            last.len()
+        );
+        assert!(last.contains("more bytes]"), "{last}");
+    }
 
     fn record() -> Record {
         Record {
@@ -171,10 +256,10 @@ mod tests {
     }
 
     #[test]
-    fn rotates_when_full_and_keeps_one_generation() {
+    fn rotates_when_full_and_keeps_at_most_four_generations() {
         let tmp = tempfile::tempdir().unwrap();
         let log = AuditLog::with_limit(tmp.path().join("audit.jsonl"), 200);
-        for _ in 0..10 {
+        for _ in 0..40 {
             log.write(Event::Grant, &record()).unwrap();
         }
         let current = std::fs::metadata(log.path()).unwrap().len();
@@ -182,7 +267,8 @@ mod tests {
             .unwrap()
             .len();
         assert!(current <= 400 && old <= 400, "{current} {old}");
-        assert!(!tmp.path().join("audit.jsonl.2").exists());
+        assert!(tmp.path().join("audit.jsonl.4").exists());
+        assert!(!tmp.path().join("audit.jsonl.5").exists());
     }
 
     #[test]

@@ -95,7 +95,7 @@ impl LiveConfig {
         }
         let first = state.seen.is_none();
         state.seen = now;
-        let text = match std::fs::read_to_string(&self.path) {
+        let text = match crate::config::read_bounded(&self.path, crate::config::MAX_CONFIG_BYTES) {
             Ok(text) => Some(text),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => {

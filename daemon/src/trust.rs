@@ -58,7 +58,13 @@ pub fn find_repo_file(dir: &Path) -> Option<RepoFile> {
         if !meta.is_file() {
             return None;
         }
-        let text = std::fs::read_to_string(&path).ok()?;
+        let text = match crate::config::read_bounded(&path, crate::config::MAX_REPO_FILE_BYTES) {
+            Ok(text) => text,
+            Err(e) => {
+                tracing::warn!(path = %path.display(), "repository file not read: {e}");
+                return None;
+            }
+        };
         let sha256 = format!("{:x}", Sha256::digest(text.as_bytes()));
         Some(RepoFile {
             path,

@@ -290,10 +290,42 @@ impl Located {
     }
 }
 
+/// The largest config.toml sec reads.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+/// The largest repository `.sec.toml` sec reads.
+pub const MAX_REPO_FILE_BYTES: u64 = 64 << 10;
+
+/// Reads a text file of at most `limit` bytes. A larger one is an error that says so, and
+/// is not read at all (a sparse file of a gigabyte costs nothing but a stat).
+pub fn read_bounded(path: &Path, limit: u64) -> std::io::Result<String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let too_large = |size: u64| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "it has {size} bytes, more than the {} KiB sec reads",
+                limit / 1024
+            ),
+        )
+    };
+    let size = file.metadata()?.len();
+    if size > limit {
+        return Err(too_large(size));
+    }
+    let mut text = String::new();
+    // The file may grow between the stat and the read.
+    file.take(limit + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > limit {
+        return Err(too_large(text.len() as u64));
+    }
+    Ok(text)
+}
+
 impl Config {
     /// Reads `path`. A missing file is an empty config (no scopes), not an error.
     pub fn load(path: &Path, home: &Path) -> Result<Config, ConfigError> {
-        match std::fs::read_to_string(path) {
+        match read_bounded(path, MAX_CONFIG_BYTES) {
             Ok(text) => Config::parse(&text, path, home),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
             Err(e) => Err(ConfigError {
@@ -696,6 +728,23 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_huge_file_is_refused_without_being_read() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("config.toml");
+        let file = std::fs::File::create(&path).unwrap();
+        file.set_len(1 << 30).unwrap(); // sparse: a gigabyte of nothing
+        let error = read_bounded(&path, MAX_CONFIG_BYTES).unwrap_err();
+        assert!(
+            error.to_string().contains("more than the 1024 KiB"),
+            "{error}"
+        );
+        let error = Config::load(&path, tmp.path()).unwrap_err();
+        assert!(error.to_string().contains("KiB"), "{error}");
+        std::fs::write(&path, "[[scope]]\ndir = \"/p\"\n").unwrap();
+        assert_eq!(Config::load(&path, tmp.path()).unwrap().scopes.len(), 1);
+    }
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::parse(text, Path::new("/c/config.toml"), Path::new("/home/u"))

@@ -39,11 +39,24 @@ pub fn audit_log() -> Option<PathBuf> {
     Some(state_dir()?.join("audit.jsonl"))
 }
 
-/// Where a full log is moved aside: `NAME.1`.
-pub fn rotated(log: &Path) -> PathBuf {
+/// How many older generations of a log are kept: `NAME.1` (newest) to `NAME.4`.
+pub const LOG_GENERATIONS: usize = 4;
+
+/// Where a full log's generation `n` lives: `NAME.n` (1 is the newest).
+pub fn rotated(log: &Path, n: usize) -> PathBuf {
     let mut old = log.as_os_str().to_owned();
-    old.push(".1");
+    old.push(format!(".{n}"));
     PathBuf::from(old)
+}
+
+/// A log's files, oldest first, the current one last.
+pub fn generations(log: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = (1..=LOG_GENERATIONS)
+        .rev()
+        .map(|n| rotated(log, n))
+        .collect();
+    files.push(log.to_path_buf());
+    files
 }
 
 /// The local vault: `$XDG_DATA_HOME/sec/vault.age`.
@@ -61,7 +74,7 @@ mod tests {
         assert!(local_vault().unwrap().ends_with("sec/vault.age"));
         assert!(audit_log().unwrap().ends_with("sec/audit.jsonl"));
         assert_eq!(
-            rotated(Path::new("/s/audit.jsonl")),
+            rotated(Path::new("/s/audit.jsonl"), 1),
             Path::new("/s/audit.jsonl.1")
         );
     }

@@ -163,6 +163,72 @@ pub struct Conn {
     peer: Peer,
     /// A first byte read while looking for the directory, handed on before the rest.
     first: Option<u8>,
+    /// This connection's place in the count; given back when the connection ends.
+    _slot: Slot,
+}
+
+/// How many connections one process may hold open at once, and all together: a flood of
+/// idle connections from one process must not use up the daemon's descriptors.
+pub const MAX_CONNECTIONS_PER_PROCESS: usize = 32;
+pub const MAX_CONNECTIONS: usize = 512;
+
+/// Open connections, per process and in all.
+#[derive(Default)]
+struct Counts {
+    total: usize,
+    per_pid: std::collections::HashMap<i32, usize>,
+}
+
+/// One counted connection.
+struct Slot {
+    counts: std::sync::Arc<std::sync::Mutex<Counts>>,
+    pid: i32,
+}
+
+impl Slot {
+    /// A place for a connection of `pid`, if it is under both limits.
+    fn take(
+        counts: &std::sync::Arc<std::sync::Mutex<Counts>>,
+        pid: i32,
+        total_limit: usize,
+    ) -> Option<Slot> {
+        let mut c = counts.lock().unwrap_or_else(|p| p.into_inner());
+        let mine = c.per_pid.get(&pid).copied().unwrap_or(0);
+        if c.total >= total_limit || mine >= MAX_CONNECTIONS_PER_PROCESS {
+            return None;
+        }
+        c.total += 1;
+        c.per_pid.insert(pid, mine + 1);
+        Some(Slot {
+            counts: std::sync::Arc::clone(counts),
+            pid,
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        c.total = c.total.saturating_sub(1);
+        if let Some(n) = c.per_pid.get_mut(&self.pid) {
+            *n -= 1;
+            if *n == 0 {
+                c.per_pid.remove(&self.pid);
+            }
+        }
+    }
+}
+
+/// The connection limit in all: [`MAX_CONNECTIONS`], or half the descriptors this process
+/// may open when that is less (the rest is for files, vault programs, the log).
+fn total_limit() -> usize {
+    #[cfg(unix)]
+    if let Ok((soft, _)) =
+        nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+    {
+        return MAX_CONNECTIONS.min((soft / 2) as usize).max(8);
+    }
+    MAX_CONNECTIONS
 }
 
 impl Conn {
@@ -234,6 +300,8 @@ pub fn incoming(
     listener: Listener,
 ) -> impl tokio_stream::Stream<Item = io::Result<Conn>> + Send + 'static {
     let (ready, accepted) = tokio::sync::mpsc::channel::<io::Result<Conn>>(16);
+    let counts = std::sync::Arc::new(std::sync::Mutex::new(Counts::default()));
+    let total = total_limit();
     tokio::spawn(async move {
         loop {
             let stream = match listener.accept().await {
@@ -254,9 +322,13 @@ pub fn incoming(
                 );
                 continue;
             }
+            let Some(slot) = Slot::take(&counts, peer.pid.unwrap_or(-1), total) else {
+                tracing::warn!(pid = ?peer.pid, "refused a connection over the limit");
+                continue;
+            };
             let ready = ready.clone();
             tokio::spawn(async move {
-                if let Some(conn) = greet(stream, peer).await {
+                if let Some(conn) = greet(stream, peer, slot).await {
                     let _ = ready.send(Ok(conn)).await;
                 }
             });
@@ -269,7 +341,7 @@ pub fn incoming(
 const GREETING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Reads what a connection sends first; `None` when it closed or sent nothing in time.
-async fn greet(stream: Stream, mut peer: Peer) -> Option<Conn> {
+async fn greet(stream: Stream, mut peer: Peer, slot: Slot) -> Option<Conn> {
     #[cfg(unix)]
     {
         use crate::caller_dir::{First, receive};
@@ -292,6 +364,7 @@ async fn greet(stream: Stream, mut peer: Peer) -> Option<Conn> {
             stream,
             peer,
             first,
+            _slot: slot,
         })
     }
     #[cfg(not(unix))]
@@ -301,6 +374,7 @@ async fn greet(stream: Stream, mut peer: Peer) -> Option<Conn> {
             stream,
             peer,
             first: None,
+            _slot: slot,
         })
     }
 }
@@ -429,6 +503,30 @@ mod tests {
         assert!(peer_allowed(&peer(Some(me))));
         assert!(!peer_allowed(&peer(Some(me + 1))));
         assert!(!peer_allowed(&peer(None)));
+    }
+}
+
+#[cfg(all(test, unix))]
+mod limit_tests {
+    use super::*;
+
+    #[test]
+    fn one_process_gets_a_bounded_share() {
+        let counts = std::sync::Arc::new(std::sync::Mutex::new(Counts::default()));
+        let mine: Vec<Slot> = (0..MAX_CONNECTIONS_PER_PROCESS)
+            .map(|_| Slot::take(&counts, 7, 100).unwrap())
+            .collect();
+        assert!(Slot::take(&counts, 7, 100).is_none(), "over its share");
+        let other = Slot::take(&counts, 8, 100);
+        assert!(other.is_some(), "another process still gets in");
+        drop(mine);
+        assert!(
+            Slot::take(&counts, 7, 100).is_some(),
+            "given back when closed"
+        );
+        let second = Slot::take(&counts, 9, 2);
+        assert!(second.is_some());
+        assert!(Slot::take(&counts, 10, 2).is_none(), "the total bound");
     }
 }
 

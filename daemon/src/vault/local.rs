@@ -293,9 +293,19 @@ impl LocalVault {
     }
 }
 
+/// One key derivation at a time: each takes about 265 MB for a moment, and a flood of
+/// wrong passphrases (or of saves) must not multiply that.
+static KEY_DERIVATIONS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+
+/// Runs `work` (which derives a key: opening or saving the file) on the blocking pool, one
+/// at a time.
 async fn run_blocking<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, LocalError> {
+    let _turn = KEY_DERIVATIONS
+        .acquire()
+        .await
+        .map_err(|e| LocalError::Task(e.to_string()))?;
     tokio::task::spawn_blocking(work)
         .await
         .map_err(|e| LocalError::Task(e.to_string()))
@@ -355,6 +365,27 @@ impl Backend for LocalBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn key_derivations_run_one_at_a_time() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static NOW: AtomicUsize = AtomicUsize::new(0);
+        static MOST: AtomicUsize = AtomicUsize::new(0);
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                tokio::spawn(run_blocking(|| {
+                    let now = NOW.fetch_add(1, Ordering::SeqCst) + 1;
+                    MOST.fetch_max(now, Ordering::SeqCst);
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    NOW.fetch_sub(1, Ordering::SeqCst);
+                }))
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
+        assert_eq!(MOST.load(Ordering::SeqCst), 1);
+    }
 
     const LIMITS: Limits = Limits {
         ttl: Duration::from_secs(60),
