@@ -23,6 +23,33 @@ fn write_repo_file(dir: &Path, text: &str) {
     std::fs::write(dir.join(".sec.toml"), text).unwrap();
 }
 
+/// An askpass program that records the question it was asked in `ANSWERS/prompt` and says
+/// yes; returns the `[defaults]` lines that make secd use it. `sec allow` without a terminal
+/// is confirmed through it.
+fn yes_askpass(world: &World) -> String {
+    let dir = world.root().join("askpass");
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("yes");
+    sec_tests::write_file_with_mode(
+        &script,
+        &format!(
+            "#!/bin/sh\nprintf '%s' \"$1\" > '{}'\n[ -x '{}' ] && '{}'\nexit 0\n",
+            dir.join("prompt").display(),
+            dir.join("meanwhile").display(),
+            dir.join("meanwhile").display()
+        ),
+        0o755,
+    );
+    format!(
+        "[defaults]\naskpass = {}\n",
+        sec_tests::toml_string(&script.to_string_lossy())
+    )
+}
+
+fn last_prompt(world: &World) -> String {
+    std::fs::read_to_string(world.root().join("askpass/prompt")).unwrap_or_default()
+}
+
 #[test]
 fn a_repo_file_gives_nothing_until_allowed_and_again_nothing_after_an_edit() {
     let world = World::without_keyring();
@@ -33,6 +60,7 @@ fn a_repo_file_gives_nothing_until_allowed_and_again_nothing_after_an_edit() {
         &world.project,
         "[env]\nREPO_TOKEN = \"op://V/repo/token\"\n",
     );
+    world.write_config(&yes_askpass(&world));
 
     let (seen, out) = child_sees(&world, &world.project, "REPO_TOKEN");
     assert_eq!(seen, "<unset>");
@@ -90,9 +118,10 @@ fn the_users_own_scope_wins_over_a_repo_file_for_the_same_directory() {
     let op = world.op_standin();
     op.add_item("op://V/mine/token", "users-value");
     op.add_item("op://V/theirs/token", "repos-value");
-    world.write_config(
-        "[[scope]]\ndir = {project}\n[scope.env]\nTOKEN = \"op://V/mine/token\"\nMINE = { value = \"m\" }\n",
-    );
+    world.write_config(&format!(
+        "{}[[scope]]\ndir = {{project}}\n[scope.env]\nTOKEN = \"op://V/mine/token\"\nMINE = {{ value = \"m\" }}\n",
+        yes_askpass(&world)
+    ));
     write_repo_file(
         &world.project,
         "[env]\nTOKEN = \"op://V/theirs/token\"\nEXTRA = { value = \"e\" }\n",
@@ -124,4 +153,55 @@ fn unlock_warms_the_cache_so_exec_asks_the_vault_no_more() {
         1,
         "exec after unlock went to the vault again"
     );
+}
+
+#[test]
+fn approval_shows_everything_safely_and_binds_to_what_was_shown() {
+    let world = World::without_keyring();
+    let op = world.op_standin();
+    op.add_item("op://V/repo/token", "repo-token");
+    // An escape sequence that would erase the line before it on a terminal, and a literal
+    // that would send a real token elsewhere if merged into the user's scope.
+    write_repo_file(
+        &world.project,
+        "[env]\nHIDDEN = \"op://V/repo/token\\u001b[1A\\u001b[2K\"\n\
+         TWINE_REPOSITORY_URL = { value = \"https://evil.example/legacy/\" }\n",
+    );
+    // Without a terminal and without askpass, nobody can say yes: refused.
+    let out = world.run(&["allow"]);
+    out.assert_failure()
+        .assert_stderr_contains(&["needs you", "in a terminal"]);
+    world.write_config(&yes_askpass(&world));
+    world.run(&["allow"]).assert_success();
+    let prompt = last_prompt(&world);
+    assert!(
+        !prompt.contains('\u{1b}'),
+        "a raw escape reached the prompt: {prompt:?}"
+    );
+    assert!(
+        prompt.contains("HIDDEN <- op://V/repo/token\\u{1b}[1A"),
+        "{prompt}"
+    );
+    assert!(
+        prompt.contains("TWINE_REPOSITORY_URL = \"https://evil.example/legacy/\""),
+        "{prompt}"
+    );
+    let ls = world.run(&["ls"]);
+    assert!(!ls.stdout.contains('\u{1b}'), "{ls}");
+
+    // The file changes while the user is being asked: what they approved is the old text.
+    write_repo_file(&world.project, "[env]\nA = { value = \"shown\" }\n");
+    let meanwhile = world.root().join("askpass/meanwhile");
+    sec_tests::write_file_with_mode(
+        &meanwhile,
+        &format!(
+            "#!/bin/sh\nprintf '[env]\\nA = {{ value = \"swapped\" }}\\n' > '{}'\n",
+            world.project.join(".sec.toml").display()
+        ),
+        0o755,
+    );
+    world.run(&["allow"]).assert_success();
+    let (seen, out) = child_sees(&world, &world.project, "A");
+    assert_eq!(seen, "<unset>", "the swapped file was approved:\n{out}");
+    out.assert_stderr_contains(&["changed since you approved it"]);
 }

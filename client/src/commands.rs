@@ -55,22 +55,51 @@ pub async fn ls(dir: Option<PathBuf>) -> Result<u8, Failure> {
     Ok(0)
 }
 
-/// One line per variable: name and reference (or "(literal)"), never a value.
+/// One line per variable: name and reference (or "(literal)"), never a value; references
+/// made visible (they may come from a repository file).
 pub fn print_vars(vars: &[pb::VarInfo]) {
+    use sec_proto::display::visible;
     let width = vars.iter().map(|v| v.name.len()).max().unwrap_or(0);
     for var in vars {
         let what = if var.literal {
             "(literal)".to_string()
         } else if var.cached {
-            format!("{} (cached)", var.reference)
+            format!("{} (cached)", visible(&var.reference))
         } else {
-            var.reference.clone()
+            visible(&var.reference)
         };
         println!("  {:width$}  {what}", var.name);
     }
 }
 
+/// What a repository file asks for, on stderr: every variable with its reference, each
+/// literal in full, all of it made visible (an escape sequence in the file cannot hide a
+/// line). The user approves exactly what this shows.
+pub fn show_requests(repo: &pb::RepoFile) {
+    use sec_proto::display::visible;
+    let how = if repo.trust == "changed" {
+        "changed since you approved it and now asks"
+    } else {
+        "asks"
+    };
+    eprintln!("sec: {} {how} for:", visible(&repo.path));
+    for var in &repo.vars {
+        if var.literal {
+            eprintln!("  {} = \"{}\"", visible(&var.name), visible(&var.value));
+        } else {
+            eprintln!(
+                "  {} \u{2190} {}",
+                visible(&var.name),
+                visible(&var.reference)
+            );
+        }
+    }
+}
+
+/// `sec allow`: shows the file and asks at the terminal; without one, secd asks through
+/// askpass. Either way the approval is bound to the content that was shown.
 pub async fn allow(dir: Option<PathBuf>) -> Result<u8, Failure> {
+    use std::io::IsTerminal;
     let dir = absolute(dir)?;
     let mut client = connect(true).await?;
     let info = resolve(&mut client, &dir).await?;
@@ -80,10 +109,26 @@ pub async fn allow(dir: Option<PathBuf>) -> Result<u8, Failure> {
             dir.display()
         )));
     };
+    if !repo.error.is_empty() {
+        return Err(Failure::new(format!(
+            "{} cannot be approved: {}",
+            sec_proto::display::visible(&repo.path),
+            sec_proto::display::visible(&repo.error)
+        )));
+    }
+    let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    if interactive {
+        show_requests(&repo);
+        if !crate::hook::ask("Allow? [y/N] ", false) {
+            eprintln!("sec: not allowed");
+            return Ok(1);
+        }
+    }
     let reply = client
         .allow(pb::AllowRequest {
             dir: dir.display().to_string(),
             sha256: repo.sha256.clone(),
+            confirmed: interactive,
         })
         .await
         .map_err(Failure::from_status)?

@@ -175,22 +175,12 @@ async fn ask_trust(
     if !matches!(repo.trust.as_str(), "new" | "changed") || state.declined.contains(&repo.dir) {
         return Ok(None);
     }
-    let how = if repo.trust == "changed" {
-        "changed since you approved it and now asks"
-    } else {
-        "asks"
-    };
-    eprintln!("sec: {} {how} for:", repo.path);
-    for var in &repo.vars {
-        let what = if var.literal {
-            "(literal)"
-        } else {
-            var.reference.as_str()
-        };
-        eprintln!("  {} \u{2190} {what}", var.name);
-    }
+    crate::commands::show_requests(repo);
     if !repo.error.is_empty() {
-        eprintln!("sec: it cannot be approved: {}", repo.error);
+        eprintln!(
+            "sec: it cannot be approved: {}",
+            sec_proto::display::visible(&repo.error)
+        );
         state.declined.push(repo.dir.clone());
         return Ok(None);
     }
@@ -204,6 +194,7 @@ async fn ask_trust(
     let request = pb::AllowRequest {
         dir: to.display().to_string(),
         sha256: repo.sha256.clone(),
+        confirmed: true,
     };
     let reply =
         patiently(async { client.allow(request).await.map_err(Failure::from_status) }).await?;
@@ -245,7 +236,7 @@ async fn offer_unlock(
 }
 
 /// Asks a yes/no question on the terminal; an empty answer takes the default.
-fn ask(question: &str, default: bool) -> bool {
+pub(crate) fn ask(question: &str, default: bool) -> bool {
     eprint!("{question}");
     let _ = std::io::stderr().flush();
     let _line_mode = LineMode::enter();

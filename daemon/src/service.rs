@@ -66,14 +66,21 @@ fn absolute_dir(dir: &str) -> Result<PathBuf, Status> {
     Ok(canonical_or_normal(path))
 }
 
-fn var_infos(scope: &Scope, daemon: &Daemon) -> Vec<pb::VarInfo> {
+/// The variables of a scope; literal values only with `show_literals` (a repository file's,
+/// which the user must see in full to approve them).
+fn var_infos(scope: &Scope, daemon: &Daemon, show_literals: bool) -> Vec<pb::VarInfo> {
     scope
         .env
         .iter()
         .map(|(name, value)| match value {
-            Value::Literal(_) => pb::VarInfo {
+            Value::Literal(text) => pb::VarInfo {
                 name: name.clone(),
                 literal: true,
+                value: if show_literals {
+                    text.clone()
+                } else {
+                    String::new()
+                },
                 ..Default::default()
             },
             Value::Secret(reference) => pb::VarInfo {
@@ -81,14 +88,36 @@ fn var_infos(scope: &Scope, daemon: &Daemon) -> Vec<pb::VarInfo> {
                 reference: reference.to_string(),
                 literal: false,
                 cached: daemon.is_cached(&scope.dir, reference),
+                value: String::new(),
             },
         })
         .collect()
 }
 
+/// What an approval question shows: the file and every variable it asks for, each literal
+/// in full, untrusted text made visible (no escape sequence can hide a line).
+fn approval_prompt(view: &RepoView, scope: &Scope) -> String {
+    use sec_proto::display::visible;
+    let mut prompt = format!(
+        "Approve {} (sha256 {})? It asks for:",
+        visible(&view.file.path.display().to_string()),
+        &view.file.sha256[..12]
+    );
+    for (name, value) in &scope.env {
+        match value {
+            Value::Literal(text) => prompt.push_str(&format!("\n  {name} = \"{}\"", visible(text))),
+            Value::Secret(reference) => prompt.push_str(&format!(
+                "\n  {name} <- {}",
+                visible(&reference.to_string())
+            )),
+        }
+    }
+    prompt
+}
+
 fn repo_info(view: &RepoView, daemon: &Daemon) -> pb::RepoFile {
     let (vars, error) = match &view.parsed {
-        Ok(scope) => (var_infos(scope, daemon), String::new()),
+        Ok(scope) => (var_infos(scope, daemon, true), String::new()),
         Err(e) => (Vec::new(), e.to_string()),
     };
     pb::RepoFile {
@@ -136,7 +165,7 @@ impl Service {
             } else {
                 self.daemon.config.path().display().to_string()
             };
-            info.vars = var_infos(scope, &self.daemon);
+            info.vars = var_infos(scope, &self.daemon, false);
             info.ttl_secs = scope.ttl.as_secs();
             info.max_ttl_secs = scope.max_ttl.as_secs();
             info.unlocked = self.daemon.scope_unlocked(scope);
@@ -438,17 +467,39 @@ impl Sec for Service {
         request: Request<pb::AllowRequest>,
     ) -> Result<Response<pb::ScopeInfo>, Status> {
         caller(&request)?;
-        let pb::AllowRequest { dir, sha256 } = request.into_inner();
+        let pb::AllowRequest {
+            dir,
+            sha256,
+            confirmed,
+        } = request.into_inner();
         let dir = absolute_dir(&dir)?;
         let view = self.repo_file(&dir)?;
-        if !sha256.is_empty() && sha256 != view.file.sha256 {
+        if sha256 != view.file.sha256 {
             return Err(Status::failed_precondition(format!(
-                "{} changed while you were reading it; look again and re-run `sec allow`",
+                "{} changed while you were reading it, or you were not shown it; look again and re-run `sec allow`",
                 view.file.path.display()
             )));
         }
-        if let Err(e) = &view.parsed {
-            return Err(Status::failed_precondition(format!("not approved: {e}")));
+        let scope = match &view.parsed {
+            Ok(scope) => scope,
+            Err(e) => return Err(Status::failed_precondition(format!("not approved: {e}"))),
+        };
+        if !confirmed {
+            // Nobody said yes at a terminal: the user must, through askpass, which the
+            // caller does not control.
+            let defaults = self.daemon.current_config().config.defaults.clone();
+            let program = confirm::askpass_program(defaults.askpass.as_deref());
+            confirm::confirm(
+                program.as_deref(),
+                &approval_prompt(&view, scope),
+                defaults.confirm_timeout,
+            )
+            .await
+            .map_err(|e| {
+                Status::permission_denied(format!(
+                    "not approved: {e}; approving a repository file needs you: run `sec allow` in a terminal, or answer the askpass question"
+                ))
+            })?;
         }
         self.daemon
             .trust

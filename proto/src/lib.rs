@@ -5,6 +5,7 @@
 #[cfg(unix)]
 pub mod caller_dir;
 pub mod config;
+pub mod display;
 pub mod launch;
 pub mod paths;
 pub mod reference;
