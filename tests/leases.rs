@@ -1148,3 +1148,103 @@ fn sigusr1_revokes_everything() {
         .assert_stderr_contains(&["revoked"]);
     assert_eq!(world.daemon_pid(), pid, "secd did not survive SIGUSR1");
 }
+
+/// `confirm` belongs to the secret: code running as the user cannot get a confirm-protected
+/// secret without the user's yes by any of the usual routes, and each leaves a notice.
+#[test]
+fn a_confirm_protected_secret_needs_a_yes_by_every_route_and_tampering_is_shown() {
+    let value = unique("protected");
+    let (world, _op) = op_world(&[("p", &value)]);
+    let askpass = Askpass::install(&world);
+    askpass.answer("no");
+    let protected = format!(
+        "[defaults]\naskpass = {}\n\n[[scope]]\ndir = {{project}}\n[scope.env]\n\
+         P = {{ secret = \"{}\", confirm = true }}\n",
+        toml_path(&askpass.program),
+        op_ref("p"),
+    );
+    world.write_config(&protected);
+    let marker = world.root().join("started");
+    let (_, out) = exec_touch(&world, &world.project, &[], &marker);
+    assert_refused(&out, &marker, &["refused"]);
+
+    // Route: a second scope (here a repository file elsewhere) that names the same secret.
+    let other = world.root().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(
+        other.join(".sec.toml"),
+        format!("[env]\nSTOLEN = \"{}\"\n", op_ref("p")),
+    )
+    .unwrap();
+    askpass.answer("yes");
+    world.run_in(&other, &["allow"]).assert_success(); // the approval itself asked
+    let calls = askpass.calls().len();
+    askpass.answer("no");
+    let (_, out) = exec_touch(&world, &other, &[], &marker);
+    assert_refused(&out, &marker, &["refused"]);
+    assert_eq!(askpass.calls().len(), calls + 1, "the lease asked too");
+
+    // Route: config.toml loses `confirm` (read live): still asked, and the user is told.
+    world.write_config(&protected.replace(", confirm = true", ""));
+    let (_, out) = exec_touch(&world, &world.project, &[], &marker);
+    assert_refused(&out, &marker, &["refused"]);
+    assert!(
+        askpass.last_prompt().contains("stopped asking"),
+        "{}",
+        askpass.last_prompt()
+    );
+    let status = world.run(&["status"]);
+    status.assert_stderr_contains(&["confirm removed for", "if you did not do this"]);
+    let again = world.run(&["status"]);
+    assert!(
+        !again.stderr.contains("confirm removed"),
+        "said once:\n{again}"
+    );
+
+    // Route: trust.json edited to approve a file secd never approved, then a restart.
+    let planted = world.root().join("planted");
+    std::fs::create_dir_all(&planted).unwrap();
+    let text = format!("[env]\nX = \"{}\"\n", op_ref("p"));
+    std::fs::write(planted.join(".sec.toml"), &text).unwrap();
+    let trust = world.state_home.join("sec/trust.json");
+    let mut decisions: Value =
+        serde_json::from_str(&std::fs::read_to_string(&trust).unwrap()).unwrap();
+    let sha = {
+        let out = world.output({
+            let mut c = world.command("sha256sum");
+            c.arg(planted.join(".sec.toml"));
+            c
+        });
+        out.stdout.split_whitespace().next().unwrap().to_string()
+    };
+    decisions["files"][path_str(&planted.join(".sec.toml"))] =
+        serde_json::json!({"verdict": "allow", "sha256": sha, "at_unix": 0});
+    std::fs::write(&trust, decisions.to_string()).unwrap();
+    world.run(&["daemon", "stop"]).assert_success();
+    let (_, out) = exec_touch(&world, &planted, &[], &marker);
+    out.assert_stderr_contains(&["trust.json approved", "never did"]);
+    assert!(
+        out.stderr.contains("not approved"),
+        "the planted approval was honoured:\n{out}"
+    );
+
+    // Every one of them is in the audit log.
+    let reasons: Vec<String> = audit_events(&world)
+        .iter()
+        .filter(|e| e["event"] == "tripwire")
+        .map(|e| e["reason"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(
+        reasons.iter().any(|r| r.contains("confirm removed")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.iter().any(|r| r.contains("trust.json approved")),
+        "{reasons:?}"
+    );
+    assert!(
+        !std::fs::read_to_string(audit_path(&world))
+            .unwrap()
+            .contains(&value)
+    );
+}

@@ -69,6 +69,12 @@ async fn attempt(path: &Path) -> Attempt {
     {
         Ok(reply) => {
             let hello = reply.into_inner();
+            for notice in &hello.notices {
+                eprintln!(
+                    "sec: warning: {}; if you did not do this, code running as you did (see `sec log`)",
+                    sec_proto::display::visible(notice)
+                );
+            }
             if hello.protocol == sec_proto::PROTOCOL {
                 Attempt::Ready(client)
             } else {

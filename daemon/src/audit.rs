@@ -28,6 +28,10 @@ pub enum Event {
     Unlock,
     Allow,
     DenyTrust,
+    /// config.toml changed (what changed is in the reason).
+    Config,
+    /// A change the user may not have made (see `tripwire`).
+    Tripwire,
 }
 
 /// One line of the log. Empty fields are left out.

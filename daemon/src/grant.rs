@@ -86,7 +86,7 @@ impl Daemon {
         };
         let ticket = self.in_flight.start(&scope.dir, &references);
         let decided = self
-            .check_and_resolve(&scope, ask, &names, &snapshot.config.defaults)
+            .check_and_resolve(&scope, ask, &names, &snapshot.config)
             .await
             .and_then(|vars| match ticket.revoked_by() {
                 Some(by) => Err(LeaseError::RevokedInFlight { by }),
@@ -132,8 +132,9 @@ impl Daemon {
         scope: &Scope,
         ask: &LeaseAsk,
         names: &[String],
-        defaults: &crate::config::Defaults,
+        config: &crate::config::Config,
     ) -> Result<Vec<Resolved>, LeaseError> {
+        let defaults = &config.defaults;
         if !scope.commands.is_empty() && !command_allowed(&scope.commands, &ask.argv) {
             return Err(LeaseError::CommandNotAllowed {
                 command: sec_proto::shell_words(&ask.argv),
@@ -146,12 +147,36 @@ impl Daemon {
                 scope: scope.dir.clone(),
             });
         }
+        // `confirm` belongs to the secret: a reference protected in any scope of the user's
+        // config (or whose protection was dropped and not yet accepted) is asked for
+        // whichever scope, repository file included, wants it.
+        let protected = crate::tripwire::protected_in(config);
+        let reference_of = |name: &String| match scope.env.get(name) {
+            Some(Value::Secret(r)) => Some(r.clone()),
+            _ => None,
+        };
+        let sticky: Vec<crate::vault::Reference> = names
+            .iter()
+            .filter_map(reference_of)
+            .filter(|r| self.tripwires.is_sticky(r))
+            .collect();
         let to_confirm: Vec<&String> = names
             .iter()
-            .filter(|n| scope.confirm.contains(*n))
+            .filter(|n| {
+                scope.confirm.contains(*n)
+                    || reference_of(n)
+                        .is_some_and(|r| protected.contains(&r) || sticky.contains(&r))
+            })
             .collect();
         if !to_confirm.is_empty() {
-            let prompt = confirm_prompt(&ask.argv, ask.pid, &scope.dir, names);
+            let mut prompt = confirm_prompt(&ask.argv, ask.pid, &scope.dir, names);
+            if !sticky.is_empty() {
+                let list: Vec<String> = sticky.iter().map(ToString::to_string).collect();
+                prompt.push_str(&format!(
+                    "\n(config.toml stopped asking before handing out {}; yes accepts that)",
+                    list.join(", ")
+                ));
+            }
             let program = confirm::askpass_program(defaults.askpass.as_deref());
             confirm::confirm(program.as_deref(), &prompt, defaults.confirm_timeout)
                 .await
@@ -163,6 +188,9 @@ impl Daemon {
                         .join(","),
                     source,
                 })?;
+            for reference in &sticky {
+                self.tripwires.accept(reference);
+            }
         }
         self.resolve_vars(scope, names).await
     }

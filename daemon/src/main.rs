@@ -19,6 +19,7 @@ mod local_vault;
 mod peer;
 mod service;
 mod state;
+mod tripwire;
 mod trust;
 mod vault;
 
@@ -164,6 +165,7 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
             },
         )),
         protocol,
+        state_dir.join("policy.json"),
     ));
     let shutdown = Arc::new(Notify::new());
     tokio::spawn(handle_signals(Arc::clone(&daemon), Arc::clone(&shutdown)));

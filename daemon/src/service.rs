@@ -251,6 +251,7 @@ impl Sec for Service {
             version: sec_proto::VERSION.into(),
             protocol: self.daemon.protocol,
             pid: std::process::id(),
+            notices: self.daemon.tripwires.take_notices(),
         }))
     }
 

@@ -17,6 +17,7 @@ use crate::in_flight::InFlight;
 use crate::lease_procs;
 use crate::leases::{LeaseRecord, Leases};
 use crate::live_config::{LiveConfig, Refresh, Snapshot};
+use crate::tripwire::Tripwires;
 use crate::trust::{RepoFile, Trust, TrustStore, find_repo_file};
 use crate::vault::{LocalVault, Reference, VaultError, Vaults};
 
@@ -29,6 +30,8 @@ pub struct Daemon {
     pub in_flight: InFlight,
     pub trust: TrustStore,
     pub audit: AuditLog,
+    /// Policy changes the user may not have made (see `tripwire`).
+    pub tripwires: Tripwires,
     pub files: LeaseFiles,
     pub local: Arc<LocalVault>,
     pub started: Instant,
@@ -131,10 +134,25 @@ impl Daemon {
         files: LeaseFiles,
         local: Arc<LocalVault>,
         protocol: u32,
+        policy_state: PathBuf,
     ) -> Self {
         let vaults = Vaults::new(Arc::clone(&local));
-        local.set_limits(local_limits(&config.snapshot().config));
+        let first = config.snapshot().config;
+        local.set_limits(local_limits(&first));
+        let askpass = crate::confirm::askpass_program(first.defaults.askpass.as_deref());
+        let tripwires = Tripwires::start(policy_state, &first, askpass, &audit);
+        let audit_files = sec_proto::paths::generations(audit.path());
+        for file in trust.drop_unrecorded_approvals(&audit_files) {
+            tripwires.raise(
+                &audit,
+                &format!(
+                    "trust.json approved {} but secd never did (no approval of it in the audit log); the approval is ignored, and `sec allow` there asks you again",
+                    file.display()
+                ),
+            );
+        }
         Self {
+            tripwires,
             config,
             audit,
             files,
@@ -152,7 +170,9 @@ impl Daemon {
     /// The config in force, re-read first if the file changed. Entries cached for scopes or
     /// references that a reload removed are dropped.
     pub fn current_config(&self) -> Snapshot {
+        let before = self.config.snapshot().config;
         if let Refresh::Reloaded(config) = self.config.refresh_if_changed() {
+            self.tripwires.config_changed(&before, &config, &self.audit);
             self.local.set_limits(local_limits(&config));
             // Repository-file scopes are not in config.toml; their entries are left to expire.
             let dropped = self.cache.revoke(|key| {

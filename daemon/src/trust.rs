@@ -117,6 +117,36 @@ impl TrustStore {
         }
     }
 
+    /// Drops approvals that secd did not record in the audit log (each approval it makes is
+    /// recorded there with the file's hash): entries written into trust.json by something
+    /// else. Returns the files whose approval was dropped.
+    pub fn drop_unrecorded_approvals(&self, audit_files: &[PathBuf]) -> Vec<PathBuf> {
+        let log: String = audit_files
+            .iter()
+            .filter_map(|f| std::fs::read_to_string(f).ok())
+            .collect();
+        let recorded = |sha256: &str| {
+            log.lines()
+                .any(|l| l.contains("\"event\":\"allow\"") && l.contains(sha256))
+        };
+        let mut decisions = self.decisions.lock().unwrap_or_else(|p| p.into_inner());
+        let foreign: Vec<PathBuf> = decisions
+            .files
+            .iter()
+            .filter(|(_, d)| d.verdict == Verdict::Allow && !recorded(&d.sha256))
+            .map(|(path, _)| path.clone())
+            .collect();
+        for path in &foreign {
+            decisions.files.remove(path);
+        }
+        if !foreign.is_empty()
+            && let Err(e) = self.save(&decisions)
+        {
+            tracing::error!("cannot rewrite the trust decisions: {e}");
+        }
+        foreign
+    }
+
     pub fn trust_of(&self, file: &RepoFile) -> Trust {
         let decisions = self.decisions.lock().unwrap_or_else(|p| p.into_inner());
         match decisions.files.get(&file.path) {
