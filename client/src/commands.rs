@@ -269,7 +269,17 @@ pub async fn revoke(
     Ok(0)
 }
 
+/// Refuses a NAME or reference that looks like a pasted token, before it is shown, sent or
+/// logged anywhere.
+fn refuse_token(reference: &str) -> Result<(), Failure> {
+    if sec_proto::token::looks_like_token(reference) {
+        return Err(Failure::new(sec_proto::token::REFUSAL));
+    }
+    Ok(())
+}
+
 pub async fn set(reference: String, passphrase_fd: Option<i32>) -> Result<u8, Failure> {
+    refuse_token(&reference)?;
     let value = read_value(&reference)?;
     let mut client = connect(true).await?;
     let reference = if reference.contains(':') {
@@ -328,6 +338,7 @@ pub async fn passwd(passphrase_fd: Option<i32>) -> Result<u8, Failure> {
 }
 
 pub async fn rm(reference: String) -> Result<u8, Failure> {
+    refuse_token(&reference)?;
     let mut client = connect(true).await?;
     client
         .delete(pb::DeleteRequest {

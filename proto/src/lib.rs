@@ -7,6 +7,7 @@ pub mod launch;
 pub mod paths;
 pub mod reference;
 pub mod socket;
+pub mod token;
 
 /// Generated messages, client and server for `proto/sec/v1/sec.proto`.
 pub mod pb {

@@ -89,6 +89,27 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{hex}")
 }
 
+/// A value that looks like a real token (a GitHub personal access token: `ghp_` and 36
+/// random letters and digits), for tests of what sec does with a token pasted in the wrong
+/// place. Never the same twice.
+pub fn token_canary() -> String {
+    use std::io::Read;
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut bytes = [0u8; 36];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .expect("cannot read /dev/urandom");
+    let mut token = String::from("ghp_");
+    // Three fixed characters keep the mix of digits and both cases certain.
+    token.push_str("Qa7");
+    token.extend(
+        bytes[3..]
+            .iter()
+            .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char),
+    );
+    token
+}
+
 /// Writes `text` to `path` and sets its mode.
 pub fn write_file_with_mode(path: &Path, text: &str, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
