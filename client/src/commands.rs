@@ -155,9 +155,16 @@ pub async fn status(as_json: bool) -> Result<u8, Failure> {
         .await
         .map_err(Failure::from_status)?
         .into_inner();
+    let socket = sec_proto::socket::socket_path()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    if let Some(notice) = sec_proto::socket::fallback_notice() {
+        eprintln!("sec: warning: {notice}");
+    }
     if as_json {
         let value = json!({
             "pid": s.pid,
+            "socket": socket,
             "version": s.version,
             "protocol": s.protocol,
             "uptime_secs": s.uptime_secs,
@@ -190,6 +197,7 @@ pub async fn status(as_json: bool) -> Result<u8, Failure> {
         human(s.uptime_secs)
     );
     println!("config: {}", s.config_path);
+    println!("socket: {socket}");
     if let Some(local) = &s.local {
         let state = match (local.exists, local.unlocked) {
             (false, _) => "none yet".to_string(),

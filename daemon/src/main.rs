@@ -124,6 +124,9 @@ fn run_foreground(args: &Args) -> anyhow::Result<()> {
 
 async fn serve(args: &Args) -> anyhow::Result<()> {
     let socket_path = socket::socket_path()?;
+    if let Some(notice) = socket::fallback_notice() {
+        tracing::warn!("{notice}");
+    }
     if socket::is_live(&socket_path).await {
         bail!(
             "another secd already answers on {}; `sec daemon stop` stops it",

@@ -65,6 +65,33 @@ fn built_binary(name: &str) -> PathBuf {
     path
 }
 
+/// Fails the test unless it runs as root, with a sentence saying why it needs root and how
+/// to run it. Such tests never pass by skipping: a missing precondition is a failure (CI
+/// runs the suite as root).
+#[track_caller]
+pub fn require_root(why: &str) {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "this test needs root {why}; run it as root (e.g. `sudo -E cargo test -p sec-tests`), \
+         as CI does. It fails instead of skipping so that it is never mistaken for a pass."
+    );
+}
+
+/// Fails the test unless `program` runs (`program --version`), saying which package has it.
+#[track_caller]
+pub fn require_program(program: &str, package: &str) {
+    let runs = std::process::Command::new(program)
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok();
+    assert!(
+        runs,
+        "this test needs `{program}`; install it (Debian/Ubuntu package `{package}`), as CI does"
+    );
+}
+
 /// Polls `condition` every few milliseconds until it holds; panics with `what` after
 /// [`DEADLINE`]. For waiting on something to happen, never as a timed assertion.
 pub fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
