@@ -97,14 +97,11 @@ impl AuditLog {
         text.push('\n');
         let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         self.rotate_if_full()?;
-        let mut options = std::fs::OpenOptions::new();
-        options.create(true).append(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let mut file = options.open(&self.path)?;
+        // Never through a link: one planted here (to ~/.bashrc) is refused, its target untouched.
+        let mut file = sec_proto::nofollow::open_append(&self.path, 0o600)?;
         // In the kernel's hands before the grant goes out; not fsynced (that cost a quarter
         // of a millisecond per `sec exec`): a power cut can lose the last records, a full
         // disk or a missing directory cannot slip by.
@@ -118,10 +115,15 @@ impl AuditLog {
         }
     }
 
+    /// Moves a full log aside. Neither the log nor `NAME.1` is looked at through a link: a
+    /// link in either place is refused (a rename would replace it without following it, but
+    /// the refusal says what happened).
     fn rotate_if_full(&self) -> std::io::Result<()> {
-        match std::fs::metadata(&self.path) {
+        match std::fs::symlink_metadata(&self.path) {
             Ok(meta) if meta.is_file() && meta.len() >= self.max_bytes => {
-                std::fs::rename(&self.path, sec_proto::paths::rotated(&self.path))
+                let rotated = sec_proto::paths::rotated(&self.path);
+                sec_proto::nofollow::refuse_link(&rotated)?;
+                std::fs::rename(&self.path, rotated)
             }
             _ => Ok(()),
         }
@@ -183,6 +185,29 @@ mod tests {
             .len();
         assert!(current <= 400 && old <= 400, "{current} {old}");
         assert!(!tmp.path().join("audit.jsonl.2").exists());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_log_or_its_rotation_replaced_by_a_link_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("bashrc");
+        std::fs::write(&target, "keep\n").unwrap();
+        let path = tmp.path().join("audit.jsonl");
+        std::os::unix::fs::symlink(&target, &path).unwrap();
+        let err = AuditLog::new(path.clone())
+            .write(Event::Grant, &record())
+            .unwrap_err();
+        assert!(sec_proto::nofollow::is_link_refused(&err), "{err}");
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep\n");
+
+        std::fs::remove_file(&path).unwrap();
+        let log = AuditLog::with_limit(path.clone(), 10);
+        log.write(Event::Grant, &record()).unwrap();
+        std::os::unix::fs::symlink(&target, tmp.path().join("audit.jsonl.1")).unwrap();
+        let err = log.write(Event::Grant, &record()).unwrap_err();
+        assert!(sec_proto::nofollow::is_link_refused(&err), "{err}");
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep\n");
     }
 
     #[test]

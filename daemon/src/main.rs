@@ -2,7 +2,6 @@
 //! directory with an idle TTL and a hard maximum, and leases them to `sec exec` over a
 //! private local socket.
 
-mod atomic_file;
 // config.toml and `.sec.toml` are read by the client too: their parser is shared.
 use sec_proto::config;
 mod audit;
@@ -17,6 +16,7 @@ mod local_vault;
 mod peer;
 mod service;
 mod state;
+mod state_file;
 mod trust;
 mod vault;
 

@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod launch;
+pub mod nofollow;
 pub mod paths;
 pub mod reference;
 pub mod socket;
