@@ -5,7 +5,6 @@
 //! 1Password's `op` cannot be installed here: the tests named `op_standin_*` (and the
 //! concurrency test) use a stand-in script that answers `op read` like `op` does.
 
-use std::io::ErrorKind;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -61,10 +60,6 @@ fn has_config_position(text: &str) -> bool {
         };
         is_number(parts.next()) && is_number(parts.next()) && parts.next().is_some()
     })
-}
-
-fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
 }
 
 // --- Secrets reach the child, and only the child ----------------------------------------
@@ -304,6 +299,9 @@ fn concurrent_cold_requests_look_up_once() {
 
 #[test]
 fn canary_never_leaks() {
+    sec_tests::require_root(
+        "to read the environment of sec, which turns non-dumpable once it holds values",
+    );
     let world = World::new();
     let canary = unique("canary");
     world.keyring_store("canary", "e2e", &canary);
@@ -342,7 +340,7 @@ fn canary_never_leaks() {
         argv_leaks.is_empty(),
         "the canary is in a command line: {argv_leaks:?}"
     );
-    let sec_env = environ_of(sec_pid).expect("cannot read sec's environment");
+    let sec_env = environ_of(sec_pid).expect("cannot read sec's environment as root");
     assert!(
         !contains(&sec_env, &canary),
         "sec's own environment holds the secret"
@@ -356,20 +354,9 @@ fn canary_never_leaks() {
         );
     }
 
+    // secd's own environment: `the_canary_never_reaches_secds_environment` (needs root).
     let status = world.run(&["status", "--json"]);
     status.assert_success();
-    let secd_pid = status.json()["pid"].as_i64().expect("status has a pid") as i32;
-    match environ_of(secd_pid) {
-        Ok(env) => assert!(
-            !contains(&env, &canary),
-            "secd's environment holds the secret"
-        ),
-        // secd makes itself non-dumpable; without CAP_SYS_PTRACE even root cannot look.
-        Err(e) if e.kind() == ErrorKind::PermissionDenied => {
-            eprintln!("note: secd's environment is not readable ({e}); not checked")
-        }
-        Err(e) => panic!("cannot read secd's environment: {e}"),
-    }
     outputs.push(status);
 
     std::fs::write(&release, "").unwrap();
@@ -419,6 +406,29 @@ fn canary_never_leaks() {
             );
         }
     }
+}
+
+#[test]
+fn the_canary_never_reaches_secds_environment() {
+    // secd is non-dumpable, so its /proc/PID/environ belongs to root: only root
+    // (CAP_SYS_PTRACE) can look, and a test that cannot look must not pass.
+    sec_tests::require_root("to read the environment of secd, which is non-dumpable");
+    let world = World::new();
+    let canary = unique("canary");
+    world.keyring_store("canary", "e2e", &canary);
+    world.write_config(&project_scope("CANARY = \"keyring:canary/e2e\""));
+    let got = world.root().join("got");
+    exec_writing_var(&world, &world.project, "CANARY", &got).assert_success();
+    assert_eq!(read(&got), canary, "secd did not look the secret up");
+    let secd_pid = world.daemon_pid() as i32;
+    let env = environ_of(secd_pid).unwrap_or_else(|e| {
+        panic!("cannot read secd's environment as root ({e}); the check cannot run here")
+    });
+    assert!(!env.is_empty(), "secd's environment reads as empty");
+    assert!(
+        !contains(&env, &canary),
+        "secd's environment holds the secret"
+    );
 }
 
 fn contains(haystack: &[u8], needle: &str) -> bool {
@@ -671,16 +681,12 @@ fn h2_probe(socket: &Path, as_nobody: bool) -> Output {
 
 #[test]
 fn another_uid_is_refused_even_with_loosened_modes() {
-    if !is_root() {
-        eprintln!("skipped: needs root to run a probe as another user");
-        return;
-    }
-    if Command::new("setpriv").arg("--version").output().is_err()
-        || !Path::new("/usr/bin/python3").exists()
-    {
-        eprintln!("skipped: needs setpriv and /usr/bin/python3");
-        return;
-    }
+    sec_tests::require_root("to run a probe as another user (nobody)");
+    sec_tests::require_program("setpriv", "util-linux");
+    assert!(
+        Path::new("/usr/bin/python3").exists(),
+        "this test needs /usr/bin/python3 for its probe; install it (package `python3`), as CI does"
+    );
     let world = World::without_keyring();
     world.run(&["daemon", "start"]).assert_success();
     let socket = world.socket_path();
