@@ -5,7 +5,6 @@
 //! 1Password's `op` cannot be installed here: the tests named `op_standin_*` (and the
 //! concurrency test) use a stand-in script that answers `op read` like `op` does.
 
-use std::io::ErrorKind;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -61,10 +60,6 @@ fn has_config_position(text: &str) -> bool {
         };
         is_number(parts.next()) && is_number(parts.next()) && parts.next().is_some()
     })
-}
-
-fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
 }
 
 // --- Secrets reach the child, and only the child ----------------------------------------
@@ -304,6 +299,9 @@ fn concurrent_cold_requests_look_up_once() {
 
 #[test]
 fn canary_never_leaks() {
+    sec_tests::require_root(
+        "to read the environment of sec, which turns non-dumpable once it holds values",
+    );
     let world = World::new();
     let canary = unique("canary");
     world.keyring_store("canary", "e2e", &canary);
@@ -342,7 +340,7 @@ fn canary_never_leaks() {
         argv_leaks.is_empty(),
         "the canary is in a command line: {argv_leaks:?}"
     );
-    let sec_env = environ_of(sec_pid).expect("cannot read sec's environment");
+    let sec_env = environ_of(sec_pid).expect("cannot read sec's environment as root");
     assert!(
         !contains(&sec_env, &canary),
         "sec's own environment holds the secret"
@@ -356,20 +354,9 @@ fn canary_never_leaks() {
         );
     }
 
+    // secd's own environment: `the_canary_never_reaches_secds_environment` (needs root).
     let status = world.run(&["status", "--json"]);
     status.assert_success();
-    let secd_pid = status.json()["pid"].as_i64().expect("status has a pid") as i32;
-    match environ_of(secd_pid) {
-        Ok(env) => assert!(
-            !contains(&env, &canary),
-            "secd's environment holds the secret"
-        ),
-        // secd makes itself non-dumpable; without CAP_SYS_PTRACE even root cannot look.
-        Err(e) if e.kind() == ErrorKind::PermissionDenied => {
-            eprintln!("note: secd's environment is not readable ({e}); not checked")
-        }
-        Err(e) => panic!("cannot read secd's environment: {e}"),
-    }
     outputs.push(status);
 
     std::fs::write(&release, "").unwrap();
@@ -419,6 +406,29 @@ fn canary_never_leaks() {
             );
         }
     }
+}
+
+#[test]
+fn the_canary_never_reaches_secds_environment() {
+    // secd is non-dumpable, so its /proc/PID/environ belongs to root: only root
+    // (CAP_SYS_PTRACE) can look, and a test that cannot look must not pass.
+    sec_tests::require_root("to read the environment of secd, which is non-dumpable");
+    let world = World::new();
+    let canary = unique("canary");
+    world.keyring_store("canary", "e2e", &canary);
+    world.write_config(&project_scope("CANARY = \"keyring:canary/e2e\""));
+    let got = world.root().join("got");
+    exec_writing_var(&world, &world.project, "CANARY", &got).assert_success();
+    assert_eq!(read(&got), canary, "secd did not look the secret up");
+    let secd_pid = world.daemon_pid() as i32;
+    let env = environ_of(secd_pid).unwrap_or_else(|e| {
+        panic!("cannot read secd's environment as root ({e}); the check cannot run here")
+    });
+    assert!(!env.is_empty(), "secd's environment reads as empty");
+    assert!(
+        !contains(&env, &canary),
+        "secd's environment holds the secret"
+    );
 }
 
 fn contains(haystack: &[u8], needle: &str) -> bool {
@@ -671,16 +681,12 @@ fn h2_probe(socket: &Path, as_nobody: bool) -> Output {
 
 #[test]
 fn another_uid_is_refused_even_with_loosened_modes() {
-    if !is_root() {
-        eprintln!("skipped: needs root to run a probe as another user");
-        return;
-    }
-    if Command::new("setpriv").arg("--version").output().is_err()
-        || !Path::new("/usr/bin/python3").exists()
-    {
-        eprintln!("skipped: needs setpriv and /usr/bin/python3");
-        return;
-    }
+    sec_tests::require_root("to run a probe as another user (nobody)");
+    sec_tests::require_program("setpriv", "util-linux");
+    assert!(
+        Path::new("/usr/bin/python3").exists(),
+        "this test needs /usr/bin/python3 for its probe; install it (package `python3`), as CI does"
+    );
     let world = World::without_keyring();
     world.run(&["daemon", "start"]).assert_success();
     let socket = world.socket_path();
@@ -746,6 +752,176 @@ fn a_runtime_dir_open_to_others_is_refused() {
         !world.socket_path().exists(),
         "a daemon listens in the open directory"
     );
+}
+
+// --- Without XDG_RUNTIME_DIR: $TMPDIR/sec-UID, or a private fallback when it is taken --------
+
+/// `sec ARGS` in `world` without XDG_RUNTIME_DIR and with TMPDIR=`tmp`: the runtime dir is
+/// then `tmp/sec-UID`, or the fallback when someone else took that.
+fn sec_without_runtime_dir(world: &World, tmp: &Path, args: &[&str]) -> Output {
+    let mut cmd = world.sec(args);
+    cmd.env_remove("XDG_RUNTIME_DIR").env("TMPDIR", tmp);
+    world.output(cmd)
+}
+
+/// Stops the daemon of a world that runs without XDG_RUNTIME_DIR (the world's own teardown
+/// finds only daemons with its runtime dir).
+struct StopWithoutRuntimeDir<'a> {
+    world: &'a World,
+    tmp: PathBuf,
+    env: Vec<(&'static str, PathBuf)>,
+}
+
+impl Drop for StopWithoutRuntimeDir<'_> {
+    fn drop(&mut self) {
+        let mut cmd = self.world.sec(&["daemon", "stop"]);
+        cmd.env_remove("XDG_RUNTIME_DIR").env("TMPDIR", &self.tmp);
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
+        let _ = cmd.output();
+    }
+}
+
+/// As nobody: `setpriv --reuid=nobody --regid=nogroup --clear-groups ARGS`.
+fn as_nobody(args: &[&str]) {
+    let out = Command::new("setpriv")
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+        .args(args)
+        .output()
+        .expect("cannot run setpriv");
+    assert!(
+        out.status.success(),
+        "{args:?} as nobody failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A world whose temporary directory (for TMPDIR) is shared like /tmp (1777, reachable by
+/// nobody), with `sec-UID` in it already taken by nobody by `squat` (`mkdir`, `ln -s`).
+fn world_with_squatted_tmp(squat: &[&str]) -> (World, PathBuf, PathBuf) {
+    sec_tests::require_root("to create the squatter's directory as another user (nobody)");
+    sec_tests::require_program("setpriv", "util-linux");
+    let world = World::without_keyring();
+    world.write_config(&project_scope("GREETING = { value = \"hi\" }"));
+    chmod(world.root(), 0o711);
+    let tmp = world.root().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    chmod(&tmp, 0o1777);
+    let squatted = tmp.join(format!("sec-{}", nix::unistd::getuid()));
+    let mut args: Vec<&str> = squat.to_vec();
+    let target = squatted.display().to_string();
+    args.push(&target);
+    as_nobody(&args);
+    (world, tmp, squatted)
+}
+
+#[test]
+fn a_runtime_dir_squatted_by_another_user_is_bypassed_for_a_private_one() {
+    let (world, tmp, squatted) = world_with_squatted_tmp(&["mkdir", "-m", "700"]);
+    let _stop = StopWithoutRuntimeDir {
+        world: &world,
+        tmp: tmp.clone(),
+        env: Vec::new(),
+    };
+    let got = world.root().join("got");
+    let mut cmd = world.sec(&[
+        "exec",
+        "--",
+        "sh",
+        "-c",
+        "printf %s \"$GREETING\" > \"$1\"",
+        "sh",
+    ]);
+    cmd.arg(&got)
+        .env_remove("XDG_RUNTIME_DIR")
+        .env("TMPDIR", &tmp);
+    world.output(cmd).assert_success();
+    assert_eq!(read(&got), "hi");
+
+    let fallback = world.state_home.join("sec/run");
+    let socket = fallback.join("secd.sock");
+    assert!(socket.exists(), "no socket at {}", socket.display());
+    let meta = std::fs::symlink_metadata(&fallback).unwrap();
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::mode(&meta) & 0o777,
+        0o700,
+        "the fallback is not private"
+    );
+    let status = sec_without_runtime_dir(&world, &tmp, &["status"]);
+    status
+        .assert_success()
+        .assert_stderr_contains(&[&squatted.display().to_string(), "belongs to uid"]);
+    assert!(
+        status.stdout.contains(&socket.display().to_string()),
+        "status does not say where the socket is:\n{status}"
+    );
+    assert!(
+        world.daemon_log().contains("belongs to uid"),
+        "secd.log does not say why it left the usual place:\n{}",
+        world.daemon_log()
+    );
+    // The squatter's directory is untouched, and nothing of ours is in it.
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::uid(&std::fs::symlink_metadata(&squatted).unwrap()),
+        nix::unistd::User::from_name("nobody")
+            .unwrap()
+            .unwrap()
+            .uid
+            .as_raw()
+    );
+    assert_eq!(std::fs::read_dir(&squatted).unwrap().count(), 0);
+}
+
+#[test]
+fn a_symlink_squatting_the_runtime_dir_is_never_followed() {
+    sec_tests::require_root("to plant the link as another user (nobody)");
+    let bait = {
+        let dir = tempfile::Builder::new()
+            .prefix("sec-bait-")
+            .tempdir_in("/tmp")
+            .unwrap();
+        chmod(dir.path(), 0o777);
+        dir
+    };
+    let bait_path = bait.path().display().to_string();
+    let (world, tmp, _squatted) = world_with_squatted_tmp(&["ln", "-s", &bait_path]);
+    let _stop = StopWithoutRuntimeDir {
+        world: &world,
+        tmp: tmp.clone(),
+        env: Vec::new(),
+    };
+    sec_without_runtime_dir(&world, &tmp, &["exec", "--", "true"]).assert_success();
+    assert_eq!(
+        std::fs::read_dir(bait.path()).unwrap().count(),
+        0,
+        "sec followed the link into the other user's directory"
+    );
+    assert!(world.state_home.join("sec/run/secd.sock").exists());
+}
+
+#[test]
+fn a_squatted_runtime_dir_without_a_short_fallback_says_how_to_set_one() {
+    let (world, tmp, squatted) = world_with_squatted_tmp(&["mkdir", "-m", "700"]);
+    // A state directory so deep that a socket path under it would be too long.
+    let deep = world.root().join("s".repeat(60)).join("t".repeat(60));
+    std::fs::create_dir_all(&deep).unwrap();
+    let _stop = StopWithoutRuntimeDir {
+        world: &world,
+        tmp: tmp.clone(),
+        env: vec![("XDG_STATE_HOME", deep.clone())],
+    };
+    let mut cmd = world.sec(&["exec", "--", "true"]);
+    cmd.env_remove("XDG_RUNTIME_DIR")
+        .env("TMPDIR", &tmp)
+        .env("XDG_STATE_HOME", &deep);
+    world
+        .output(cmd)
+        .assert_code(SEC_FAILED)
+        .assert_stderr_contains(&[
+            &squatted.display().to_string(),
+            "belongs to uid",
+            "mkdir -m 700",
+            "XDG_RUNTIME_DIR",
+        ]);
 }
 
 // --- The daemon's lifecycle -------------------------------------------------------------

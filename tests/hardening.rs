@@ -1,17 +1,14 @@
 //! secd's self-protection, checked from outside like OpenSSH's regress/agent-ptrace.sh:
 //! run as an ordinary user (`nobody`), another process of that same user cannot read its
 //! memory-backed /proc files, and its core-file limit is zero. Needs root (to become
-//! `nobody`) and setpriv; skips with a printed reason otherwise.
+//! `nobody`) and setpriv; fails with a sentence saying so otherwise (never skips: CI runs it
+//! as root).
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use sec_tests::{secd_bin, wait_until};
-
-fn is_root() -> bool {
-    nix::unistd::getuid().is_root()
-}
+use sec_tests::{require_program, require_root, secd_bin, wait_until};
 
 /// `setpriv` as nobody with a clean, private environment under `home`.
 fn as_nobody(home: &Path) -> Command {
@@ -33,10 +30,8 @@ fn as_nobody(home: &Path) -> Command {
 
 #[test]
 fn secd_cannot_be_read_or_dumped_by_its_own_user() {
-    if !is_root() || Command::new("setpriv").arg("--version").output().is_err() {
-        eprintln!("skipped: needs root and setpriv to run secd as an ordinary user");
-        return;
-    }
+    require_root("to run secd as an ordinary user (nobody)");
+    require_program("setpriv", "util-linux");
     let tmp = tempfile::Builder::new()
         .prefix("sec-hardening-")
         .tempdir_in("/tmp")

@@ -183,3 +183,77 @@ fn a_failure_half_way_leaves_the_original_and_says_what_was_stored() {
         .assert_stderr_contains(&["stored so far: nothing", "left untouched"]);
     assert_eq!(std::fs::read_to_string(&pypirc).unwrap(), text);
 }
+
+#[test]
+fn a_token_in_a_repository_url_is_stored_as_a_secret_and_never_printed() {
+    let world = World::new();
+    let canary = sec_tests::token_canary();
+    let password = unique("pypi-password");
+    let url = format!("https://deploy:{canary}@pypi.example.invalid/simple/");
+    let pypirc = world.root().join("pypirc");
+    std::fs::write(
+        &pypirc,
+        format!(
+            "[distutils]\nindex-servers = private\n\n[private]\nrepository = {url}\n\
+             username = __token__\npassword = {password}\n"
+        ),
+    )
+    .unwrap();
+    let project = world.project.display().to_string();
+    let out = world.run(&[
+        "import",
+        "pypirc",
+        &pypirc.display().to_string(),
+        "--write",
+        "--dir",
+        &project,
+    ]);
+    out.assert_success();
+    let config = std::fs::read_to_string(world.config_path()).unwrap();
+    assert!(
+        out.stdout
+            .contains("TWINE_REPOSITORY_URL = \"keyring:pypi/private/url\""),
+        "{out}"
+    );
+    let seen = world.root().join("seen");
+    let mut cmd = world.sec(&[
+        "exec",
+        "--",
+        "sh",
+        "-c",
+        "printf %s \"$TWINE_REPOSITORY_URL\" > \"$1\"",
+        "sh",
+    ]);
+    cmd.arg(&seen);
+    let exec = world.output(cmd);
+    exec.assert_success();
+    assert_eq!(
+        std::fs::read_to_string(&seen).unwrap(),
+        url,
+        "twine gets the URL as it was"
+    );
+    let ls = world.run(&["ls"]);
+    let status = world.run(&["status"]);
+    let log = world.run(&["log"]);
+    for out in [&out, &exec, &ls, &status, &log] {
+        assert!(
+            !out.stdout.contains(&canary) && !out.stderr.contains(&canary),
+            "the URL's token was printed:\n{out}"
+        );
+    }
+    assert!(
+        !config.contains(&canary),
+        "the URL's token is in config.toml:\n{config}"
+    );
+    assert!(
+        !world.daemon_log().contains(&canary),
+        "{}",
+        world.daemon_log()
+    );
+    let audit = std::fs::read_to_string(world.state_home.join("sec/audit.jsonl")).unwrap();
+    assert!(!audit.contains(&canary), "{audit}");
+    assert_eq!(
+        world.keyring_lookup("pypi", "private/url").as_deref(),
+        Some(url.as_str())
+    );
+}

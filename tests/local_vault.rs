@@ -4,8 +4,9 @@
 //! passwd`, and the default store where no OS keychain answers. Passphrases travel on a
 //! file descriptor or from an askpass program, never in argv or the environment.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -161,43 +162,123 @@ fn revoke_locks_the_vault_and_the_next_lookup_asks_again() {
     );
 }
 
+/// The temporary files a save writes beside the vault (`.vault.age.*.tmp`).
+fn temp_files(world: &World) -> Vec<PathBuf> {
+    std::fs::read_dir(world.data_home.join("sec"))
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    let name = p.file_name().unwrap_or_default().to_string_lossy();
+                    name.starts_with(".vault.age.") && name.ends_with(".tmp")
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `sec set REF --passphrase-fd 3` with the value read from `value_file`, started in the
+/// background.
+fn spawn_set(world: &World, reference: &str, value_file: &Path) -> std::process::Child {
+    let pw = world.root().join("pw");
+    write_file_with_mode(&pw, PASSPHRASE, 0o600);
+    let mut set = world.command("bash");
+    set.args([
+        "-c",
+        "exec \"$@\" --passphrase-fd 3 3<\"$SEC_TEST_PW_FILE\" <\"$SEC_TEST_VALUE\"",
+        "bash",
+    ])
+    .arg(sec_bin())
+    .args(["set", reference])
+    .env("SEC_TEST_PW_FILE", &pw)
+    .env("SEC_TEST_VALUE", value_file)
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
+    set.spawn().unwrap()
+}
+
 #[test]
 fn a_daemon_killed_during_a_write_leaves_every_old_secret_readable() {
     let token = unique("local-token");
     let world = world_with_vault(&token);
-    let daemon = world.daemon_pid();
-    // Start another store (about half a second of scrypt and a rename) and kill secd
-    // meanwhile; whenever the kill lands, the vault on disk must open with the old secret.
-    let file = world.root().join("pw");
-    write_file_with_mode(&file, PASSPHRASE, 0o600);
-    let mut set = world.command("bash");
-    set.args([
-        "-c",
-        "printf new-value | exec \"$@\" --passphrase-fd 3 3<\"$SEC_TEST_PW_FILE\"",
-        "bash",
-    ])
-    .arg(sec_bin())
-    .args(["set", "local:other"])
-    .env("SEC_TEST_PW_FILE", &file)
-    .stdout(Stdio::null())
-    .stderr(Stdio::null());
-    let mut child = set.spawn().unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    kill(Pid::from_raw(daemon as i32), Signal::SIGKILL).unwrap();
-    let _ = child.wait();
-    sec_with_passphrase(&world, &["unlock", "--local"], PASSPHRASE, None).assert_success();
-    assert_eq!(child_token(&world).0, token);
-    let leftovers: Vec<String> = std::fs::read_dir(world.data_home.join("sec"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    for name in &leftovers {
-        let raw = std::fs::read(world.data_home.join("sec").join(name)).unwrap();
+    // A vault of a few MiB: writing and flushing it takes long enough to be caught at it.
+    let big = world.root().join("big");
+    let big_value = "0123456789abcdef".repeat(3 * 1024 * 1024 / 16);
+    std::fs::write(&big, &big_value).unwrap();
+    spawn_set(&world, "local:big", &big).wait().unwrap();
+    assert_eq!(
+        world.run(&["status", "--json"]).json()["local"]["unlocked"],
+        true
+    );
+
+    // Store more, each time killing secd the moment the save's temporary file appears (the
+    // ciphertext is being written and flushed, the rename is still to come), until a kill
+    // lands while that file is still there: the write was really interrupted.
+    let vault = vault_path(&world);
+    let mut interrupted = None;
+    for attempt in 0..8 {
+        let before = std::fs::read(&vault).unwrap();
+        let daemon = world.daemon_pid();
+        let value = world.root().join(format!("value-{attempt}"));
+        std::fs::write(&value, format!("new-value-{attempt}")).unwrap();
+        let mut set = spawn_set(&world, &format!("local:other-{attempt}"), &value);
+        let start = Instant::now();
+        let mut killed = false;
+        while start.elapsed() < Duration::from_secs(60) {
+            if !temp_files(&world).is_empty() {
+                kill(Pid::from_raw(daemon as i32), Signal::SIGKILL).unwrap();
+                killed = true;
+                break;
+            }
+            if set.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        let _ = set.wait();
+        let left = temp_files(&world);
+        // Whatever happened, the vault is the old one or the new one, whole.
+        let after = std::fs::read(&vault).unwrap();
+        sec_with_passphrase(&world, &["unlock", "--local"], PASSPHRASE, None).assert_success();
+        assert_eq!(
+            child_token(&world).0,
+            token,
+            "attempt {attempt}: an old secret is gone"
+        );
+        if killed && !left.is_empty() {
+            interrupted = Some((attempt, left, before == after));
+            break;
+        }
+    }
+    let (attempt, left, unchanged) =
+        interrupted.expect("no kill landed while a save was being written, in 8 attempts");
+    assert!(
+        unchanged,
+        "attempt {attempt}: the vault changed although its save was cut short"
+    );
+    // What the cut-short save left behind holds ciphertext only.
+    for file in &left {
+        let raw = std::fs::read(file).unwrap();
         assert!(
-            !contains(&raw, "new-value") && !contains(&raw, &token),
-            "{name} holds a value in clear"
+            !contains(&raw, &format!("new-value-{attempt}")) && !contains(&raw, &token),
+            "{} holds a value in clear",
+            file.display()
         );
     }
+    // The old secrets are all there, the big one whole (as a file: too big for a variable).
+    world.write_config(
+        "[[scope]]\ndir = {project}\n[scope.env]\nTOKEN = \"local:pypi/demo\"\n\
+         BIG = { secret = \"local:big\", as = \"file\" }\n",
+    );
+    let size = world.root().join("size");
+    let mut cmd = world.sec(&["exec", "--", "sh", "-c", "wc -c < \"$BIG\" > \"$1\"", "sh"]);
+    cmd.arg(&size);
+    world.output(cmd).assert_success();
+    assert_eq!(
+        std::fs::read_to_string(&size).unwrap().trim(),
+        big_value.len().to_string()
+    );
 }
 
 #[test]

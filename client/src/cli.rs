@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 /// Per-directory secrets: your tokens stay in the vault and in secd's memory, and reach only
 /// the command that needs them.
 #[derive(Parser)]
-#[command(name = "sec", version, about)]
+#[command(name = "sec", version)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

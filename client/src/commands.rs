@@ -200,9 +200,16 @@ pub async fn status(as_json: bool) -> Result<u8, Failure> {
         .await
         .map_err(Failure::from_status)?
         .into_inner();
+    let socket = sec_proto::socket::socket_path()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    if let Some(notice) = sec_proto::socket::fallback_notice() {
+        eprintln!("sec: warning: {notice}");
+    }
     if as_json {
         let value = json!({
             "pid": s.pid,
+            "socket": socket,
             "version": s.version,
             "protocol": s.protocol,
             "uptime_secs": s.uptime_secs,
@@ -235,6 +242,7 @@ pub async fn status(as_json: bool) -> Result<u8, Failure> {
         human(s.uptime_secs)
     );
     println!("config: {}", s.config_path);
+    println!("socket: {socket}");
     if let Some(local) = &s.local {
         let state = match (local.exists, local.unlocked) {
             (false, _) => "none yet".to_string(),
@@ -322,7 +330,17 @@ pub async fn revoke(
     Ok(0)
 }
 
+/// Refuses a NAME or reference that looks like a pasted token, before it is shown, sent or
+/// logged anywhere.
+fn refuse_token(reference: &str) -> Result<(), Failure> {
+    if sec_proto::token::looks_like_token(reference) {
+        return Err(Failure::new(sec_proto::token::REFUSAL));
+    }
+    Ok(())
+}
+
 pub async fn set(reference: String, passphrase_fd: Option<i32>) -> Result<u8, Failure> {
+    refuse_token(&reference)?;
     let value = read_value(&reference)?;
     let mut client = connect(true).await?;
     let reference = if reference.contains(':') {
@@ -381,6 +399,7 @@ pub async fn passwd(passphrase_fd: Option<i32>) -> Result<u8, Failure> {
 }
 
 pub async fn rm(reference: String) -> Result<u8, Failure> {
+    refuse_token(&reference)?;
     let mut client = connect(true).await?;
     client
         .delete(pb::DeleteRequest {

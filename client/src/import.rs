@@ -13,13 +13,16 @@ use secrecy::ExposeSecret;
 
 use crate::cli::{ImportArgs, ImportKind};
 use crate::daemon_conn::{Client, connect};
-use crate::import_files::{Credential, parse_netrc, parse_pypirc};
+use crate::import_files::{Credential, parse_netrc, parse_pypirc, url_has_credentials};
 use crate::report::Failure;
 
 /// A credential stored under a reference, with the value the vault is asked to hold.
 struct Stored<'a> {
     credential: &'a Credential,
     reference: String,
+    /// Where the repository URL went when it holds a credential (`https://user:TOKEN@host/`):
+    /// stored as a secret of its own, never written to config.toml or printed.
+    url_reference: Option<String>,
 }
 
 pub async fn run(args: ImportArgs) -> Result<u8, Failure> {
@@ -49,8 +52,17 @@ pub async fn run(args: ImportArgs) -> Result<u8, Failure> {
     let mut stored: Vec<Stored<'_>> = Vec::new();
     for credential in &credentials {
         let reference = format!("{}:{}", args.backend, credential.suggested_name);
-        if let Err(failure) = store_and_verify(&mut client, args.kind, credential, &reference).await
-        {
+        let secret_url = credential
+            .repository
+            .as_deref()
+            .filter(|url| args.kind == ImportKind::Pypirc && url_has_credentials(url));
+        let url_reference = secret_url.map(|_| format!("{reference}/url"));
+        let mut result =
+            store_and_verify(&mut client, &vault_value(args.kind, credential), &reference).await;
+        if let (Ok(()), Some(url), Some(url_reference)) = (&result, secret_url, &url_reference) {
+            result = store_and_verify(&mut client, url, url_reference).await;
+        }
+        if let Err(failure) = result {
             let done: Vec<&str> = stored.iter().map(|s| s.reference.as_str()).collect();
             let done = if done.is_empty() {
                 "nothing".to_string()
@@ -69,9 +81,15 @@ pub async fn run(args: ImportArgs) -> Result<u8, Failure> {
             "stored {} (line {}) as {reference}",
             credential.origin, credential.line
         );
+        if let Some(url_reference) = &url_reference {
+            eprintln!(
+                "its repository URL holds a credential: stored as {url_reference}, not written anywhere in clear"
+            );
+        }
         stored.push(Stored {
             credential,
             reference,
+            url_reference,
         });
     }
     let dir_text = args.dir.as_deref().map(|d| d.display().to_string());
@@ -142,11 +160,10 @@ fn netrc_word(word: &str) -> String {
 
 async fn store_and_verify(
     client: &mut Client,
-    kind: ImportKind,
-    credential: &Credential,
+    value: &str,
     reference: &str,
 ) -> Result<(), Failure> {
-    let value = zeroize::Zeroizing::new(vault_value(kind, credential));
+    let value = zeroize::Zeroizing::new(value.to_string());
     client
         .store(pb::StoreRequest {
             reference: reference.into(),
@@ -186,11 +203,16 @@ fn snippet(kind: ImportKind, stored: &[Stored<'_>], dir: &str, source: &Path) ->
                     toml_string(item.credential.username.as_deref().unwrap_or("__token__"))
                 )];
                 lines.push(format!("TWINE_PASSWORD = {}", toml_string(&item.reference)));
-                if let Some(url) = &item.credential.repository {
-                    lines.push(format!(
+                match (&item.url_reference, &item.credential.repository) {
+                    (Some(url_reference), _) => lines.push(format!(
+                        "TWINE_REPOSITORY_URL = {}   # the URL holds a credential",
+                        toml_string(url_reference)
+                    )),
+                    (None, Some(url)) => lines.push(format!(
                         "TWINE_REPOSITORY_URL = {{ value = {} }}",
                         toml_string(url)
-                    ));
+                    )),
+                    (None, None) => {}
                 }
                 lines
             }

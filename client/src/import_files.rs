@@ -11,8 +11,8 @@ use std::collections::HashSet;
 use secrecy::SecretString;
 use zeroize::Zeroizing;
 
-/// One credential found in a credential file, ready to be stored in a vault.
-#[derive(Debug)]
+/// One credential found in a credential file, ready to be stored in a vault. Its `Debug`
+/// shows neither the password nor a repository URL that holds a credential.
 pub struct Credential {
     /// Where it came from, for messages: `pypirc [pypi]`, `netrc machine upload.pypi.org`.
     pub origin: String,
@@ -25,6 +25,33 @@ pub struct Credential {
     pub repository: Option<String>,
     /// The line where the entry starts: the `[section]` header or the `machine`/`default` word.
     pub line: usize,
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let repository = self.repository.as_deref().map(|url| {
+            if url_has_credentials(url) {
+                "[a URL with a credential]"
+            } else {
+                url
+            }
+        });
+        f.debug_struct("Credential")
+            .field("origin", &self.origin)
+            .field("suggested_name", &self.suggested_name)
+            .field("username", &self.username)
+            .field("password", &self.password)
+            .field("repository", &repository)
+            .field("line", &self.line)
+            .finish()
+    }
+}
+
+/// Whether a URL carries credentials in its authority (`scheme://user:password@host/...`).
+pub fn url_has_credentials(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    authority.contains('@')
 }
 
 /// Why a credential file could not be read. The message never quotes the file's text.
@@ -621,6 +648,20 @@ mod tests {
     use secrecy::ExposeSecret;
 
     use super::*;
+
+    #[test]
+    fn credentials_in_a_url_are_found_in_its_authority_only_and_never_debug_printed() {
+        assert!(url_has_credentials("https://user:tok@host/simple/"));
+        assert!(url_has_credentials("https://tok@host"));
+        assert!(url_has_credentials("user:tok@host/x"));
+        assert!(!url_has_credentials("https://upload.pypi.org/legacy/"));
+        assert!(!url_has_credentials("https://host/simple/?mail=a@b"));
+        assert!(!url_has_credentials("https://host/~user@x/"));
+        let found =
+            parse_pypirc("[private]\nrepository = https://u:pLaNtEd@host/\npassword = other\n")
+                .unwrap();
+        assert!(!format!("{found:?}").contains("pLaNtEd"));
+    }
 
     /// The file made of these lines: line N is `lines[N - 1]`.
     fn file(lines: &[&str]) -> String {

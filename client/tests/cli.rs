@@ -6,13 +6,154 @@ fn sec() -> Command {
     Command::new(env!("CARGO_BIN_EXE_sec"))
 }
 
+/// Every subcommand with the one line `sec --help` shows for it, in order.
+const SUBCOMMANDS: &[(&str, &str)] = &[
+    (
+        "exec",
+        "Run a command with the current directory's secrets in its environment",
+    ),
+    (
+        "shield",
+        "Run a command you do not trust where your credentials do not exist",
+    ),
+    (
+        "ls",
+        "Show the scope that applies to a directory: variable names and references, no values",
+    ),
+    (
+        "status",
+        "Show the daemon, its cached scopes with their time left, and live leases",
+    ),
+    (
+        "revoke",
+        "Forget cached secrets and end leases now (without a selector: everything)",
+    ),
+    (
+        "set",
+        "Store a secret in its vault (the value comes from stdin, or a no-echo prompt)",
+    ),
+    ("rm", "Delete a secret from its vault"),
+    (
+        "allow",
+        "Approve the repository file (.sec.toml) at or above DIR, exactly as it is now",
+    ),
+    (
+        "deny",
+        "Refuse the repository file at or above DIR; the shell hook stops asking about it",
+    ),
+    (
+        "unlock",
+        "Look the secrets of DIR's scope up now, so later commands are served from memory",
+    ),
+    (
+        "passwd",
+        "Change the local vault's passphrase (re-encrypts it atomically)",
+    ),
+    (
+        "hook",
+        "Print the shell hook: eval \"$(sec hook bash)\" in ~/.bashrc (zsh alike; fish: `sec hook fish | source`)",
+    ),
+    (
+        "log",
+        "Show the audit log: every grant, refusal, revocation, expiry, unlock and trust decision",
+    ),
+    (
+        "import",
+        "Move the credentials of ~/.pypirc or ~/.netrc into a vault and print the scope that uses them. The file is left as it is unless --remove is given",
+    ),
+    ("daemon", "Start, stop or query the daemon"),
+    (
+        "help",
+        "Print this message or the help of the given subcommand(s)",
+    ),
+];
+
+/// `sec ARGS`: its stdout, after checking that it exited 0.
+fn help(args: &[&str]) -> String {
+    let out = sec().args(args).output().unwrap();
+    assert!(out.status.success(), "sec {args:?}: {out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The `NAME  DESCRIPTION` lines of a help text's `Commands:` section.
+fn commands_section(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .skip_while(|l| *l != "Commands:")
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .map(|l| {
+            let (name, description) = l.trim().split_once(' ').unwrap_or((l.trim(), ""));
+            (name.to_string(), description.trim().to_string())
+        })
+        .collect()
+}
+
 #[test]
-fn help_lists_the_subcommands() {
-    let out = sec().arg("--help").output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    for sub in ["exec", "ls", "status", "revoke", "set", "rm", "daemon"] {
-        assert!(text.contains(sub), "missing {sub} in {text}");
+fn help_lists_every_subcommand_with_its_description() {
+    let text = help(&["--help"]);
+    assert!(
+        text.starts_with("Per-directory secrets: your tokens stay in the vault"),
+        "`sec --help` does not open with what sec is:\n{text}"
+    );
+    let listed = commands_section(&text);
+    let expected: Vec<(String, String)> = SUBCOMMANDS
+        .iter()
+        .map(|(n, d)| (n.to_string(), d.to_string()))
+        .collect();
+    assert_eq!(listed, expected, "in:\n{text}");
+    assert!(!text.contains("hook-event"), "a hidden command is listed");
+    // Each subcommand's own help opens with the same line.
+    for (name, description) in SUBCOMMANDS.iter().filter(|(n, _)| *n != "help") {
+        let own = help(&[name, "--help"]);
+        let first = own.lines().next().unwrap_or_default();
+        assert!(
+            description.starts_with(first.trim_end_matches('.')),
+            "`sec {name} --help` opens with {first:?}, `sec --help` says {description:?}"
+        );
     }
+}
+
+#[test]
+fn shield_help_lists_its_options() {
+    let text = help(&["shield", "--help"]);
+    for (flag, description) in [
+        (
+            "--no-network",
+            "A fresh network namespace with only the loopback interface",
+        ),
+        ("--allow <PATH>", "Show this path read-only (repeatable)"),
+        ("--writable <PATH>", "Show this path writable (repeatable)"),
+        (
+            "--writable-git",
+            "Let the command change the project's .git/config, hooks and info",
+        ),
+        (
+            "--keep-env <NAME>",
+            "Pass this environment variable too; `*` matches any run (repeatable)",
+        ),
+        (
+            "--keep-fd <FD>",
+            "Pass this open descriptor (above 2) to the command (repeatable)",
+        ),
+        (
+            "--show",
+            "Print what the command would see, and run nothing",
+        ),
+    ] {
+        let at = text
+            .lines()
+            .position(|l| l.trim() == flag)
+            .unwrap_or_else(|| panic!("`sec shield --help` lacks {flag}:\n{text}"));
+        let next = text.lines().nth(at + 1).unwrap_or_default().trim();
+        assert!(
+            next.starts_with(description),
+            "{flag} is described as {next:?}, expected {description:?}"
+        );
+    }
+    assert!(
+        text.contains("Usage: sec shield [OPTIONS] [CMD]..."),
+        "{text}"
+    );
 }
 
 #[cfg(unix)]

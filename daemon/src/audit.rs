@@ -104,14 +104,11 @@ impl AuditLog {
         text.push('\n');
         let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         self.rotate_if_full()?;
-        let mut options = std::fs::OpenOptions::new();
-        options.create(true).append(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let mut file = options.open(&self.path)?;
+        // Never through a link: one planted here (to ~/.bashrc) is refused, its target untouched.
+        let mut file = sec_proto::nofollow::open_append(&self.path, 0o600)?;
         // In the kernel's hands before the grant goes out; not fsynced (that cost a quarter
         // of a millisecond per `sec exec`): a power cut can lose the last records, a full
         // disk or a missing directory cannot slip by.
@@ -125,14 +122,20 @@ impl AuditLog {
         }
     }
 
+    /// Moves a full log aside. Neither the log nor `NAME.1` is looked at through a link: a
+    /// link in either place is refused (a rename would replace it without following it, but
+    /// the refusal says what happened).
     fn rotate_if_full(&self) -> std::io::Result<()> {
         use sec_proto::paths::{LOG_GENERATIONS, rotated};
-        match std::fs::metadata(&self.path) {
+        match std::fs::symlink_metadata(&self.path) {
             Ok(meta) if meta.is_file() && meta.len() >= self.max_bytes => {
                 for n in (1..LOG_GENERATIONS).rev() {
                     let older = rotated(&self.path, n);
+                    sec_proto::nofollow::refuse_link(&older)?;
                     if older.exists() {
-                        std::fs::rename(&older, rotated(&self.path, n + 1))?;
+                        let newer = rotated(&self.path, n + 1);
+                        sec_proto::nofollow::refuse_link(&newer)?;
+                        std::fs::rename(&older, newer)?;
                     }
                 }
                 std::fs::rename(&self.path, rotated(&self.path, 1))
@@ -273,6 +276,29 @@ mod tests {
         assert!(current <= 400 && old <= 400, "{current} {old}");
         assert!(tmp.path().join("audit.jsonl.4").exists());
         assert!(!tmp.path().join("audit.jsonl.5").exists());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_log_or_its_rotation_replaced_by_a_link_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("bashrc");
+        std::fs::write(&target, "keep\n").unwrap();
+        let path = tmp.path().join("audit.jsonl");
+        std::os::unix::fs::symlink(&target, &path).unwrap();
+        let err = AuditLog::new(path.clone())
+            .write(Event::Grant, &record())
+            .unwrap_err();
+        assert!(sec_proto::nofollow::is_link_refused(&err), "{err}");
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep\n");
+
+        std::fs::remove_file(&path).unwrap();
+        let log = AuditLog::with_limit(path.clone(), 10);
+        log.write(Event::Grant, &record()).unwrap();
+        std::os::unix::fs::symlink(&target, tmp.path().join("audit.jsonl.1")).unwrap();
+        let err = log.write(Event::Grant, &record()).unwrap_err();
+        assert!(sec_proto::nofollow::is_link_refused(&err), "{err}");
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep\n");
     }
 
     #[test]

@@ -112,10 +112,13 @@ impl Daemon {
         };
         if let Err(source) = self.audit.write(Event::Grant, &granted) {
             self.files.remove(&record.id);
-            return Err(LeaseError::Audit {
+            let error = LeaseError::Audit {
                 path: self.audit.path().to_path_buf(),
                 source,
-            });
+            };
+            // The audit log is what failed: secd's own log is where this is recorded.
+            tracing::error!(scope = %granted.scope, "lease refused: {error}");
+            return Err(error);
         }
         Ok(Granted {
             record,

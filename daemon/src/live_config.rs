@@ -152,20 +152,24 @@ impl LiveConfig {
     /// Keeps `text` as the last good config (private, replaced atomically, never through a
     /// symlink).
     fn keep(&self, text: &str) {
-        if std::fs::read_to_string(&self.saved).is_ok_and(|kept| kept == text) {
+        if crate::state_file::read_to_string(&self.saved).is_ok_and(|kept| kept == text) {
             return;
         }
-        if let Err(e) = crate::atomic_file::replace(&self.saved, text.as_bytes()) {
-            tracing::warn!(
-                "cannot keep the last good config in {}: {e}",
-                self.saved.display()
-            );
+        if let Err(e) = crate::state_file::replace(&self.saved, text.as_bytes()) {
+            tracing::error!("cannot keep the last good config: {e}");
         }
     }
 
-    /// The last good config kept on disk, if it still parses.
+    /// The last good config kept on disk, if it still parses (never read through a link).
     fn kept(&self) -> Option<Config> {
-        let text = std::fs::read_to_string(&self.saved).ok()?;
+        let text = match crate::state_file::read_to_string(&self.saved) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(e) => {
+                tracing::error!("cannot read the last good config: {e}");
+                return None;
+            }
+        };
         Config::parse(&text, &self.saved, &self.home).ok()
     }
 

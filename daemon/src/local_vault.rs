@@ -125,6 +125,9 @@ pub enum LocalVaultError {
     )]
     #[cfg_attr(not(unix), allow(dead_code))]
     NotDurable { path: PathBuf, source: io::Error },
+    /// The vault's path is a symbolic link: neither read nor replaced.
+    #[error(transparent)]
+    Link(#[from] sec_proto::nofollow::LinkRefused),
 }
 
 /// The decrypted vault: secret names and their values. `Debug` shows the names only, the
@@ -204,8 +207,10 @@ impl VaultFile {
         &self.path
     }
 
+    /// Whether anything is at the vault's path (a link counts, so that it is refused
+    /// rather than replaced by a new vault).
     pub fn exists(&self) -> bool {
-        self.path.exists()
+        fs::symlink_metadata(&self.path).is_ok()
     }
 
     /// Decrypts the whole vault. Errors: [`Missing`], [`WrongPassphrase`], [`Corrupt`],
@@ -221,8 +226,9 @@ impl VaultFile {
     /// [`TooCostly`]: LocalVaultError::TooCostly
     /// [`Io`]: LocalVaultError::Io
     pub fn open(&self, passphrase: &SecretString) -> Result<Contents, LocalVaultError> {
-        let raw = match fs::read(&self.path) {
+        let raw = match sec_proto::nofollow::read(&self.path) {
             Ok(raw) => raw,
+            Err(e) if sec_proto::nofollow::is_link_refused(&e) => return Err(self.link()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(LocalVaultError::Missing {
                     path: self.path.clone(),
@@ -394,6 +400,9 @@ impl VaultFile {
         bytes: &[u8],
         write: impl FnOnce(&mut fs::File, &[u8]) -> io::Result<()>,
     ) -> Result<(), LocalVaultError> {
+        if sec_proto::nofollow::refuse_link(&self.path).is_err() {
+            return Err(self.link());
+        }
         let dir = match self.path.parent() {
             Some(dir) if !dir.as_os_str().is_empty() => dir,
             _ => Path::new("."),
@@ -440,6 +449,12 @@ impl VaultFile {
             path: self.path.clone(),
             source,
         }
+    }
+
+    fn link(&self) -> LocalVaultError {
+        LocalVaultError::Link(sec_proto::nofollow::LinkRefused {
+            path: self.path.clone(),
+        })
     }
 
     fn corrupt(&self, detail: String) -> LocalVaultError {

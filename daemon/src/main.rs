@@ -2,7 +2,6 @@
 //! directory with an idle TTL and a hard maximum, and leases them to `sec exec` over a
 //! private local socket.
 
-mod atomic_file;
 // config.toml and `.sec.toml` are read by the client too: their parser is shared.
 use sec_proto::config;
 mod audit;
@@ -19,6 +18,7 @@ mod local_vault;
 mod peer;
 mod service;
 mod state;
+mod state_file;
 mod tripwire;
 mod trust;
 mod vault;
@@ -128,6 +128,9 @@ fn run_foreground(args: &Args) -> anyhow::Result<()> {
 
 async fn serve(args: &Args) -> anyhow::Result<()> {
     let socket_path = socket::socket_path()?;
+    if let Some(notice) = socket::fallback_notice() {
+        tracing::warn!("{notice}");
+    }
     if socket::is_live(&socket_path).await {
         bail!(
             "another secd already answers on {}; `sec daemon stop` stops it",

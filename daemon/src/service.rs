@@ -52,8 +52,14 @@ fn caller<T>(request: &Request<T>) -> Result<Peer, Status> {
     }
 }
 
+/// A reference from a client. Neither a refusal nor a parse error repeats the text: it may
+/// be a token typed where the reference belongs.
 fn parse_reference(text: &str) -> Result<Reference, Status> {
-    Reference::parse(text).map_err(|e| Status::invalid_argument(format!("`{text}`: {e}")))
+    if sec_proto::token::looks_like_token(text) {
+        return Err(Status::invalid_argument(sec_proto::token::REFUSAL));
+    }
+    Reference::parse(text)
+        .map_err(|e| Status::invalid_argument(format!("the reference is not valid: {e}")))
 }
 
 fn absolute_dir(dir: &str) -> Result<PathBuf, Status> {

@@ -234,7 +234,7 @@ impl Tripwires {
             let kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
             serde_json::to_vec_pretty(&*kept).unwrap_or_default()
         };
-        if let Err(e) = crate::atomic_file::replace(&self.path, &text) {
+        if let Err(e) = crate::state_file::replace(&self.path, &text) {
             tracing::warn!(path = %self.path.display(), "cannot keep the policy state: {e}");
         }
     }

@@ -104,12 +104,16 @@ impl TrustStore {
     /// Loads the decisions; a missing file means none. An unreadable or corrupt file also
     /// means none (every repository file is inert again), and is logged.
     pub fn load(path: PathBuf) -> Self {
-        let decisions = match std::fs::read_to_string(&path) {
+        let decisions = match crate::state_file::read_to_string(&path) {
             Ok(text) => serde_json::from_str(&text).unwrap_or_else(|e| {
                 tracing::error!(path = %path.display(), "trust decisions unreadable ({e}); every .sec.toml needs `sec allow` again");
                 Decisions::default()
             }),
-            Err(_) => Decisions::default(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Decisions::default(),
+            Err(e) => {
+                tracing::error!("trust decisions not read: {e}; every .sec.toml needs `sec allow` again");
+                Decisions::default()
+            }
         };
         Self {
             path,
@@ -187,7 +191,7 @@ impl TrustStore {
     fn save(&self, decisions: &Decisions) -> std::io::Result<()> {
         let mut text = serde_json::to_vec_pretty(decisions)?;
         text.push(b'\n');
-        crate::atomic_file::replace(&self.path, &text)
+        crate::state_file::replace(&self.path, &text)
     }
 }
 

@@ -34,6 +34,10 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::reference::Reference;
+use crate::token::looks_like_token;
+
+/// The end of a sentence about a value that looks like a pasted credential.
+const TOKEN_HINT: &str = "looks like a token; it is not repeated here. Keep tokens in a vault (`sec set NAME`) and reference them from [scope.env]";
 
 pub const DEFAULT_TTL: Duration = Duration::from_secs(15 * 60);
 pub const DEFAULT_MAX_TTL: Duration = Duration::from_secs(8 * 60 * 60);
@@ -226,7 +230,7 @@ struct RawLocal {
 struct RawTtls {
     ttl: Option<Spanned<String>>,
     max_ttl: Option<Spanned<String>>,
-    askpass: Option<String>,
+    askpass: Option<Spanned<String>>,
     confirm_timeout: Option<Spanned<String>>,
 }
 
@@ -242,7 +246,7 @@ struct RawScope {
     on_revoke: Option<OnRevoke>,
     max_lease: Option<Spanned<String>>,
     confirm: Option<bool>,
-    commands: Option<Spanned<Vec<String>>>,
+    commands: Option<Spanned<Vec<Spanned<String>>>>,
     #[serde(default)]
     env: BTreeMap<String, Spanned<toml::Value>>,
 }
@@ -340,10 +344,7 @@ impl Config {
     /// Parses config text; `path` is only used in error messages, `home` expands `~`.
     pub fn parse(text: &str, path: &Path, home: &Path) -> Result<Config, ConfigError> {
         let located = |l: Located| position_error(text, path, l.span, &l.message);
-        let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            let span = e.span().unwrap_or(0..0);
-            position_error(text, path, span, e.message().trim())
-        })?;
+        let raw: RawConfig = toml::from_str(text).map_err(|e| toml_error(text, path, &e))?;
         let default_ttl = duration_or(raw.defaults.ttl.as_ref(), DEFAULT_TTL).map_err(located)?;
         let confirm_timeout = duration_or(
             raw.defaults.confirm_timeout.as_ref(),
@@ -352,7 +353,17 @@ impl Config {
         .map_err(located)?;
         let default_max =
             duration_or(raw.defaults.max_ttl.as_ref(), DEFAULT_MAX_TTL).map_err(located)?;
-        let mut scopes = Vec::with_capacity(raw.scope.len());
+        if let Some(askpass) = &raw.defaults.askpass
+            && looks_like_token(askpass.get_ref())
+        {
+            return Err(located(Located::new(
+                askpass.span(),
+                format!("`askpass` names a program, but this {TOKEN_HINT}"),
+            )));
+        }
+        let mut scopes: Vec<Scope> = Vec::with_capacity(raw.scope.len());
+        // Where each scope's `dir` is written, to name the first of two for the same directory.
+        let mut dir_spans: Vec<Range<usize>> = Vec::with_capacity(raw.scope.len());
         for raw_scope in raw.scope {
             let span = raw_scope.span();
             let raw_scope = raw_scope.into_inner();
@@ -362,17 +373,19 @@ impl Config {
                     "a [[scope]] needs `dir = \"...\"`",
                 )));
             };
+            let dir_span = dir.span();
             let dir = scope_dir(dir, home).map_err(located)?;
             let scope = build_scope(raw_scope, dir, default_ttl, default_max, Origin::UserConfig)
                 .map_err(located)?;
-            if let Some(other) = scopes.iter().find(|s: &&Scope| s.dir == scope.dir) {
+            if let Some(first) = scopes.iter().position(|s| s.dir == scope.dir) {
+                let (line, _) = line_column(text, dir_spans[first].start);
                 let message = format!(
-                    "two scopes for the same directory {}; merge them into one [[scope]]",
-                    other.dir.display()
+                    "this [[scope]] is for the same directory as the one at line {line}; merge them into one [[scope]]"
                 );
-                return Err(position_error(text, path, 0..0, &message));
+                return Err(position_error(text, path, dir_span, &message));
             }
             scopes.push(scope);
+            dir_spans.push(dir_span);
         }
         let shield = shield_settings(&raw.shield, home).map_err(located)?;
         let mut untrusted = Vec::with_capacity(raw.untrusted.len());
@@ -390,7 +403,7 @@ impl Config {
             defaults: Defaults {
                 ttl: default_ttl,
                 max_ttl: default_max,
-                askpass: raw.defaults.askpass.clone(),
+                askpass: raw.defaults.askpass.as_ref().map(|a| a.get_ref().clone()),
                 confirm_timeout,
             },
             local: LocalSettings {
@@ -422,10 +435,7 @@ impl Config {
         dir: PathBuf,
     ) -> Result<Scope, ConfigError> {
         let located = |l: Located| position_error(text, path, l.span, &l.message);
-        let raw: RawScope = toml::from_str(text).map_err(|e| {
-            let span = e.span().unwrap_or(0..0);
-            position_error(text, path, span, e.message().trim())
-        })?;
+        let raw: RawScope = toml::from_str(text).map_err(|e| toml_error(text, path, &e))?;
         if let Some(dir) = &raw.dir {
             return Err(located(Located::new(
                 dir.span(),
@@ -471,9 +481,19 @@ fn build_scope(
     let mut commands = Vec::new();
     if let Some(rules) = &raw.commands {
         for rule in rules.get_ref() {
-            let words: Vec<String> = rule.split_whitespace().map(String::from).collect();
+            let words: Vec<String> = rule
+                .get_ref()
+                .split_whitespace()
+                .map(String::from)
+                .collect();
             if words.is_empty() {
-                return Err(Located::new(rules.span(), "an empty entry in `commands`"));
+                return Err(Located::new(rule.span(), "an empty entry in `commands`"));
+            }
+            if looks_like_token(rule.get_ref()) {
+                return Err(Located::new(
+                    rule.span(),
+                    format!("an entry of `commands` is a command line, but this {TOKEN_HINT}"),
+                ));
             }
             commands.push(words);
         }
@@ -482,10 +502,16 @@ fn build_scope(
     let mut confirm = BTreeSet::new();
     let mut files = BTreeMap::new();
     for (name, value) in raw.env {
+        if looks_like_token(&name) {
+            return Err(Located::new(
+                value.span(),
+                format!("the name of this variable {TOKEN_HINT}"),
+            ));
+        }
         if !is_env_name(&name) {
             return Err(Located::new(
                 value.span(),
-                format!("`{name}` is not a valid environment variable name"),
+                "the name of this variable is not a valid environment variable name: use letters, digits and `_`, not starting with a digit",
             ));
         }
         let parsed = parse_value(&value, &name)?;
@@ -538,7 +564,7 @@ fn absolute_path(raw: &Spanned<String>, home: &Path, what: &str) -> Result<PathB
     if !expanded.is_absolute() {
         return Err(Located::new(
             raw.span(),
-            format!("{what} `{text}` must be absolute or start with `~/`"),
+            format!("{what} must be an absolute path or start with `~/`"),
         ));
     }
     Ok(expanded)
@@ -552,6 +578,12 @@ fn shield_settings(raw: &RawShield, home: &Path) -> Result<ShieldSettings, Locat
             .map(|p| {
                 let text = p.get_ref();
                 let plain = text.replace('*', "");
+                if looks_like_token(text) {
+                    return Err(Located::new(
+                        p.span(),
+                        format!("an entry of `{key}` is a variable name pattern, but this {TOKEN_HINT}"),
+                    ));
+                }
                 let valid = !text.is_empty()
                     && (plain.is_empty() || plain.chars().all(|c| c == '_' || c.is_ascii_alphanumeric()));
                 if valid {
@@ -559,7 +591,7 @@ fn shield_settings(raw: &RawShield, home: &Path) -> Result<ShieldSettings, Locat
                 } else {
                     Err(Located::new(
                         p.span(),
-                        format!("`{text}` in `{key}` is not a variable name pattern; use letters, digits, `_` and `*`"),
+                        format!("an entry of `{key}` is not a variable name pattern; use letters, digits, `_` and `*`"),
                     ))
                 }
             })
@@ -581,7 +613,7 @@ fn shield_settings(raw: &RawShield, home: &Path) -> Result<ShieldSettings, Locat
                         };
                         return Err(Located::new(
                             p.span(),
-                            format!("`{}` in `{key}`: `*` may appear {allowed}", p.get_ref()),
+                            format!("an entry of `{key}`: `*` may appear {allowed}"),
                         ));
                     }
                     Ok(path)
@@ -625,6 +657,12 @@ pub fn canonical_or_normal(path: &Path) -> PathBuf {
 fn parse_value(value: &Spanned<toml::Value>, var: &str) -> Result<ParsedVar, Located> {
     let span = value.span();
     let reference = |text: &str| {
+        if looks_like_token(text) {
+            return Err(Located::new(
+                span.clone(),
+                format!("a string here is a secret reference, but this {TOKEN_HINT}"),
+            ));
+        }
         Reference::parse(text)
             .map(Value::Secret)
             .map_err(|e| Located::new(span.clone(), e))
@@ -653,7 +691,10 @@ fn parse_value(value: &Spanned<toml::Value>, var: &str) -> Result<ParsedVar, Loc
         toml::Value::Table(table.clone())
             .try_into()
             .map_err(|e: toml::de::Error| {
-                Located::new(span.clone(), format!("{}; {shape}", e.message().trim()))
+                Located::new(
+                    span.clone(),
+                    format!("{}; {shape}", safe_toml_message(e.message())),
+                )
             })?;
     let value = match (raw.value, raw.secret) {
         (Some(literal), None) if raw.confirm.is_none() => Value::Literal(literal),
@@ -663,10 +704,16 @@ fn parse_value(value: &Spanned<toml::Value>, var: &str) -> Result<ParsedVar, Loc
     let file = match (raw.delivery, raw.name) {
         (Some(Delivery::File), name) => {
             let name = name.unwrap_or_else(|| var.to_string());
+            if looks_like_token(&name) {
+                return Err(Located::new(
+                    span,
+                    format!("`name` is a file name, but this {TOKEN_HINT}"),
+                ));
+            }
             if !valid_file_name(&name) {
                 return Err(Located::new(
                     span,
-                    format!("`name = \"{name}\"` must be a plain file name"),
+                    "`name` must be a plain file name: no `/`, not `.` or `..`",
                 ));
             }
             Some(name)
@@ -683,13 +730,11 @@ fn parse_value(value: &Spanned<toml::Value>, var: &str) -> Result<ParsedVar, Loc
 
 fn duration_or(raw: Option<&Spanned<String>>, default: Duration) -> Result<Duration, Located> {
     let Some(raw) = raw else { return Ok(default) };
-    let parsed = humantime::parse_duration(raw.get_ref()).map_err(|e| {
+    // humantime's message quotes the text: it is not passed on.
+    let parsed = humantime::parse_duration(raw.get_ref()).map_err(|_| {
         Located::new(
             raw.span(),
-            format!(
-                "`{}` is not a duration ({e}); write e.g. \"90s\", \"15m\" or \"8h\"",
-                raw.get_ref()
-            ),
+            "not a duration; write one like \"90s\", \"15m\", \"8h\" or \"1h 30m\"",
         )
     })?;
     if parsed.is_zero() {
@@ -715,6 +760,147 @@ fn position_error(text: &str, path: &Path, span: Range<usize>, message: &str) ->
         column,
         message: message.to_string(),
     }
+}
+
+/// A TOML error with its position and a message that never repeats the text at fault.
+fn toml_error(text: &str, path: &Path, error: &toml::de::Error) -> ConfigError {
+    let span = error.span().unwrap_or(0..0);
+    position_error(text, path, span, &safe_toml_message(error.message()))
+}
+
+/// The words a message from toml may quote: the keys and values of the config's own schema.
+const SCHEMA_WORDS: &[&str] = &[
+    "defaults",
+    "local",
+    "scope",
+    "shield",
+    "untrusted",
+    "ttl",
+    "max_ttl",
+    "askpass",
+    "confirm_timeout",
+    "dir",
+    "prompt",
+    "on_leave",
+    "on_revoke",
+    "max_lease",
+    "confirm",
+    "commands",
+    "env",
+    "hide_env",
+    "keep_env",
+    "hide",
+    "writable",
+    "allow",
+    "value",
+    "secret",
+    "as",
+    "name",
+    "file",
+    "keep",
+    "revoke",
+    "terminate",
+];
+
+/// toml's (and serde's) message, rewritten so that it never repeats what the file says:
+/// serde puts the offending value or key first (`invalid type: string "...", expected a
+/// boolean`, `unknown field `...``, `unknown variant `...``); only what was expected, which
+/// comes from the schema, is kept. Anything still quoted that is not a word of the schema
+/// is left out.
+fn safe_toml_message(raw: &str) -> String {
+    let raw = raw.trim();
+    let (what, expected) = match raw.rsplit_once(", expected ") {
+        Some((what, expected)) => (what, Some(expected)),
+        None => (raw, None),
+    };
+    let what = if what.starts_with("unknown field") {
+        "unknown key".to_string()
+    } else if what.starts_with("unknown variant") {
+        "unknown value".to_string()
+    } else if let Some(found) = what.strip_prefix("invalid type: ") {
+        format!("wrong type, found {}", type_phrase(found))
+    } else if what.starts_with("invalid value") {
+        "invalid value".to_string()
+    } else if let Some((_, available)) = what.split_once("available keys: ") {
+        format!("unknown key; the keys here are {available}")
+    } else {
+        what.to_string()
+    };
+    let message = match expected {
+        Some(expected) => format!("{what}; expected {}", expected_phrase(expected)),
+        None => what,
+    };
+    scrub_quoted(&message)
+}
+
+/// serde's description of a value (`string "..."`, `integer `5``, `map`) as a type alone.
+fn type_phrase(found: &str) -> &'static str {
+    let kinds = [
+        ("string", "a string"),
+        ("integer", "a number"),
+        ("floating point", "a number"),
+        ("boolean", "true or false"),
+        ("map", "a table"),
+        ("sequence", "an array"),
+        ("char", "a string"),
+    ];
+    kinds
+        .iter()
+        .find(|(word, _)| found.starts_with(word))
+        .map_or("another type", |(_, phrase)| phrase)
+}
+
+/// serde's words for what it expected, in the words of a TOML file.
+fn expected_phrase(expected: &str) -> String {
+    let expected = expected
+        .replace("a sequence", "an array `[...]`")
+        .replace("a map", "a table")
+        .replace("a boolean", "true or false");
+    match expected.strip_prefix("struct ") {
+        Some(_) => "a table".to_string(),
+        None => expected,
+    }
+}
+
+/// Leaves out every `...` or "..." part that is not a schema word or punctuation.
+fn scrub_quoted(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(start) = rest.find(['`', '"']) {
+        let quote = rest[start..].chars().next().unwrap_or('`');
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 1..];
+        let Some(len) = quoted_len(after, quote) else {
+            // An unmatched quote: nothing after it is trusted.
+            out.push_str("(text not repeated)");
+            return out;
+        };
+        let inner = &after[..len];
+        let safe = SCHEMA_WORDS.contains(&inner) || !inner.chars().any(char::is_alphanumeric);
+        if safe {
+            out.push(quote);
+            out.push_str(inner);
+            out.push(quote);
+        } else {
+            out.push_str("(text not repeated)");
+        }
+        rest = &after[len + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The length of a quoted part up to its closing `quote` (backslash escapes skipped).
+fn quoted_len(after: &str, quote: char) -> Option<usize> {
+    let mut escaped = false;
+    for (i, c) in after.char_indices() {
+        match c {
+            '\\' if quote == '"' && !escaped => escaped = true,
+            c if c == quote && !escaped => return Some(i),
+            _ => escaped = false,
+        }
+    }
+    None
 }
 
 /// 1-based line and column (in characters) of a byte offset.
@@ -816,23 +1002,96 @@ GH_TOKEN = "op://Private/GitHub/credential"
     }
 
     #[test]
-    fn a_bad_duration_names_the_value() {
+    fn a_bad_duration_says_what_a_duration_looks_like_without_repeating_it() {
         let err = parse("[defaults]\nttl = \"soon\"\n").unwrap_err();
         assert_eq!((err.line, err.column), (2, 7));
-        assert!(err.message.contains("`soon` is not a duration"), "{err}");
+        assert!(err.message.contains("not a duration"), "{err}");
+        assert!(err.message.contains("\"15m\""), "{err}");
+        assert!(!err.message.contains("soon"), "{err}");
     }
 
     #[test]
-    fn unknown_keys_are_errors() {
+    fn unknown_keys_are_errors_that_list_the_known_ones() {
         let err = parse("[[scope]]\ndir = \"/p\"\ntll = \"5m\"\n").unwrap_err();
-        assert_eq!(err.line, 3, "{err}");
-        assert!(err.message.contains("tll"), "{err}");
+        assert_eq!((err.line, err.column), (3, 1), "{err}");
+        assert!(
+            err.message
+                .starts_with("unknown key; expected one of `dir`, `ttl`"),
+            "{err}"
+        );
+        assert!(
+            !err.message.contains("tll"),
+            "a key may be a pasted token: {err}"
+        );
+    }
+
+    #[test]
+    fn toml_messages_keep_what_was_expected_and_drop_what_was_found() {
+        for (raw, want) in [
+            (
+                "invalid type: string \"s3cr\\\"et\", expected a boolean",
+                "wrong type, found a string; expected true or false",
+            ),
+            (
+                "unknown variant `s3cret`, expected `terminate` or `keep`",
+                "unknown value; expected `terminate` or `keep`",
+            ),
+            (
+                "invalid type: integer `5`, expected a sequence",
+                "wrong type, found a number; expected an array `[...]`",
+            ),
+            (
+                "invalid type: integer `1`, expected struct RawTtls",
+                "wrong type, found a number; expected a table",
+            ),
+            ("missing field `dir`", "missing field `dir`"),
+            (
+                "key with no value, expected `=`",
+                "key with no value; expected `=`",
+            ),
+            (
+                "something new `s3cret` here",
+                "something new (text not repeated) here",
+            ),
+            ("an open `s3cret", "an open (text not repeated)"),
+        ] {
+            assert_eq!(safe_toml_message(raw), want, "{raw}");
+        }
+    }
+
+    #[test]
+    fn two_scopes_for_one_directory_point_at_the_second_and_name_the_first() {
+        let err = parse("[[scope]]\ndir = \"/p\"\n\n[[scope]]\ndir = \"/p/\"\n").unwrap_err();
+        assert_eq!((err.line, err.column), (5, 7), "{err}");
+        assert!(err.message.contains("the one at line 2"), "{err}");
+    }
+
+    #[test]
+    fn token_shaped_names_commands_and_programs_are_refused() {
+        let token = "ghp_Qa7jsyMW2jQt3Jr1HxkWUlVaW1deQdTqHbGh";
+        for text in [
+            format!("[[scope]]\ndir = \"/p\"\ncommands = [\"twine upload\", \"{token}\"]\n"),
+            format!("[[scope]]\ndir = \"/p\"\n[scope.env]\n{token} = \"keyring:a/b\"\n"),
+            format!(
+                "[[scope]]\ndir = \"/p\"\n[scope.env]\nA = {{ secret = \"keyring:a/b\", as = \"file\", name = \"{token}\" }}\n"
+            ),
+            format!("[defaults]\naskpass = \"{token}\"\n"),
+        ] {
+            let err = parse(&text).unwrap_err();
+            assert!(err.message.contains("looks like a token"), "{text}: {err}");
+            assert!(!err.to_string().contains(token), "{err}");
+        }
+        assert!(
+            parse("[[scope]]\ndir = \"/p\"\ncommands = [\"twine upload\"]\n[scope.env]\nGITHUB_TOKEN = \"keyring:gh/me\"\n")
+                .is_ok()
+        );
     }
 
     #[test]
     fn relative_scope_dirs_are_refused() {
         let err = parse("[[scope]]\ndir = \"src/p\"\n").unwrap_err();
-        assert!(err.message.contains("must be absolute"), "{err}");
+        assert!(err.message.contains("must be an absolute path"), "{err}");
+        assert!(!err.message.contains("src/p"), "{err}");
     }
 
     #[test]
@@ -1046,7 +1305,7 @@ GH_TOKEN = "op://Private/GitHub/credential"
             (
                 "[shield]\nhide = [\"relative/path\"]\n",
                 2,
-                "must be absolute",
+                "must be an absolute path",
             ),
             (
                 "[shield]\nhide = [\"/a/*/b\"]\n",
@@ -1054,7 +1313,11 @@ GH_TOKEN = "op://Private/GitHub/credential"
                 "only in the last component",
             ),
             ("[shield]\nwritable = [\"~/x*\"]\n", 2, "not at all"),
-            ("[shield]\n\nhidden = []\n", 3, "hidden"),
+            (
+                "[shield]\n\nhidden = []\n",
+                3,
+                "unknown key; expected one of `hide_env`",
+            ),
         ] {
             let err = parse(text).unwrap_err();
             assert_eq!(err.line, line, "{text}: {err}");
@@ -1079,9 +1342,105 @@ GH_TOKEN = "op://Private/GitHub/credential"
         let err = parse("[[untrusted]]\ndir = \"bugs\"\n").unwrap_err();
         assert!(
             err.message
-                .contains("untrusted dir `bugs` must be absolute"),
+                .contains("untrusted dir must be an absolute path"),
             "{err}"
         );
+        assert!(!err.message.contains("bugs"), "{err}");
+    }
+
+    /// A token pasted into the wrong place, in every shape a config can hold it.
+    const CANARY: &str = "pypi-AgEIcHlwaS5vcmcCJDk3ZTQ1NjYzLWNhbmFyeS00ZGQ2";
+
+    /// Each text has `{C}` where the canary goes; every one of them is a mistake.
+    const MISPLACED: &[&str] = &[
+        "[defaults]\nttl = \"{C}\"\n",
+        "[defaults]\nmax_ttl = \"{C}\"\n",
+        "[defaults]\nconfirm_timeout = \"{C}\"\n",
+        "[defaults]\nttl = {C}\n",
+        "[defaults]\nttl = [\"{C}\"]\n",
+        "[defaults]\naskpass = [\"{C}\"]\n",
+        "[local]\nttl = \"15m {C}\"\n",
+        "[local]\nmax_ttl = \"{C}\"\n",
+        "[[scope]]\ndir = \"/p\"\nttl = \"{C}\"\n",
+        "[[scope]]\ndir = \"/p\"\nmax_ttl = \"{C}\"\n",
+        "[[scope]]\ndir = \"/p\"\nmax_lease = \"{C}\"\n",
+        "[[scope]]\ndir = \"/p\"\nprompt = \"{C}\"\n",
+        "[[scope]]\ndir = \"/p\"\nconfirm = \"{C}\"\n",
+        "[[scope]]\ndir = \"/p\"\non_revoke = \"{C}\"\n",
+        "[[scope]]\ndir = \"/p\"\non_leave = \"{C}\"\n",
+        "[[scope]]\ndir = \"/p\"\ncommands = \"{C}\"\n",
+        "[[scope]]\ndir = \"/p\"\ncommands = [\"{C}\"]\n",
+        "[[scope]]\ndir = \"/p\"\ncommands = [\"twine upload\", 7, \"{C}\"]\n",
+        "[[scope]]\ndir = \"{C}\"\n",
+        "[[scope]]\ndir = \"/p\"\ntoken = \"{C}\"\n",
+        "[[scope]]\ndir = \"/p\"\n{C} = \"x\"\n",
+        "[[scope]]\ndir = \"/p\"\n\"{C}\" = \"x\"\n",
+        "{C} = 1\n",
+        "[{C}]\n",
+        "[defaults]\n{C}\n",
+        "[defaults]\ntoken = \"{C}\"\n",
+        "[[scope]]\ndir = \"/p\"\n[scope.env]\nA = \"{C}\"\n",
+        "[[scope]]\ndir = \"/p\"\n[scope.env]\nA = {C}\n",
+        "[[scope]]\ndir = \"/p\"\n[scope.env]\n\"{C}\" = \"keyring:a/b\"\n",
+        "[[scope]]\ndir = \"/p\"\n[scope.env]\nA = { secret = \"{C}\" }\n",
+        "[[scope]]\ndir = \"/p\"\n[scope.env]\nA = \"local:{C}\"\n",
+        "[[scope]]\ndir = \"/p\"\n[scope.env]\nA = { secret = \"keyring:pypi/{C}\" }\n",
+        "[[scope]]\ndir = \"/p\"\n[scope.env]\nA = { secret = \"keyring:a/b\", as = \"{C}\" }\n",
+        "[[scope]]\ndir = \"/p\"\n[scope.env]\nA = { secret = \"keyring:a/b\", as = \"file\", name = \"{C}\" }\n",
+        "[[scope]]\ndir = \"/p\"\n[scope.env]\nA = { secret = \"keyring:a/b\", as = \"file\", name = \"../{C}\" }\n",
+        "[[scope]]\ndir = \"/p\"\n[scope.env]\nA = { secret = \"keyring:a/b\", name = \"{C}\" }\n",
+        "[[scope]]\ndir = \"/p\"\n[scope.env]\nA = { secret = \"keyring:a/b\", token = \"{C}\" }\n",
+        "[[scope]]\ndir = \"/p\"\n[scope.env]\nA = { secret = \"keyring:a/b\", confirm = \"{C}\" }\n",
+        "[[scope]]\ndir = \"/p\"\n[scope.env]\nA = { value = \"x\", {C} = 1 }\n",
+        "[[scope]]\ndir = \"/p\"\n[scope.env]\nA = [\"{C}\"]\n",
+        "[shield]\nkeep_env = [\"{C}\"]\n",
+        "[shield]\nhide_env = [\"{C}\"]\n",
+        "[shield]\nkeep_env = [\"ghp_Qa7jsyMW2jQt3Jr1HxkWUlVaW1deQdTqHbGh\"]\n",
+        "[shield]\nhide = [\"{C}\"]\n",
+        "[shield]\nwritable = [\"{C}\"]\n",
+        "[shield]\nallow = [\"/a/*/{C}\"]\n",
+        "[shield]\ntoken = \"{C}\"\n",
+        "[[untrusted]]\ndir = \"{C}\"\n",
+        "[[untrusted]]\ndir = \"/b\"\n{C} = 1\n",
+        "[[scope]]\ndir = \"/p\"\n[[scope]]\ndir = \"/p\"\n# {C}\n",
+    ];
+
+    /// Whether `text` holds the canary or any 8 characters in a row of it.
+    fn holds_canary(text: &str) -> bool {
+        let chars: Vec<char> = CANARY.chars().collect();
+        chars
+            .windows(8)
+            .any(|w| text.contains(&w.iter().collect::<String>()))
+    }
+
+    #[test]
+    fn a_token_pasted_anywhere_is_never_repeated_in_the_error() {
+        let mut leaks = Vec::new();
+        for template in MISPLACED {
+            let text = template.replace("{C}", CANARY);
+            let Err(err) = parse(&text) else {
+                leaks.push(format!("{text:?}\n    -> accepted"));
+                continue;
+            };
+            let shown = err.to_string();
+            if holds_canary(&shown) || err.line == 0 || err.column == 0 {
+                leaks.push(format!("{text:?}\n    -> {shown}"));
+            }
+            let repo_text = text
+                .replace("[[scope]]\ndir = \"/p\"\n", "")
+                .replace("[scope.env]", "[env]");
+            let repo = parse("").unwrap().parse_repo_file(
+                &repo_text,
+                Path::new("/r/.sec.toml"),
+                "/r".into(),
+            );
+            if let Err(e) = repo
+                && holds_canary(&e.to_string())
+            {
+                leaks.push(format!("{repo_text:?} (.sec.toml)\n    -> {e}"));
+            }
+        }
+        assert!(leaks.is_empty(), "values repeated:\n{}", leaks.join("\n"));
     }
 
     #[test]

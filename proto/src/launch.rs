@@ -54,11 +54,8 @@ pub fn launch_daemon(
     if let Some(dir) = log.parent() {
         create_private_dir_all(dir).map_err(log_err)?;
     }
-    let log_file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .map_err(log_err)?;
+    // Private, and never through a link planted in its place.
+    let log_file = crate::nofollow::open_append(log, 0o600).map_err(log_err)?;
     let mut command = Command::new(program);
     command
         .args(["--foreground", "--notify-ready"])

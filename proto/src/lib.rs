@@ -7,9 +7,11 @@ pub mod caller_dir;
 pub mod config;
 pub mod display;
 pub mod launch;
+pub mod nofollow;
 pub mod paths;
 pub mod reference;
 pub mod socket;
+pub mod token;
 
 /// Generated messages, client and server for `proto/sec/v1/sec.proto`.
 pub mod pb {

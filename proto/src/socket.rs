@@ -5,6 +5,13 @@
 //! checked at every start and every connect (a directory, not a symlink, owned by us, no
 //! group or other bits). The socket itself is created 0600. On top of that the daemon checks
 //! every connection's peer credentials, so loosened modes do not let another user in.
+//!
+//! `$TMPDIR/sec-$UID` is a name anyone can take first. When it is not a directory of ours
+//! (another user's directory, a symbolic link, a file) sec does not use it, does not follow
+//! it, and leaves it alone: the runtime directory is then `$XDG_STATE_HOME/sec/run/`, which
+//! only we can create, checked the same way. Both binaries make the same choice, and secd
+//! and `sec status` say why. A socket path must fit a `sockaddr_un` ([`MAX_SOCKET_PATH`]);
+//! when the fallback's would not, the error says how to set `XDG_RUNTIME_DIR`.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -18,6 +25,13 @@ use tonic::transport::{Channel, Endpoint, Uri, server::Connected};
 
 /// File name of the socket inside the runtime directory.
 pub const SOCKET_NAME: &str = "secd.sock";
+
+/// The longest socket path sec uses, in bytes: `sun_path` holds 108 on Linux and 104 on
+/// macOS, with the terminating NUL.
+pub const MAX_SOCKET_PATH: usize = 100;
+
+/// What to do when no usable runtime directory is left.
+const SET_RUNTIME_DIR: &str = "create a private directory with a short path (`mkdir -m 700 DIR`) and set XDG_RUNTIME_DIR to it";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SocketError {
@@ -41,43 +55,138 @@ pub enum SocketError {
     Inspect { path: PathBuf, source: io::Error },
     #[error("cannot listen on {path}: {source}")]
     Listen { path: PathBuf, source: io::Error },
+    #[error(
+        "the socket path {path} is {len} bytes, longer than a Unix socket allows ({MAX_SOCKET_PATH}); {SET_RUNTIME_DIR}"
+    )]
+    TooLong { path: PathBuf, len: usize },
+    #[error("{path} {why}, so sec cannot keep its socket there, and {fallback}; {SET_RUNTIME_DIR}")]
+    Squatted {
+        path: PathBuf,
+        why: String,
+        fallback: String,
+    },
 }
 
-/// The private runtime directory, not yet checked.
+/// The private runtime directory, not yet checked (nothing is created).
 pub fn runtime_dir() -> Result<PathBuf, SocketError> {
-    if let Some(dirs) = crate::paths::project()
-        && let Some(dir) = dirs.runtime_dir()
-    {
-        return Ok(dir.to_path_buf());
+    match xdg_runtime_dir() {
+        Some(dir) => Ok(dir),
+        None => fallback_runtime_dir(false),
     }
-    fallback_runtime_dir()
 }
 
+fn xdg_runtime_dir() -> Option<PathBuf> {
+    crate::paths::project()?
+        .runtime_dir()
+        .map(Path::to_path_buf)
+}
+
+/// `$TMPDIR/sec-$UID`: where the runtime directory goes without `XDG_RUNTIME_DIR`, like
+/// rbw's and gpg-agent's, unless someone else took it.
 #[cfg(unix)]
-fn fallback_runtime_dir() -> Result<PathBuf, SocketError> {
-    // Like rbw and gpg-agent: a per-uid directory in the temporary directory. Its ownership
-    // and mode are checked like any other, so a directory planted by someone else is refused.
-    let uid = current_uid();
-    Ok(std::env::temp_dir().join(format!("sec-{uid}")))
+fn tmp_runtime_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("sec-{}", current_uid()))
+}
+
+/// Where the runtime directory goes when `$TMPDIR/sec-$UID` is taken: in our own state
+/// directory, where no one else can create anything.
+fn state_runtime_dir() -> Option<PathBuf> {
+    Some(crate::paths::state_dir()?.join("run"))
+}
+
+/// `$TMPDIR/sec-$UID` (created 0700 when `create` and missing), or the state directory's
+/// `run` when that name is not a directory of ours.
+#[cfg(unix)]
+fn fallback_runtime_dir(create: bool) -> Result<PathBuf, SocketError> {
+    let tmp = tmp_runtime_dir();
+    if create {
+        use std::os::unix::fs::DirBuilderExt;
+        // mkdir never follows a link in the last component: a planted link is EEXIST.
+        let _ = std::fs::DirBuilder::new().mode(0o700).create(&tmp);
+    }
+    let Some(why) = not_ours(&tmp) else {
+        return Ok(tmp);
+    };
+    let squatted = |fallback: String| SocketError::Squatted {
+        path: tmp.clone(),
+        why: why.clone(),
+        fallback,
+    };
+    let dir = state_runtime_dir()
+        .ok_or_else(|| squatted("there is no home directory for a fallback".into()))?;
+    let len = dir.join(SOCKET_NAME).as_os_str().len();
+    if len > MAX_SOCKET_PATH {
+        return Err(squatted(format!(
+            "a socket in the fallback {} would be {len} bytes, too long for a Unix socket",
+            dir.display()
+        )));
+    }
+    Ok(dir)
 }
 
 #[cfg(not(unix))]
-fn fallback_runtime_dir() -> Result<PathBuf, SocketError> {
+fn fallback_runtime_dir(_create: bool) -> Result<PathBuf, SocketError> {
     directories::BaseDirs::new()
         .map(|b| b.data_local_dir().join("sec").join("run"))
         .ok_or(SocketError::NoRuntimeDir)
 }
 
-/// The runtime directory, created 0700 if missing and checked.
-pub fn private_runtime_dir() -> Result<PathBuf, SocketError> {
-    let dir = runtime_dir()?;
-    ensure_private_dir(&dir)?;
-    Ok(dir)
+/// Why `dir` cannot be our runtime directory although it exists: it is a symbolic link, not
+/// a directory, or someone else's. `None` when it is a directory of ours, or missing.
+#[cfg(unix)]
+fn not_ours(dir: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = match std::fs::symlink_metadata(dir) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
+        Err(e) => return Some(format!("cannot be inspected ({e})")),
+    };
+    if meta.file_type().is_symlink() {
+        Some(format!("is a symbolic link (owned by uid {})", meta.uid()))
+    } else if !meta.is_dir() {
+        Some(format!("is not a directory (owned by uid {})", meta.uid()))
+    } else if meta.uid() != current_uid() {
+        Some(format!(
+            "belongs to uid {}, not to you (uid {})",
+            meta.uid(),
+            current_uid()
+        ))
+    } else {
+        None
+    }
 }
 
-/// The socket's path inside the checked runtime directory.
+/// When `XDG_RUNTIME_DIR` is unset and `$TMPDIR/sec-$UID` is taken, the sentence that says
+/// so and where sec went instead (for secd's log and `sec status`).
+pub fn fallback_notice() -> Option<String> {
+    #[cfg(unix)]
+    if xdg_runtime_dir().is_none() {
+        let tmp = tmp_runtime_dir();
+        let why = not_ours(&tmp)?;
+        let dir = state_runtime_dir()?;
+        return Some(format!(
+            "{} {why}, so sec keeps its socket in {} instead; someone may have created it to catch sec's socket",
+            tmp.display(),
+            dir.display()
+        ));
+    }
+    None
+}
+
+/// The socket's path inside the runtime directory, which is created 0700 if missing and
+/// checked.
 pub fn socket_path() -> Result<PathBuf, SocketError> {
-    Ok(private_runtime_dir()?.join(SOCKET_NAME))
+    let dir = match xdg_runtime_dir() {
+        Some(dir) => dir,
+        None => fallback_runtime_dir(true)?,
+    };
+    let path = dir.join(SOCKET_NAME);
+    let len = path.as_os_str().len();
+    if len > MAX_SOCKET_PATH {
+        return Err(SocketError::TooLong { path, len });
+    }
+    ensure_private_dir(&dir)?;
+    Ok(path)
 }
 
 #[cfg(unix)]
@@ -491,6 +600,21 @@ mod tests {
         std::fs::write(&path, b"").unwrap();
         let err = ensure_private_dir(&path).unwrap_err();
         assert!(matches!(err, SocketError::NotADirectory { .. }), "{err}");
+    }
+
+    #[test]
+    fn only_a_directory_of_ours_is_ours() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("dir");
+        std::fs::create_dir(&dir).unwrap();
+        assert_eq!(not_ours(&dir), None);
+        assert_eq!(not_ours(&tmp.path().join("missing")), None);
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(&dir, &link).unwrap();
+        assert!(not_ours(&link).unwrap().contains("symbolic link"));
+        let file = tmp.path().join("file");
+        std::fs::write(&file, b"").unwrap();
+        assert!(not_ours(&file).unwrap().contains("not a directory"));
     }
 
     #[test]

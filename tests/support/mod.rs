@@ -65,6 +65,33 @@ fn built_binary(name: &str) -> PathBuf {
     path
 }
 
+/// Fails the test unless it runs as root, with a sentence saying why it needs root and how
+/// to run it. Such tests never pass by skipping: a missing precondition is a failure (CI
+/// runs the suite as root).
+#[track_caller]
+pub fn require_root(why: &str) {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "this test needs root {why}; run it as root (e.g. `sudo -E cargo test -p sec-tests`), \
+         as CI does. It fails instead of skipping so that it is never mistaken for a pass."
+    );
+}
+
+/// Fails the test unless `program` runs (`program --version`), saying which package has it.
+#[track_caller]
+pub fn require_program(program: &str, package: &str) {
+    let runs = std::process::Command::new(program)
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok();
+    assert!(
+        runs,
+        "this test needs `{program}`; install it (Debian/Ubuntu package `{package}`), as CI does"
+    );
+}
+
 /// Polls `condition` every few milliseconds until it holds; panics with `what` after
 /// [`DEADLINE`]. For waiting on something to happen, never as a timed assertion.
 pub fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
@@ -87,6 +114,27 @@ pub fn unique(prefix: &str) -> String {
         .expect("cannot read /dev/urandom");
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     format!("{prefix}-{hex}")
+}
+
+/// A value that looks like a real token (a GitHub personal access token: `ghp_` and 36
+/// random letters and digits), for tests of what sec does with a token pasted in the wrong
+/// place. Never the same twice.
+pub fn token_canary() -> String {
+    use std::io::Read;
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut bytes = [0u8; 36];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .expect("cannot read /dev/urandom");
+    let mut token = String::from("ghp_");
+    // Three fixed characters keep the mix of digits and both cases certain.
+    token.push_str("Qa7");
+    token.extend(
+        bytes[3..]
+            .iter()
+            .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char),
+    );
+    token
 }
 
 /// Writes `text` to `path` and sets its mode.
