@@ -97,3 +97,88 @@ fn secd_cannot_be_read_or_dumped_by_its_own_user() {
     );
     let _ = secd.wait();
 }
+
+/// Attaches with ptrace to the pid in argv[1] and detaches again: exit 0 when it could.
+const ATTACH: &str = "import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+pid = int(sys.argv[1])
+if libc.ptrace(16, pid, 0, 0) != 0:
+    sys.exit('attach: ' + os.strerror(ctypes.get_errno()))
+os.waitpid(pid, 0)
+libc.ptrace(17, pid, 0, 0)
+";
+
+/// A `sec` that may see a secret (here `sec set`, waiting for the value on stdin) cannot be
+/// traced by another process of its own user from its first instruction on, and a `sec`
+/// started under a tracer refuses to go on.
+#[test]
+fn sec_cannot_be_traced_while_it_may_see_a_secret() {
+    require_root("to run sec and the tracer as an ordinary user (nobody)");
+    require_program("setpriv", "util-linux");
+    require_program("strace", "strace");
+    let tmp = tempfile::Builder::new()
+        .prefix("sec-hardening-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let nobody = nix::unistd::User::from_name("nobody")
+        .unwrap()
+        .expect("a nobody user");
+    for dir in [tmp.path().to_path_buf(), home.clone()] {
+        nix::unistd::chown(&dir, Some(nobody.uid), Some(nobody.gid)).unwrap();
+    }
+    let attach = |pid: u32| {
+        as_nobody(&home)
+            .args(["python3", "-c", ATTACH])
+            .arg(pid.to_string())
+            .output()
+            .unwrap()
+    };
+
+    // The control: an ordinary process of the same user can be traced.
+    let mut sleeper = as_nobody(&home).args(["sleep", "30"]).spawn().unwrap();
+    let control = attach(sleeper.id());
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+    assert!(
+        control.status.success(),
+        "the control could not attach: {}",
+        String::from_utf8_lossy(&control.stderr)
+    );
+
+    let mut set = as_nobody(&home)
+        .arg(sec_tests::sec_bin())
+        .args(["set", "keyring:probe/value"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Give it time to pass its first instruction; it then waits for the value.
+    wait_until("sec set to wait on stdin", || {
+        std::fs::read_to_string(format!("/proc/{}/wchan", set.id()))
+            .is_ok_and(|w| !w.is_empty() && w != "0")
+            || std::fs::read_to_string(format!("/proc/{}/stat", set.id()))
+                .is_ok_and(|s| s.contains(") S "))
+    });
+    let attached = attach(set.id());
+    let _ = set.kill();
+    let _ = set.wait();
+    assert!(
+        !attached.status.success(),
+        "a process of the same user attached to sec set"
+    );
+
+    // Started under a tracer, it refuses.
+    let traced = as_nobody(&home)
+        .args(["strace", "-f", "-o", "/dev/null"])
+        .arg(sec_tests::sec_bin())
+        .args(["set", "keyring:probe/value"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!traced.status.success());
+    let stderr = String::from_utf8_lossy(&traced.stderr);
+    assert!(stderr.contains("is tracing this sec"), "{stderr}");
+}
