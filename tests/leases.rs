@@ -1248,3 +1248,25 @@ fn a_confirm_protected_secret_needs_a_yes_by_every_route_and_tampering_is_shown(
             .contains(&value)
     );
 }
+
+#[test]
+fn a_process_that_leaves_the_tree_and_clears_its_environment_is_still_revoked() {
+    let (world, _op) = op_world(&[("a", &unique("value-a"))]);
+    world.write_config(&format!(
+        "[[scope]]\ndir = {{project}}\n[scope.env]\nALPHA = \"{}\"\n",
+        op_ref("a")
+    ));
+    let escaped = world.root().join("escaped");
+    // A double fork into a new session, without the lease's marker (and without ALPHA,
+    // having copied it first: what matters is that it ran with the lease).
+    let prelude = format!(
+        "setsid sh -c 'exec env -i sh -c \"echo \\$\\$ > {}; exec sleep 300\"' </dev/null >/dev/null 2>&1 & ",
+        escaped.display()
+    );
+    let run = Running::start_with(&world, &world.project, &[], &prelude, 0);
+    let pid = pid_in(&escaped);
+    // It was reparented to sec (a child subreaper), where secd looks.
+    world.run(&["revoke"]).assert_success();
+    run.finish().assert_code(TERMINATED);
+    wait_until("the escaped process to be gone", || !alive(pid));
+}

@@ -77,6 +77,10 @@ pub async fn run(argv: Vec<String>, only: Vec<String>) -> Result<u8, Failure> {
 
     let forwarder = signals::Forwarder::install()
         .map_err(|e| Failure::new(format!("cannot install signal handlers: {e}")))?;
+    // What the child leaves behind (`setsid cmd &`) is reparented to this sec rather than
+    // to init, so secd still finds it below sec when the lease is revoked.
+    #[cfg(target_os = "linux")]
+    let _ = nix::sys::prctl::set_child_subreaper(true);
     let mut child = {
         let mut command = Command::new(&argv[0]);
         command.args(&argv[1..]);

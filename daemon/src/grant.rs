@@ -255,6 +255,8 @@ impl Daemon {
             expires_at: None,
             on_revoke: scope.map(|s| s.on_revoke).unwrap_or_default(),
             orphaned: false,
+            holder: crate::lease_procs::Proc::of(ask.pid as i32),
+            known: Vec::new(),
         }
     }
 }

@@ -1,8 +1,9 @@
 //! The processes that hold a lease's secrets: the child `sec exec` started, everything it
-//! started in turn (by parent pid, while the chain lasts), and every process whose
-//! environment carries the lease's marker `SEC_LEASE=ID` (which `sec exec` sets for the
-//! child, and which its descendants inherit even after they reparent). Revoking a lease
-//! ends all of them, also after the `sec` that held the lease is gone.
+//! started in turn (by parent pid; `sec` is a child subreaper, so a process that leaves
+//! the child's tree with `setsid` and a double fork stays below `sec` while it runs), and
+//! every process whose environment carries the lease's marker `SEC_LEASE=ID`. secd samples
+//! the tree while `sec` lives and remembers what it saw, so a process that also cleared its
+//! environment is still known after `sec` is gone. Revoking a lease ends all of them.
 //!
 //! A process is remembered with its start time, so a pid the kernel hands to another
 //! process meanwhile is never signalled.
@@ -19,6 +20,18 @@ use sec_proto::LEASE_MARKER as MARKER;
 pub struct Proc {
     pub pid: i32,
     start: u64,
+}
+
+impl Proc {
+    /// The process `pid` as it runs now.
+    pub fn of(pid: i32) -> Option<Proc> {
+        stat(pid).map(|(_, start)| Proc { pid, start })
+    }
+
+    /// Whether this process still runs (and is the one remembered).
+    pub fn alive(&self) -> bool {
+        stat(self.pid).is_some_and(|(_, start)| start == self.start)
+    }
 }
 
 /// `ppid` and start time from `/proc/PID/stat`.
@@ -39,8 +52,11 @@ fn carries_marker(pid: i32, marker: &[u8]) -> bool {
         .is_ok_and(|env| env.split(|&b| b == 0).any(|entry| entry == marker))
 }
 
-/// The live processes of lease `id` whose child is `child` (0: not reported yet).
-pub fn find(id: &str, child: u32) -> Vec<Proc> {
+/// The live processes of lease `id`: those in `roots` that still run, their descendants,
+/// and, with `by_marker`, every process carrying the lease's marker (reading each one's
+/// environment; the periodic samples leave that out). Roots in `exclude` (the holder) are
+/// not part of the result, their descendants are.
+pub fn find(id: &str, roots: &[Proc], exclude: Option<Proc>, by_marker: bool) -> Vec<Proc> {
     let me = std::process::id() as i32;
     let marker = format!("{MARKER}={id}").into_bytes();
     let Ok(entries) = std::fs::read_dir("/proc") else {
@@ -59,7 +75,8 @@ pub fn find(id: &str, child: u32) -> Vec<Proc> {
         };
         parents.insert(pid, ppid);
         starts.insert(pid, start);
-        if pid == child as i32 || carries_marker(pid, &marker) {
+        let root = roots.iter().any(|r| r.pid == pid && r.start == start);
+        if root || (by_marker && carries_marker(pid, &marker)) {
             found.insert(pid);
         }
     }
@@ -83,6 +100,7 @@ pub fn find(id: &str, child: u32) -> Vec<Proc> {
                 start: *starts.get(&pid)?,
             })
         })
+        .filter(|p| Some(*p) != exclude)
         .collect();
     procs.sort_by_key(|p| p.pid);
     procs
@@ -116,8 +134,9 @@ mod tests {
             .unwrap();
         let mut other = Command::new("sleep").arg("30").spawn().unwrap();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let root = Proc::of(child.id() as i32).unwrap();
         let procs = loop {
-            let procs = find(&id, child.id());
+            let procs = find(&id, &[root], None, true);
             if procs.len() >= 4 || std::time::Instant::now() > deadline {
                 break procs;
             }

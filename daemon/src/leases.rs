@@ -15,6 +15,7 @@ use tonic::Status;
 
 use crate::audit::Record;
 use crate::config::OnRevoke;
+use crate::lease_procs::Proc;
 use crate::vault::Reference;
 
 pub type EventSender = mpsc::Sender<Result<LeaseEvent, Status>>;
@@ -37,6 +38,11 @@ pub struct LeaseRecord {
     pub on_revoke: OnRevoke,
     /// The `sec` that held it is gone, and processes with its secrets still run.
     pub orphaned: bool,
+    /// The holding `sec` as it was when the lease was granted (a pid with its start time).
+    pub holder: Option<Proc>,
+    /// The lease's processes secd has seen: the child, and what the samples found below the
+    /// holder (see `lease_procs`).
+    pub known: Vec<Proc>,
 }
 
 impl LeaseRecord {
@@ -86,6 +92,20 @@ impl Leases {
         live.get_mut(id).map(|l| l.record.orphaned = true).is_some()
     }
 
+    /// Adds what a sample found to what is known of a lease's processes, forgetting those
+    /// that ended.
+    pub fn remember(&self, id: &str, seen: Vec<Proc>) {
+        let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(l) = live.get_mut(id) {
+            l.record.known.retain(Proc::alive);
+            for p in seen {
+                if !l.record.known.contains(&p) {
+                    l.record.known.push(p);
+                }
+            }
+        }
+    }
+
     /// The lease, if it is still live.
     pub fn get(&self, id: &str) -> Option<LeaseRecord> {
         let live = self.live.lock().unwrap_or_else(|p| p.into_inner());
@@ -104,6 +124,7 @@ impl Leases {
         match live.get_mut(id) {
             Some(l) if l.record.pid == holder => {
                 l.record.child_pid = child_pid;
+                l.record.known.extend(Proc::of(child_pid as i32));
                 true
             }
             _ => false,

@@ -17,10 +17,9 @@ use tonic::{Request, Response, Status};
 use crate::audit::{Event, Record};
 use crate::config::{OnLeave, REPO_FILE, Scope, Value, canonical_or_normal};
 use crate::grant::LeaseAsk;
-use crate::lease_procs;
 use crate::leases::{EventSender, LeaseRecord};
 use crate::local_vault::LocalVaultError;
-use crate::state::{Daemon, LeaseError, RepoView, Selector, unix_time};
+use crate::state::{self, Daemon, LeaseError, RepoView, Selector, unix_time};
 use crate::vault::Reference;
 use crate::{confirm, peer, vault};
 
@@ -711,16 +710,19 @@ async fn watch_lease(
                 }
                 return;
             }
-            _ = tokio::time::sleep(ORPHAN_CHECK), if !held => {}
+            _ = tokio::time::sleep(LEASE_SAMPLE) => {}
         }
-        if held {
-            continue;
-        }
-        // The holder is gone: the lease stays while its processes run.
         let Some(lease) = daemon.leases.get(&id) else {
             return; // revoked meanwhile
         };
-        if lease_procs::find(&id, lease.child_pid).is_empty() {
+        if held {
+            // What runs below its `sec` now, remembered for when `sec` is gone.
+            let seen = state::lease_processes(&lease, true, false);
+            daemon.leases.remember(&id, seen);
+            continue;
+        }
+        // The holder is gone: the lease stays while its processes run.
+        if state::lease_processes(&lease, false, true).is_empty() {
             if daemon.leases.remove(&id).is_some() {
                 tracing::info!(lease = %id, "lease ended");
             }
@@ -733,8 +735,9 @@ async fn watch_lease(
     }
 }
 
-/// How often an orphaned lease looks whether its processes still run.
-const ORPHAN_CHECK: Duration = Duration::from_secs(1);
+/// How often a lease looks at its processes: below its `sec` while it holds the lease,
+/// whether any still runs once it is gone.
+const LEASE_SAMPLE: Duration = Duration::from_secs(1);
 
 /// The audit record of a trust decision about a repository file.
 fn trust_record(view: &RepoView) -> Record {

@@ -386,7 +386,7 @@ impl Daemon {
                 // A `sec` that heard the notice stops its own child (it holds the child's
                 // handle); the rest is ours.
                 let skip = if *heard { lease.child_pid } else { 0 };
-                terminate_lease_processes(&lease.id, lease.child_pid, skip);
+                terminate_lease_processes(lease, *heard, skip);
             }
         }
         ended.into_iter().map(|(lease, _)| lease).collect()
@@ -400,23 +400,34 @@ impl Daemon {
 /// How long the processes of a revoked lease have between SIGTERM and SIGKILL.
 pub const TERMINATE_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// The live processes of `lease`: what secd knows of them and, while its `sec` still holds
+/// it (`held`), everything below that `sec`; with `by_marker`, also every process with the
+/// lease's marker.
+pub fn lease_processes(lease: &LeaseRecord, held: bool, by_marker: bool) -> Vec<lease_procs::Proc> {
+    let mut roots = lease.known.clone();
+    if held {
+        roots.extend(lease.holder);
+    }
+    lease_procs::find(&lease.id, &roots, lease.holder, by_marker)
+}
+
 /// SIGTERM to every process of the lease but `skip`, then SIGKILL to those still running
 /// (and any new one with its marker) after [`TERMINATE_GRACE`].
-fn terminate_lease_processes(id: &str, child: u32, skip: u32) {
+fn terminate_lease_processes(lease: &LeaseRecord, held: bool, skip: u32) {
     use nix::sys::signal::Signal;
     let pick = move |procs: Vec<lease_procs::Proc>| -> Vec<lease_procs::Proc> {
         procs.into_iter().filter(|p| p.pid != skip as i32).collect()
     };
-    let procs = pick(lease_procs::find(id, child));
+    let procs = pick(lease_processes(lease, held, true));
     if procs.is_empty() {
         return;
     }
-    tracing::info!(lease = %id, processes = procs.len(), "stopping the lease's processes");
+    tracing::info!(lease = %lease.id, processes = procs.len(), "stopping the lease's processes");
     lease_procs::signal(&procs, Signal::SIGTERM);
-    let id = id.to_string();
+    let lease = lease.clone();
     tokio::spawn(async move {
         tokio::time::sleep(TERMINATE_GRACE).await;
-        let mut late = pick(lease_procs::find(&id, child));
+        let mut late = pick(lease_processes(&lease, false, true));
         late.extend(procs);
         lease_procs::signal(&late, Signal::SIGKILL);
     });
