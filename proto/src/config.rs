@@ -37,6 +37,9 @@ use crate::reference::Reference;
 
 pub const DEFAULT_TTL: Duration = Duration::from_secs(15 * 60);
 pub const DEFAULT_MAX_TTL: Duration = Duration::from_secs(8 * 60 * 60);
+/// The longest duration a setting may have: `100y` (humantime's years of 365.25 days).
+/// The cache and the leases add durations to the clock, which panics far beyond that.
+pub const MAX_DURATION: Duration = Duration::from_secs(100 * 31_557_600);
 
 /// A parsed, valid configuration.
 #[derive(Debug, Clone, Default)]
@@ -666,6 +669,12 @@ fn duration_or(raw: Option<&Spanned<String>>, default: Duration) -> Result<Durat
             "a duration must be longer than zero",
         ));
     }
+    if parsed > MAX_DURATION {
+        return Err(Located::new(
+            raw.span(),
+            "a duration must be at most 100 years (\"100y\")",
+        ));
+    }
     Ok(parsed)
 }
 
@@ -771,6 +780,16 @@ GH_TOKEN = "op://Private/GitHub/credential"
         let err = parse("[defaults]\nttl = \"soon\"\n").unwrap_err();
         assert_eq!((err.line, err.column), (2, 7));
         assert!(err.message.contains("`soon` is not a duration"), "{err}");
+    }
+
+    #[test]
+    fn durations_too_long_to_count_are_refused() {
+        // Found by fuzz_config_parse: the cache's `Instant + ttl` panicked on it.
+        let err = parse("[defaults]\nttl = \"18446744073709551615s\"\n").unwrap_err();
+        assert_eq!((err.line, err.column), (2, 7), "{err}");
+        assert!(err.message.contains("at most 100 years"), "{err}");
+        let config = parse("[defaults]\nttl = \"100y\"\n").unwrap();
+        assert_eq!(config.defaults.ttl, MAX_DURATION);
     }
 
     #[test]
