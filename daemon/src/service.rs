@@ -726,6 +726,10 @@ fn lease_status(error: LeaseError) -> Status {
 }
 
 #[cfg(test)]
+#[path = "service_fuzz.rs"]
+mod fuzz;
+
+#[cfg(test)]
 mod tests {
     use prost::Message;
 
