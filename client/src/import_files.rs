@@ -644,6 +644,10 @@ fn make_names_unique(credentials: &mut [Credential]) {
 }
 
 #[cfg(test)]
+#[path = "import_files_fuzz.rs"]
+mod fuzz;
+
+#[cfg(test)]
 mod tests {
     use secrecy::ExposeSecret;
 
@@ -664,7 +668,7 @@ mod tests {
     }
 
     /// The file made of these lines: line N is `lines[N - 1]`.
-    fn file(lines: &[&str]) -> String {
+    pub(super) fn file(lines: &[&str]) -> String {
         let mut text = lines.join("\n");
         text.push('\n');
         text
@@ -688,7 +692,7 @@ mod tests {
 
     /// The sample of packaging.python.org's ".pypirc file" page (which twine's docs link),
     /// with token-shaped values, plus a keyring-only section.
-    const TWINE_SAMPLE: &[&str] = &[
+    pub(super) const TWINE_SAMPLE: &[&str] = &[
         "[distutils]",
         "index-servers =",
         "    pypi",
@@ -903,7 +907,7 @@ mod tests {
 
     // --- .netrc ----------------------------------------------------------------------
 
-    const NETRC_SAMPLE: &[&str] = &[
+    pub(super) const NETRC_SAMPLE: &[&str] = &[
         "# uploads",
         "machine upload.pypi.org",
         "    login __token__",

@@ -573,6 +573,10 @@ fn decode_json_string(raw: &str) -> Result<SecretString, &'static str> {
     Ok(SecretString::from(text))
 }
 
+#[cfg(test)]
+#[path = "local_vault_fuzz.rs"]
+mod fuzz;
+
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;

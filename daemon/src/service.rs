@@ -811,3 +811,24 @@ fn lease_status(error: LeaseError) -> Status {
         other => Status::failed_precondition(other.to_string()),
     }
 }
+
+#[cfg(test)]
+#[path = "service_fuzz.rs"]
+mod fuzz;
+
+#[cfg(test)]
+mod tests {
+    use prost::Message;
+
+    use super::*;
+
+    #[test]
+    fn a_refused_reference_is_not_repeated_in_the_reply() {
+        // Found by fuzz_requests: the reply quoted the whole text, a pasted token included.
+        let request = pb::DeleteRequest::decode(&b"\n\x14va\x18lt:pL4nTeD-S3cr3t"[..]).unwrap();
+        let status = parse_reference(&request.reference).unwrap_err();
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        assert!(!status.message().contains("pL4nTeD"), "{status:?}");
+        assert!(status.message().contains("secret reference"), "{status:?}");
+    }
+}

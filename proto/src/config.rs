@@ -41,6 +41,9 @@ const TOKEN_HINT: &str = "looks like a token; it is not repeated here. Keep toke
 
 pub const DEFAULT_TTL: Duration = Duration::from_secs(15 * 60);
 pub const DEFAULT_MAX_TTL: Duration = Duration::from_secs(8 * 60 * 60);
+/// The longest duration a setting may have: `100y` (humantime's years of 365.25 days).
+/// The cache and the leases add durations to the clock, which panics far beyond that.
+pub const MAX_DURATION: Duration = Duration::from_secs(100 * 31_557_600);
 
 /// A parsed, valid configuration.
 #[derive(Debug, Clone, Default)]
@@ -743,6 +746,12 @@ fn duration_or(raw: Option<&Spanned<String>>, default: Duration) -> Result<Durat
             "a duration must be longer than zero",
         ));
     }
+    if parsed > MAX_DURATION {
+        return Err(Located::new(
+            raw.span(),
+            "a duration must be at most 100 years (\"100y\")",
+        ));
+    }
     Ok(parsed)
 }
 
@@ -912,6 +921,10 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
 }
 
 #[cfg(test)]
+#[path = "config_fuzz.rs"]
+mod fuzz;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -1008,6 +1021,16 @@ GH_TOKEN = "op://Private/GitHub/credential"
         assert!(err.message.contains("not a duration"), "{err}");
         assert!(err.message.contains("\"15m\""), "{err}");
         assert!(!err.message.contains("soon"), "{err}");
+    }
+
+    #[test]
+    fn durations_too_long_to_count_are_refused() {
+        // Found by fuzz_config_parse: the cache's `Instant + ttl` panicked on it.
+        let err = parse("[defaults]\nttl = \"18446744073709551615s\"\n").unwrap_err();
+        assert_eq!((err.line, err.column), (2, 7), "{err}");
+        assert!(err.message.contains("at most 100 years"), "{err}");
+        let config = parse("[defaults]\nttl = \"100y\"\n").unwrap();
+        assert_eq!(config.defaults.ttl, MAX_DURATION);
     }
 
     #[test]

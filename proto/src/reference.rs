@@ -288,6 +288,10 @@ fn parse_local(rest: &str) -> Result<Reference, String> {
 }
 
 #[cfg(test)]
+#[path = "reference_fuzz.rs"]
+pub(crate) mod fuzz;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
