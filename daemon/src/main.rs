@@ -4,24 +4,16 @@
 
 // config.toml and `.sec.toml` are read by the client too: their parser is shared.
 use sec_proto::config;
-mod audit;
-mod cache;
-mod confirm;
-mod files;
-mod grant;
-mod hardening;
-mod in_flight;
-mod lease_procs;
-mod leases;
-mod live_config;
-mod local_vault;
-mod peer;
-mod service;
-mod state;
-mod state_file;
-mod tripwire;
-mod trust;
-mod vault;
+// The path of a request, top to bottom: rpc (the gRPC surface) → daemon (the parts put
+// together, and what a request does with them) → policy (what is in force) → lease (what
+// is handed out, to whom, recorded) → store (values: cache and vaults); host (facts and
+// files of this machine) below them all. See docs/ARCHITECTURE.md.
+mod daemon;
+mod host;
+mod lease;
+mod policy;
+mod rpc;
+mod store;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -34,8 +26,12 @@ use sec_proto::pb::sec_server::SecServer;
 use sec_proto::{paths, socket};
 use tokio::sync::Notify;
 
-use crate::live_config::LiveConfig;
-use crate::state::Daemon;
+use crate::daemon::Daemon;
+use crate::host::hardening;
+use crate::lease::{audit, files};
+use crate::policy::live_config::LiveConfig;
+use crate::policy::trust;
+use crate::store::{cache, vault};
 
 /// The sec daemon: holds looked-up secrets per directory for a limited time and leases them
 /// to `sec exec`. Normally started by `sec` on demand.
@@ -184,7 +180,7 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
     if args.notify_ready {
         println!("{}", sec_proto::launch::READY_LINE);
     }
-    let service = SecServer::new(service::Service::new(
+    let service = SecServer::new(rpc::Service::new(
         Arc::clone(&daemon),
         Arc::clone(&shutdown),
     ));
@@ -219,7 +215,7 @@ async fn handle_signals(daemon: Arc<Daemon>, shutdown: Arc<Notify>) {
         tokio::select! {
             _ = term.recv() => { tracing::info!("SIGTERM: stopping"); shutdown.notify_one(); }
             _ = int.recv() => { tracing::info!("SIGINT: stopping"); shutdown.notify_one(); }
-            _ = usr1.recv() => { daemon.revoke(&state::Selector::All, "SIGUSR1", None); }
+            _ = usr1.recv() => { daemon.revoke(&daemon::Selector::All, "SIGUSR1", None); }
             _ = hup.recv() => { tracing::info!("SIGHUP: re-reading the config"); daemon.current_config(); }
         }
     }

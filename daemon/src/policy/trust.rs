@@ -104,7 +104,7 @@ impl TrustStore {
     /// Loads the decisions; a missing file means none. An unreadable or corrupt file also
     /// means none (every repository file is inert again), and is logged.
     pub fn load(path: PathBuf) -> Self {
-        let decisions = match crate::state_file::read_to_string(&path) {
+        let decisions = match crate::host::state_file::read_to_string(&path) {
             Ok(text) => serde_json::from_str(&text).unwrap_or_else(|e| {
                 tracing::error!(path = %path.display(), "trust decisions unreadable ({e}); every .sec.toml needs `sec allow` again");
                 Decisions::default()
@@ -174,7 +174,7 @@ impl TrustStore {
         let decision = Decision {
             verdict,
             sha256: file.sha256.clone(),
-            at_unix: crate::state::unix_time(std::time::SystemTime::now()),
+            at_unix: crate::daemon::unix_time(std::time::SystemTime::now()),
         };
         let previous = decisions.files.insert(file.path.clone(), decision);
         if let Err(e) = self.save(&decisions) {
@@ -191,7 +191,7 @@ impl TrustStore {
     fn save(&self, decisions: &Decisions) -> std::io::Result<()> {
         let mut text = serde_json::to_vec_pretty(decisions)?;
         text.push(b'\n');
-        crate::state_file::replace(&self.path, &text)
+        crate::host::state_file::replace(&self.path, &text)
     }
 }
 

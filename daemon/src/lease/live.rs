@@ -13,10 +13,10 @@ use sec_proto::pb::{LeaseEvent, Revoked, lease_event};
 use tokio::sync::mpsc;
 use tonic::Status;
 
-use crate::audit::Record;
 use crate::config::OnRevoke;
-use crate::lease_procs::Proc;
-use crate::vault::Reference;
+use crate::lease::audit::Record;
+use crate::lease::procs::Proc;
+use crate::store::vault::Reference;
 
 pub type EventSender = mpsc::Sender<Result<LeaseEvent, Status>>;
 

@@ -60,9 +60,9 @@ fn sample() -> Contents {
 }
 
 #[test]
-#[ignore = "writes the seed files of fuzz_vault_file into src/testdata"]
+#[ignore = "writes the seed files of fuzz_vault_file into src/store/vault/local/testdata"]
 fn write_fuzz_seeds() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/testdata");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/store/vault/local/testdata");
     fs::create_dir_all(&dir).unwrap();
     let passphrase = SecretString::from(PASSPHRASE);
     let vault = vault();

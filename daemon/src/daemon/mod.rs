@@ -1,25 +1,27 @@
 //! The daemon's state and the operations the gRPC surface exposes: scopes from the live
 //! config, secrets from the cache or the vaults, leases.
 
+pub mod grant;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use secrecy::SecretString;
 
-use crate::audit::{AuditLog, Event as AuditEvent, Record};
-use crate::cache::{Cache, Key, Limits, Source};
 use crate::config::OnRevoke;
 use crate::config::{Config, ConfigError, REPO_FILE, Scope, Value};
-use crate::confirm::ConfirmError;
-use crate::files::LeaseFiles;
-use crate::in_flight::InFlight;
-use crate::lease_procs;
-use crate::leases::{LeaseRecord, Leases};
-use crate::live_config::{LiveConfig, Refresh, Snapshot};
-use crate::tripwire::Tripwires;
-use crate::trust::{RepoFile, Trust, TrustStore, find_repo_file};
-use crate::vault::{LocalVault, Reference, VaultError, Vaults};
+use crate::lease::audit::{AuditLog, Event as AuditEvent, Record};
+use crate::lease::confirm::ConfirmError;
+use crate::lease::files::LeaseFiles;
+use crate::lease::in_flight::InFlight;
+use crate::lease::live::{LeaseRecord, Leases};
+use crate::lease::procs;
+use crate::policy::live_config::{LiveConfig, Refresh, Snapshot};
+use crate::policy::tripwire::Tripwires;
+use crate::policy::trust::{RepoFile, Trust, TrustStore, find_repo_file};
+use crate::store::cache::{Cache, Key, Limits, Source};
+use crate::store::vault::{LocalVault, Reference, VaultError, Vaults};
 
 pub struct Daemon {
     pub config: LiveConfig,
@@ -139,7 +141,7 @@ impl Daemon {
         let vaults = Vaults::new(Arc::clone(&local));
         let first = config.snapshot().config;
         local.set_limits(local_limits(&first));
-        let askpass = crate::confirm::askpass_program(first.defaults.askpass.as_deref());
+        let askpass = crate::lease::confirm::askpass_program(first.defaults.askpass.as_deref());
         let tripwires = Tripwires::start(policy_state, &first, askpass, &audit);
         let audit_files = sec_proto::paths::generations(audit.path());
         for file in trust.drop_unrecorded_approvals(&audit_files) {
@@ -403,19 +405,19 @@ pub const TERMINATE_GRACE: std::time::Duration = std::time::Duration::from_secs(
 /// The live processes of `lease`: what secd knows of them and, while its `sec` still holds
 /// it (`held`), everything below that `sec`; with `by_marker`, also every process with the
 /// lease's marker.
-pub fn lease_processes(lease: &LeaseRecord, held: bool, by_marker: bool) -> Vec<lease_procs::Proc> {
+pub fn lease_processes(lease: &LeaseRecord, held: bool, by_marker: bool) -> Vec<procs::Proc> {
     let mut roots = lease.known.clone();
     if held {
         roots.extend(lease.holder);
     }
-    lease_procs::find(&lease.id, &roots, lease.holder, by_marker)
+    procs::find(&lease.id, &roots, lease.holder, by_marker)
 }
 
 /// SIGTERM to every process of the lease but `skip`, then SIGKILL to those still running
 /// (and any new one with its marker) after [`TERMINATE_GRACE`].
 fn terminate_lease_processes(lease: &LeaseRecord, held: bool, skip: u32) {
     use nix::sys::signal::Signal;
-    let pick = move |procs: Vec<lease_procs::Proc>| -> Vec<lease_procs::Proc> {
+    let pick = move |procs: Vec<procs::Proc>| -> Vec<procs::Proc> {
         procs.into_iter().filter(|p| p.pid != skip as i32).collect()
     };
     let procs = pick(lease_processes(lease, held, true));
@@ -423,13 +425,13 @@ fn terminate_lease_processes(lease: &LeaseRecord, held: bool, skip: u32) {
         return;
     }
     tracing::info!(lease = %lease.id, processes = procs.len(), "stopping the lease's processes");
-    lease_procs::signal(&procs, Signal::SIGTERM);
+    procs::signal(&procs, Signal::SIGTERM);
     let lease = lease.clone();
     tokio::spawn(async move {
         tokio::time::sleep(TERMINATE_GRACE).await;
         let mut late = pick(lease_processes(&lease, false, true));
         late.extend(procs);
-        lease_procs::signal(&late, Signal::SIGKILL);
+        procs::signal(&late, Signal::SIGKILL);
     });
 }
 

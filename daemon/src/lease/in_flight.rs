@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use crate::state::Selector;
-use crate::vault::Reference;
+use crate::daemon::Selector;
+use crate::store::vault::Reference;
 
 struct Pending {
     scope: PathBuf,

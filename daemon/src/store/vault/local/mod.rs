@@ -1,6 +1,6 @@
 //! `local:NAME`: sec's own encrypted vault, for machines without a persistent OS keychain
 //! (servers over SSH, containers, WSL, CI). The file format and its atomic writes live in
-//! [`crate::local_vault`]; this module is the unlocked state around it.
+//! [`crate::store::vault::local::format`]; this module is the unlocked state around it.
 //!
 //! The first lookup that needs the vault finds it locked and fails with
 //! [`VaultError::Locked`]; `sec` then asks the user for the passphrase (on its terminal, or
@@ -10,6 +10,8 @@
 //! SIGUSR1 lock it again. A wrong passphrase changes nothing and makes the next answer wait
 //! longer (0.25 s doubling per failure, at most 8 s).
 
+pub mod format;
+
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -18,8 +20,8 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::time::Instant;
 
 use super::{Backend, BoxFuture, Reference, VaultError};
-use crate::cache::{Limits, compute_expiration};
-use crate::local_vault::{Contents, LocalVaultError, VaultFile};
+use crate::store::cache::{Limits, compute_expiration};
+use crate::store::vault::local::format::{Contents, LocalVaultError, VaultFile};
 
 const BACKEND: &str = "the local vault";
 

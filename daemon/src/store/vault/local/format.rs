@@ -574,7 +574,7 @@ fn decode_json_string(raw: &str) -> Result<SecretString, &'static str> {
 }
 
 #[cfg(test)]
-#[path = "local_vault_fuzz.rs"]
+#[path = "format_fuzz.rs"]
 mod fuzz;
 
 #[cfg(all(test, unix))]
@@ -959,7 +959,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let vault = VaultFile::with_work_factor(
             tmp.path().join(FILE_NAME),
-            crate::vault::local::WORK_FACTOR,
+            crate::store::vault::local::WORK_FACTOR,
         );
         let pass = secret("pass");
         let started = Instant::now();

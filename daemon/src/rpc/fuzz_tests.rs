@@ -9,7 +9,7 @@ use prost::Message;
 use sec_fuzz::{Bytes, MARKER, Rng, scramble};
 
 use super::*;
-use crate::grant::command_allowed;
+use crate::daemon::grant::command_allowed;
 
 const DICTIONARY: &[&[u8]] = &[
     b"\x08",

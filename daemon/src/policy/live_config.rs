@@ -152,17 +152,17 @@ impl LiveConfig {
     /// Keeps `text` as the last good config (private, replaced atomically, never through a
     /// symlink).
     fn keep(&self, text: &str) {
-        if crate::state_file::read_to_string(&self.saved).is_ok_and(|kept| kept == text) {
+        if crate::host::state_file::read_to_string(&self.saved).is_ok_and(|kept| kept == text) {
             return;
         }
-        if let Err(e) = crate::state_file::replace(&self.saved, text.as_bytes()) {
+        if let Err(e) = crate::host::state_file::replace(&self.saved, text.as_bytes()) {
             tracing::error!("cannot keep the last good config: {e}");
         }
     }
 
     /// The last good config kept on disk, if it still parses (never read through a link).
     fn kept(&self) -> Option<Config> {
-        let text = match crate::state_file::read_to_string(&self.saved) {
+        let text = match crate::host::state_file::read_to_string(&self.saved) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
             Err(e) => {

@@ -14,14 +14,16 @@ use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use crate::audit::{Event, Record};
 use crate::config::{OnLeave, REPO_FILE, Scope, Value, canonical_or_normal};
-use crate::grant::LeaseAsk;
-use crate::leases::{EventSender, LeaseRecord};
-use crate::local_vault::LocalVaultError;
-use crate::state::{self, Daemon, LeaseError, RepoView, Selector, unix_time};
-use crate::vault::Reference;
-use crate::{confirm, peer, vault};
+use crate::daemon::grant::LeaseAsk;
+use crate::daemon::{self, Daemon, LeaseError, RepoView, Selector, unix_time};
+use crate::host::peer;
+use crate::lease::audit::{Event, Record};
+use crate::lease::confirm;
+use crate::lease::live::{EventSender, LeaseRecord};
+use crate::store::vault;
+use crate::store::vault::Reference;
+use crate::store::vault::local::format::LocalVaultError;
 
 pub struct Service {
     daemon: Arc<Daemon>,
@@ -717,12 +719,12 @@ async fn watch_lease(
         };
         if held {
             // What runs below its `sec` now, remembered for when `sec` is gone.
-            let seen = state::lease_processes(&lease, true, false);
+            let seen = daemon::lease_processes(&lease, true, false);
             daemon.leases.remember(&id, seen);
             continue;
         }
         // The holder is gone: the lease stays while its processes run.
-        if state::lease_processes(&lease, false, true).is_empty() {
+        if daemon::lease_processes(&lease, false, true).is_empty() {
             if daemon.leases.remove(&id).is_some() {
                 tracing::info!(lease = %id, "lease ended");
             }
@@ -813,7 +815,7 @@ fn lease_status(error: LeaseError) -> Status {
 }
 
 #[cfg(test)]
-#[path = "service_fuzz.rs"]
+#[path = "fuzz_tests.rs"]
 mod fuzz;
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 use tokio::time::Instant;
 
-use crate::vault::{Reference, VaultError};
+use crate::store::vault::{Reference, VaultError};
 
 /// A cached secret is identified by the scope that asked for it and its reference, so two
 /// scopes that use the same reference expire and are revoked independently.

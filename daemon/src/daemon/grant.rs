@@ -7,12 +7,12 @@ use std::time::{Duration, SystemTime};
 
 use secrecy::SecretString;
 
-use crate::audit::{Event, Record};
 use crate::config::{Scope, Value};
-use crate::confirm;
-use crate::files::FileVar;
-use crate::leases::LeaseRecord;
-use crate::state::{Daemon, LeaseError, RepoView, Resolved};
+use crate::daemon::{Daemon, LeaseError, RepoView, Resolved};
+use crate::lease::audit::{Event, Record};
+use crate::lease::confirm;
+use crate::lease::files::FileVar;
+use crate::lease::live::LeaseRecord;
 
 /// What a client asks for, with what the kernel says about it.
 pub struct LeaseAsk {
@@ -153,12 +153,12 @@ impl Daemon {
         // `confirm` belongs to the secret: a reference protected in any scope of the user's
         // config (or whose protection was dropped and not yet accepted) is asked for
         // whichever scope, repository file included, wants it.
-        let protected = crate::tripwire::protected_in(config);
+        let protected = crate::policy::tripwire::protected_in(config);
         let reference_of = |name: &String| match scope.env.get(name) {
             Some(Value::Secret(r)) => Some(r.clone()),
             _ => None,
         };
-        let sticky: Vec<crate::vault::Reference> = names
+        let sticky: Vec<crate::store::vault::Reference> = names
             .iter()
             .filter_map(reference_of)
             .filter(|r| self.tripwires.is_sticky(r))
@@ -241,7 +241,7 @@ impl Daemon {
         ask: &LeaseAsk,
         scope: Option<&Scope>,
         names: Vec<String>,
-        references: Vec<crate::vault::Reference>,
+        references: Vec<crate::store::vault::Reference>,
     ) -> LeaseRecord {
         LeaseRecord {
             id: uuid::Uuid::new_v4().simple().to_string()[..12].to_string(),
@@ -255,7 +255,7 @@ impl Daemon {
             expires_at: None,
             on_revoke: scope.map(|s| s.on_revoke).unwrap_or_default(),
             orphaned: false,
-            holder: crate::lease_procs::Proc::of(ask.pid as i32),
+            holder: crate::lease::procs::Proc::of(ask.pid as i32),
             known: Vec::new(),
         }
     }
@@ -277,7 +277,7 @@ fn selected_names(scope: &Scope, only: &[String]) -> Result<Vec<String>, LeaseEr
         .collect())
 }
 
-fn references_of(scope: &Scope, names: &[String]) -> Vec<crate::vault::Reference> {
+fn references_of(scope: &Scope, names: &[String]) -> Vec<crate::store::vault::Reference> {
     names
         .iter()
         .filter_map(|n| match scope.env.get(n) {

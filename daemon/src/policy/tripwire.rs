@@ -15,9 +15,9 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
-use crate::audit::{AuditLog, Event, Record};
 use crate::config::{Config, Value};
-use crate::vault::Reference;
+use crate::lease::audit::{AuditLog, Event, Record};
+use crate::store::vault::Reference;
 
 /// What secd remembers of the policy between runs.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -234,7 +234,7 @@ impl Tripwires {
             let kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
             serde_json::to_vec_pretty(&*kept).unwrap_or_default()
         };
-        if let Err(e) = crate::state_file::replace(&self.path, &text) {
+        if let Err(e) = crate::host::state_file::replace(&self.path, &text) {
             tracing::warn!(path = %self.path.display(), "cannot keep the policy state: {e}");
         }
     }

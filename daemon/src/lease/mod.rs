@@ -1,0 +1,10 @@
+//! What is handed out, to whom, and the record of it: live leases and the processes that
+//! hold their secrets, grants in progress, secret files, the user's confirmation, the audit
+//! log. Below policy, above store: nothing here decides what is in force.
+
+pub mod audit;
+pub mod confirm;
+pub mod files;
+pub mod in_flight;
+pub mod live;
+pub mod procs;

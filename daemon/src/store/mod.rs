@@ -1,0 +1,4 @@
+//! Values: looked up in vaults, kept in the cache for a while.
+
+pub mod cache;
+pub mod vault;
