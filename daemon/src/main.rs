@@ -31,7 +31,7 @@ use crate::host::hardening;
 use crate::lease::{audit, files};
 use crate::policy::live_config::LiveConfig;
 use crate::policy::trust;
-use crate::store::{cache, vault};
+use crate::store::vault;
 
 /// The sec daemon: holds looked-up secrets per directory for a limited time and leases them
 /// to `sec exec`. Normally started by `sec` on demand.
@@ -158,7 +158,7 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
         files,
         Arc::new(vault::LocalVault::new(
             paths::local_vault().context("cannot tell the data directory; set HOME")?,
-            cache::Limits {
+            store::expiry::Limits {
                 ttl: config::DEFAULT_TTL,
                 max_ttl: config::DEFAULT_MAX_TTL,
             },

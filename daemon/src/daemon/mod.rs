@@ -2,15 +2,18 @@
 //! config, secrets from the cache or the vaults, leases.
 
 pub mod grant;
+mod vaults;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use secrecy::SecretString;
 
 use crate::config::OnRevoke;
 use crate::config::{Config, ConfigError, REPO_FILE, Scope, Value};
+pub use crate::host::unix_time;
+pub use crate::lease::Selector;
 use crate::lease::audit::{AuditLog, Event as AuditEvent, Record};
 use crate::lease::confirm::ConfirmError;
 use crate::lease::files::LeaseFiles;
@@ -20,7 +23,8 @@ use crate::lease::procs;
 use crate::policy::live_config::{LiveConfig, Refresh, Snapshot};
 use crate::policy::tripwire::Tripwires;
 use crate::policy::trust::{RepoFile, Trust, TrustStore, find_repo_file};
-use crate::store::cache::{Cache, Key, Limits, Source};
+use crate::store::cache::{Cache, Key, Source};
+use crate::store::expiry::Limits;
 use crate::store::vault::{LocalVault, Reference, VaultError, Vaults};
 
 pub struct Daemon {
@@ -38,16 +42,6 @@ pub struct Daemon {
     pub local: Arc<LocalVault>,
     pub started: Instant,
     pub protocol: u32,
-}
-
-/// What `sec revoke` (or SIGUSR1) selects.
-#[derive(Debug, Clone)]
-pub enum Selector {
-    All,
-    /// A scope directory.
-    Scope(PathBuf),
-    Lease(String),
-    Reference(Reference),
 }
 
 /// The scope in force for a directory, and the repository file near it (approved or not).
@@ -441,9 +435,4 @@ fn local_limits(config: &Config) -> Limits {
         ttl: config.local.ttl,
         max_ttl: config.local.max_ttl,
     }
-}
-
-pub fn unix_time(t: SystemTime) -> i64 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }

@@ -4,3 +4,9 @@
 pub mod hardening;
 pub mod peer;
 pub mod state_file;
+
+/// Seconds since the epoch, for records and replies (0 for a time before it).
+pub fn unix_time(t: std::time::SystemTime) -> i64 {
+    t.duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}

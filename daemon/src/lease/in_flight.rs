@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use crate::daemon::Selector;
+use crate::lease::Selector;
 use crate::store::vault::Reference;
 
 struct Pending {

@@ -8,3 +8,17 @@ pub mod files;
 pub mod in_flight;
 pub mod live;
 pub mod procs;
+
+use std::path::PathBuf;
+
+use sec_proto::reference::Reference;
+
+/// What `sec revoke` (or SIGUSR1) selects.
+#[derive(Debug, Clone)]
+pub enum Selector {
+    All,
+    /// A scope directory.
+    Scope(PathBuf),
+    Lease(String),
+    Reference(Reference),
+}

@@ -174,7 +174,7 @@ impl TrustStore {
         let decision = Decision {
             verdict,
             sha256: file.sha256.clone(),
-            at_unix: crate::daemon::unix_time(std::time::SystemTime::now()),
+            at_unix: crate::host::unix_time(std::time::SystemTime::now()),
         };
         let previous = decisions.files.insert(file.path.clone(), decision);
         if let Err(e) = self.save(&decisions) {

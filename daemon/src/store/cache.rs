@@ -14,6 +14,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 use tokio::time::Instant;
 
+use crate::store::expiry::{Limits, compute_expiration};
 use crate::store::vault::{Reference, VaultError};
 
 /// A cached secret is identified by the scope that asked for it and its reference, so two
@@ -22,13 +23,6 @@ use crate::store::vault::{Reference, VaultError};
 pub struct Key {
     pub scope: PathBuf,
     pub reference: Reference,
-}
-
-/// Idle and hard lifetime of an entry.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    pub ttl: Duration,
-    pub max_ttl: Duration,
 }
 
 struct Entry {
@@ -42,12 +36,6 @@ impl Entry {
     fn expires_at(&self) -> Instant {
         compute_expiration(self.fetched, self.used, self.limits)
     }
-}
-
-/// The moment an entry expires: idle TTL after its last use, but never later than the hard
-/// maximum after its lookup.
-pub fn compute_expiration(fetched: Instant, last_used: Instant, limits: Limits) -> Instant {
-    (last_used + limits.ttl).min(fetched + limits.max_ttl)
 }
 
 type Slot = Arc<tokio::sync::Mutex<Option<Entry>>>;

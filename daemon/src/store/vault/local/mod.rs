@@ -20,7 +20,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::time::Instant;
 
 use super::{Backend, BoxFuture, Reference, VaultError};
-use crate::store::cache::{Limits, compute_expiration};
+use crate::store::expiry::{Limits, compute_expiration};
 use crate::store::vault::local::format::{Contents, LocalVaultError, VaultFile};
 
 const BACKEND: &str = "the local vault";
