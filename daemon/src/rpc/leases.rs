@@ -1,0 +1,186 @@
+//! Leases: granting one for `sec exec`, the child it started, revoking, and watching a
+//! lease until it ends.
+
+use super::*;
+
+pub(super) async fn lease(
+    service: &Service,
+    request: Request<pb::LeaseRequest>,
+) -> Result<Response<LeaseStream>, Status> {
+    let peer = caller(&request)?;
+    let request = request.into_inner();
+    let cwd = peer::caller_cwd(&peer, &request.cwd).ok_or_else(|| {
+        Status::invalid_argument(
+            "cannot tell the caller's working directory: the client passed no handle of it (an older or another client, or a directory that was removed)",
+        )
+    })?;
+    let ask = LeaseAsk {
+        argv: request.argv,
+        only: request.only,
+        cwd,
+        pid: peer.pid.unwrap_or_default() as u32,
+        exe: peer::caller_exe(peer.pid)
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+    };
+    let granted = service.daemon.grant(&ask).await.map_err(lease_status)?;
+    let record = granted.record;
+    tracing::info!(
+        lease = %record.id,
+        scope = %record.scope.as_deref().map(Path::display).map(|d| d.to_string()).unwrap_or_default(),
+        names = ?record.names,
+        pid = record.pid,
+        "granted"
+    );
+    let grant = pb::Grant {
+        lease_id: record.id.clone(),
+        scope: record
+            .scope
+            .as_deref()
+            .map(|d| d.display().to_string())
+            .unwrap_or_default(),
+        env: granted
+            .vars
+            .iter()
+            .map(|r| pb::EnvVar {
+                name: r.name.clone(),
+                value: r.value.expose_secret().to_string(),
+            })
+            .collect(),
+        config_error: granted.config_error,
+        notice: granted.notice,
+    };
+    drop(granted.vars);
+    let (events, receiver) = mpsc::channel(4);
+    events
+        .try_send(Ok(pb::LeaseEvent {
+            event: Some(lease_event::Event::Grant(grant)),
+        }))
+        .map_err(|_| Status::internal("cannot queue the grant"))?;
+    let id = record.id.clone();
+    service.daemon.leases.insert(record, events.clone());
+    tokio::spawn(watch_lease(
+        Arc::clone(&service.daemon),
+        id,
+        events,
+        granted.max_lease,
+    ));
+    Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+}
+
+pub(super) async fn lease_started(
+    service: &Service,
+    request: Request<pb::LeaseStartedRequest>,
+) -> Result<Response<pb::LeaseStartedReply>, Status> {
+    let peer = caller(&request)?;
+    let pb::LeaseStartedRequest {
+        lease_id,
+        child_pid,
+    } = request.into_inner();
+    let holder = peer.pid.unwrap_or_default() as u32;
+    if !service
+        .daemon
+        .leases
+        .set_child(&lease_id, holder, child_pid)
+    {
+        return Err(Status::not_found(format!(
+            "no live lease {lease_id} of this process"
+        )));
+    }
+    Ok(Response::new(pb::LeaseStartedReply {}))
+}
+
+pub(super) async fn revoke(
+    service: &Service,
+    request: Request<pb::RevokeRequest>,
+) -> Result<Response<pb::RevokeReply>, Status> {
+    let peer = caller(&request)?;
+    let pb::RevokeRequest {
+        dir,
+        lease_id,
+        reference,
+    } = request.into_inner();
+    let selector = if !lease_id.is_empty() {
+        Selector::Lease(lease_id)
+    } else if !reference.is_empty() {
+        Selector::Reference(parse_reference(&reference)?)
+    } else if !dir.is_empty() {
+        let dir = absolute_dir(&dir)?;
+        let snapshot = service.daemon.current_config();
+        let effective = service.daemon.effective(&snapshot.config, &dir);
+        Selector::Scope(effective.scope.map_or(dir, |s| s.dir))
+    } else {
+        Selector::All
+    };
+    let requester = peer.pid.map(|p| p as u32);
+    let (dropped, ended, refused) = service.daemon.revoke(&selector, "`sec revoke`", requester);
+    if let Selector::Lease(id) = &selector
+        && ended == 0
+    {
+        return Err(Status::not_found(format!(
+            "no live lease {id}; `sec status` lists them"
+        )));
+    }
+    Ok(Response::new(pb::RevokeReply {
+        secrets_dropped: dropped as u32,
+        leases_ended: ended as u32,
+        grants_refused: refused as u32,
+    }))
+}
+
+/// A lease lives as long as its stream, and after that as long as processes with its
+/// secrets run (its holder was killed, or the child left a background process); with
+/// `max_lease` it ends (as if revoked) when that much time has passed.
+pub(super) async fn watch_lease(
+    daemon: Arc<Daemon>,
+    id: String,
+    events: EventSender,
+    max_lease: Option<Duration>,
+) {
+    let limit = async {
+        match max_lease {
+            Some(limit) => tokio::time::sleep(limit).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(limit);
+    let mut held = true;
+    loop {
+        tokio::select! {
+            _ = events.closed(), if held => held = false,
+            _ = &mut limit => {
+                let limit = humantime::format_duration(max_lease.unwrap_or_default());
+                let reason = format!("the lease outlived its max_lease of {limit}");
+                if !daemon.end_leases(|l| l.id == id, &reason, Event::Expire).is_empty() {
+                    tracing::info!(lease = %id, "lease expired (max_lease)");
+                }
+                return;
+            }
+            _ = tokio::time::sleep(LEASE_SAMPLE) => {}
+        }
+        let Some(lease) = daemon.leases.get(&id) else {
+            return; // revoked meanwhile
+        };
+        if held {
+            // What runs below its `sec` now, remembered for when `sec` is gone.
+            let seen = daemon::lease_processes(&lease, true, false);
+            daemon.leases.remember(&id, seen);
+            continue;
+        }
+        // The holder is gone: the lease stays while its processes run.
+        if daemon::lease_processes(&lease, false, true).is_empty() {
+            if daemon.leases.remove(&id).is_some() {
+                tracing::info!(lease = %id, "lease ended");
+            }
+            daemon.files.remove(&id);
+            return;
+        }
+        if !lease.orphaned && daemon.leases.orphan(&id) {
+            tracing::info!(lease = %id, "sec is gone, processes with the lease's secrets still run");
+        }
+    }
+}
+
+/// How often a lease looks at its processes: below its `sec` while it holds the lease,
+/// whether any still runs once it is gone.
+const LEASE_SAMPLE: Duration = Duration::from_secs(1);
