@@ -9,16 +9,22 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-use sec_proto::pb::{LeaseEvent, Revoked, lease_event};
 use tokio::sync::mpsc;
-use tonic::Status;
 
 use crate::config::OnRevoke;
 use crate::lease::audit::Record;
 use crate::lease::procs::Proc;
 use crate::store::vault::Reference;
 
-pub type EventSender = mpsc::Sender<Result<LeaseEvent, Status>>;
+/// What secd tells the `sec` that holds a lease, after the grant.
+#[derive(Debug, Clone)]
+pub enum Notice {
+    /// The lease ended early: revoked, or past its max_lease.
+    Revoked { reason: String, terminate: bool },
+}
+
+/// Where a lease's notices go; closed when its `sec` is gone.
+pub type EventSender = mpsc::Sender<Notice>;
 
 #[derive(Debug, Clone)]
 pub struct LeaseRecord {
@@ -154,14 +160,12 @@ impl Leases {
         ids.iter()
             .filter_map(|id| live.remove(id))
             .map(|ended| {
-                let notice = LeaseEvent {
-                    event: Some(lease_event::Event::Revoked(Revoked {
-                        reason: reason.into(),
-                        terminate: ended.record.on_revoke == OnRevoke::Terminate,
-                    })),
+                let notice = Notice::Revoked {
+                    reason: reason.into(),
+                    terminate: ended.record.on_revoke == OnRevoke::Terminate,
                 };
                 // A full or closed stream means the client is gone or going; nothing to do.
-                let heard = ended.events.try_send(Ok(notice)).is_ok();
+                let heard = ended.events.try_send(notice).is_ok();
                 (ended.record, heard)
             })
             .collect()

@@ -1,7 +1,10 @@
 //! Leases: granting one for `sec exec`, the child it started, revoking, and watching a
 //! lease until it ends.
 
+use tokio_stream::StreamExt;
+
 use super::*;
+use crate::lease::live::Notice;
 
 pub(super) async fn lease(
     service: &Service,
@@ -52,11 +55,6 @@ pub(super) async fn lease(
     };
     drop(granted.vars);
     let (events, receiver) = mpsc::channel(4);
-    events
-        .try_send(Ok(pb::LeaseEvent {
-            event: Some(lease_event::Event::Grant(grant)),
-        }))
-        .map_err(|_| Status::internal("cannot queue the grant"))?;
     let id = record.id.clone();
     service.daemon.leases.insert(record, events.clone());
     tokio::spawn(watch_lease(
@@ -65,7 +63,21 @@ pub(super) async fn lease(
         events,
         granted.max_lease,
     ));
-    Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+    // The grant first, then whatever the lease has to say, as the wire's messages.
+    let grant = pb::LeaseEvent {
+        event: Some(lease_event::Event::Grant(grant)),
+    };
+    let notices = ReceiverStream::new(receiver).map(|notice| match notice {
+        Notice::Revoked { reason, terminate } => Ok(pb::LeaseEvent {
+            event: Some(lease_event::Event::Revoked(pb::Revoked {
+                reason,
+                terminate,
+            })),
+        }),
+    });
+    Ok(Response::new(Box::pin(
+        tokio_stream::once(Ok(grant)).chain(notices),
+    )))
 }
 
 pub(super) async fn lease_started(
