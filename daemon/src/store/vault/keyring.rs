@@ -5,7 +5,7 @@
 //! Deliberately no fallback: keyring 4's kernel-keyutils store forgets everything at reboot,
 //! so where no persistent store answers the user gets a sentence saying what to start.
 //! keyring-core calls are synchronous (and the zbus store panics inside a tokio runtime), so
-//! every call runs on the blocking pool, one at a time.
+//! every call runs on the blocking pool.
 
 use std::sync::{Arc, Mutex};
 
@@ -28,7 +28,8 @@ impl KeyringBackend {
         Self::default()
     }
 
-    /// Runs `op` on an entry for `reference` on the blocking pool, serialised by the store lock.
+    /// Runs `op` on an entry for `reference` on the blocking pool. The lock guards only the
+    /// creation of the shared store; calls themselves may run side by side.
     fn with_entry<'a, T: Send + 'static>(
         &'a self,
         reference: &'a Reference,

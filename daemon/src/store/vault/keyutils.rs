@@ -17,7 +17,8 @@
 //!
 //! Checked on Linux 6.18 as root with no PAM session (a container): `@u` works without
 //! joining a session keyring. That is unlike the *session* keyring, which falls back to
-//! `_uid_ses.<uid>` there and breaks keyring-core's keyutils store (`stack-facts.md` §5).
+//! `_uid_ses.<uid>` there and breaks keyring-core's keyutils store (checked when this backend
+//! was written).
 //! A key added to `@u` by `nobody` was still there after every process of `nobody` had
 //! exited (since Linux 5.3 the user keyring is anchored in the user namespace; on older
 //! kernels it could vanish with the uid's last process). Containers whose seccomp profile
