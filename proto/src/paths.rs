@@ -2,7 +2,7 @@
 //! `directories` crate gives (XDG on Linux, the platform's own elsewhere). `None` when no
 //! home directory can be found.
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use directories::{BaseDirs, ProjectDirs};
 
@@ -62,6 +62,30 @@ pub fn generations(log: &Path) -> Vec<PathBuf> {
 /// The local vault: `$XDG_DATA_HOME/sec/vault.age`.
 pub fn local_vault() -> Option<PathBuf> {
     Some(project()?.data_dir().join("vault.age"))
+}
+
+/// Whether `name` can be a lease file's name: one path component, not `.` or `..`.
+pub fn valid_file_name(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains('/') && !name.contains('\0')
+}
+
+/// Symlinks resolved when the path exists; otherwise `.` and `..` folded lexically, so a scope
+/// for a directory that does not exist yet still matches once it does (after a reload).
+pub fn canonical_or_normal(path: &Path) -> PathBuf {
+    if let Ok(real) = std::fs::canonicalize(path) {
+        return real;
+    }
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
