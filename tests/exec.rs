@@ -2,6 +2,9 @@
 //! a D-Bus session bus of the test's own), real children, a real package index, and another
 //! real UID. Each test has its own world (see tests/support), so they run in parallel.
 //!
+//! Long because each headline promise of `sec exec` is one end-to-end test here, with its
+//! own setup.
+//!
 //! 1Password's `op` cannot be installed here: the tests named `op_standin_*` (and the
 //! concurrency test) use a stand-in script that answers `op read` like `op` does.
 

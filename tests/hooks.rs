@@ -1,5 +1,7 @@
 //! The shell hooks `sec hook bash|zsh|fish` prints, run in the real shells.
 //!
+//! Long because each shell (bash, zsh, fish) is tested on its own, in a real terminal.
+//!
 //! Most tests run the generated script against a stand-in `sec` (see
 //! `sec_tests::shell::SecStandin`) so they check the script alone: when it asks, with which
 //! arguments, what it applies, and that it starts no process when the directory did not

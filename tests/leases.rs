@@ -1,5 +1,8 @@
 //! Leases, revocation, confirmation, the `commands` rule and the audit log (issue 4).
 //!
+//! Long because revocation, confirmation and the audit log each need several end-to-end
+//! tests with real processes.
+//!
 //! Secrets come from the `op` stand-in (1Password's CLI cannot be installed here): the
 //! backend does not matter for any of this, and the stand-in starts much faster than a
 //! private keyring. Askpass programs are small shell scripts written by the tests.

@@ -5,6 +5,8 @@
 //! `[[untrusted]]` directories; and where user namespaces are unavailable, a refusal
 //! instead of an unshielded run. The escape classes an attacker tries are in
 //! shield_escapes.rs.
+//!
+//! Long because each real workload (pytest, cargo, npm, make) is a test of its own.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

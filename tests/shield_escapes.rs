@@ -1,6 +1,8 @@
 //! The ways out of `sec shield` that a hostile test suite running as the user tries, one
 //! test each. Every test first runs the attack without the shield, as a control that must
 //! succeed (so the test can fail), then under the shield, where it must not.
+//!
+//! Long because every way out is a test of its own, with its control.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};

@@ -1,5 +1,9 @@
 //! Where the daemon's socket lives and how both sides reach it.
 //!
+//! Long because both sides of the socket are here: the runtime directory's checks, the
+//! listener (peer credentials, the caller's directory, connection limits) and the client's
+//! connect, with their tests (about 130 lines).
+//!
 //! The socket sits in a private per-user runtime directory: `$XDG_RUNTIME_DIR/sec/`, or
 //! `$TMPDIR/sec-$UID/` where `XDG_RUNTIME_DIR` is unset. The directory is created 0700 and
 //! checked at every start and every connect (a directory, not a symlink, owned by us, no

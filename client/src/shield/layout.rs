@@ -5,6 +5,9 @@
 //! is shown whatever may hold credentials or reach the user's processes (credential files,
 //! listening sockets, other mounts of the home). Decisions over paths only; `sandbox`
 //! carries them out, `host` reads the facts.
+//!
+//! Long because its tables are: the toolchain, credential and project lists that decide
+//! what shows are a third of it, kept here so one file says what a shielded command sees.
 
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};

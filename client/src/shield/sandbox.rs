@@ -1,6 +1,10 @@
 //! The sandbox of `sec shield`: `sec` enters new namespaces, its child builds a new root
 //! from the [`Layout`] between fork and exec, and the command runs in it.
 //!
+//! Long because every step between fork and exec is here with the plan it runs on (no
+//! allocation there, so the plan, the seccomp program and the netlink message are made
+//! before): splitting the steps from their plan would hide what each step may touch.
+//!
 //! The steps, in order (the process tree around them is `init`'s):
 //! 1. in `sec` itself, still single-threaded: new user, PID and IPC namespaces (and a
 //!    network namespace for `--no-network`), the user's uid and gid mapped to themselves, so

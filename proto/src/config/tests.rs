@@ -1,3 +1,6 @@
+//! The config parser's tests: one per key's checks and messages, which is why they are
+//! many (the parser promises a clear message for every mistake).
+
 use super::*;
 
 #[test]

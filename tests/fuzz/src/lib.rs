@@ -2,6 +2,9 @@
 //! (splitmix64), mutators that edit seed inputs byte by byte, a shrinker, and [`run`], which
 //! feeds generated inputs to a property and reports a failure with what replays it.
 //!
+//! Long because the generator, the mutators, the shrinker and the runner belong together:
+//! every fuzz target uses all of them.
+//!
 //! A fuzz target is two plain functions. `generate` builds one input from an [`Rng`]:
 //! usually a valid input, from a small grammar or a seed corpus (the unit tests' and the
 //! documentation's examples), then edited by [`mutate`]. `check` feeds it to the parser and

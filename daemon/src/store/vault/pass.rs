@@ -2,6 +2,9 @@
 //! through the real `pass` program (`pass show PATH`), so gpg, gpg-agent and the store's
 //! `.gpg-id` work exactly as they do for the user.
 //!
+//! Half of this file is tests against a real `pass` with a throwaway GPG key: the backend
+//! itself is under 400 lines.
+//!
 //! * `pass:PATH` is the entry's **first line** (pass's convention for the password).
 //! * `pass:PATH#KEY` is the value of the entry's first line of the form `KEY: value`, looked
 //!   for from the second line on. KEY matches case-sensitively (surrounding spaces ignored);
