@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use serde_json::Value;
+use sec_proto::audit::Line;
 
 use crate::report::Failure;
 
@@ -39,58 +39,44 @@ pub fn show(last: Option<usize>, json: bool) -> Result<u8, Failure> {
     Ok(0)
 }
 
-/// `TIME EVENT SCOPE NAMES (REFS) `COMMAND` pid N: REASON`, from one JSON line.
+/// `TIME EVENT SCOPE NAMES (REFS) `COMMAND` pid N: REASON`, from one JSON line (the
+/// format secd writes, `sec_proto::audit`).
 fn human_line(line: &str) -> String {
-    let Ok(entry) = serde_json::from_str::<Value>(line) else {
+    let Ok(Line {
+        time,
+        event,
+        record,
+    }) = serde_json::from_str::<Line>(line)
+    else {
         return format!("(unreadable entry) {line}");
     };
-    let text = |key: &str| {
-        entry
-            .get(key)
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
-    let list = |key: &str| -> Vec<String> {
-        entry
-            .get(key)
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(String::from)
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let mut out = format!("{} {:<10}", text("time"), text("event"));
+    let event = serde_json::to_value(event)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default();
+    let mut out = format!("{time} {event:<10}");
     for part in [
-        text("scope"),
-        list("names").join(","),
-        match list("references") {
+        record.scope,
+        record.names.join(","),
+        match record.references {
             refs if refs.is_empty() => String::new(),
             refs => format!("({})", refs.join(", ")),
         },
-        match list("command") {
+        match record.command {
             cmd if cmd.is_empty() => String::new(),
             cmd => format!("`{}`", sec_proto::shell_words(&cmd)),
         },
-        entry
-            .get("pid")
-            .and_then(Value::as_u64)
-            .map(|p| format!("pid {p}"))
-            .unwrap_or_default(),
-        text("lease").chars().take(12).collect::<String>(),
+        record.pid.map(|p| format!("pid {p}")).unwrap_or_default(),
+        record.lease.chars().take(12).collect::<String>(),
     ] {
         if !part.is_empty() {
             out.push(' ');
             out.push_str(&part);
         }
     }
-    let reason = text("reason");
-    if !reason.is_empty() {
+    if !record.reason.is_empty() {
         out.push_str(": ");
-        out.push_str(&reason);
+        out.push_str(&record.reason);
     }
     out
 }

@@ -2,6 +2,7 @@
 //! protocol number both sides compare at the handshake, and the local-socket transport
 //! (where the socket lives, how it is checked, served and reached).
 
+pub mod audit;
 #[cfg(unix)]
 pub mod caller_dir;
 pub mod config;

@@ -12,56 +12,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-use serde::Serialize;
-
 /// Rotate once the log is larger than this.
 pub const MAX_BYTES: u64 = 1024 * 1024;
 
-/// What happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Event {
-    Grant,
-    Deny,
-    Revoke,
-    Expire,
-    Unlock,
-    Allow,
-    DenyTrust,
-    /// config.toml changed (what changed is in the reason).
-    Config,
-    /// A change the user may not have made (see `tripwire`).
-    Tripwire,
-}
-
-/// One line of the log. Empty fields are left out.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Record {
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub scope: String,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub names: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub references: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub command: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pid: Option<u32>,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub exe: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub lease: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub reason: String,
-}
-
-#[derive(Serialize)]
-struct Line<'a> {
-    time: String,
-    event: Event,
-    #[serde(flatten)]
-    record: &'a Record,
-}
+pub use sec_proto::audit::{Event, Line, Record};
 
 pub struct AuditLog {
     path: PathBuf,
@@ -98,7 +52,7 @@ impl AuditLog {
         let line = Line {
             time: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
             event,
-            record: &bounded,
+            record: bounded,
         };
         let mut text = serde_json::to_string(&line)?;
         text.push('\n');
