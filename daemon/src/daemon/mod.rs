@@ -277,11 +277,10 @@ impl Daemon {
             ttl: scope.ttl,
             max_ttl: scope.max_ttl,
         };
-        let backend = self.vaults.backend(reference);
         let started = Instant::now();
         let (value, source) = self
             .cache
-            .get_or_fetch(&key, limits, || backend.get(reference))
+            .get_or_fetch(&key, limits, || self.vaults.get(reference))
             .await?;
         match source {
             Source::Vault => {

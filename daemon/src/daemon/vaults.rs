@@ -13,17 +13,14 @@ impl Daemon {
         reference: &Reference,
         value: SecretString,
     ) -> Result<(), VaultError> {
-        self.vaults
-            .backend(reference)
-            .store(reference, value)
-            .await?;
+        self.vaults.store(reference, value).await?;
         self.cache.revoke(|k| k.reference == *reference);
         tracing::info!(reference = %reference, "stored");
         Ok(())
     }
 
     pub async fn delete_secret(&self, reference: &Reference) -> Result<(), VaultError> {
-        self.vaults.backend(reference).delete(reference).await?;
+        self.vaults.delete(reference).await?;
         self.cache.revoke(|k| k.reference == *reference);
         tracing::info!(reference = %reference, "deleted");
         Ok(())
@@ -35,7 +32,7 @@ impl Daemon {
         reference: &Reference,
         expected: SecretString,
     ) -> Result<bool, VaultError> {
-        let stored = self.vaults.backend(reference).get(reference).await?;
+        let stored = self.vaults.get(reference).await?;
         Ok(constant_time_eq(
             stored.expose_secret().as_bytes(),
             expected.expose_secret().as_bytes(),

@@ -31,7 +31,7 @@ use secrecy::SecretString;
 use tokio::process::Command;
 
 use super::program::{RunError, first_line, run, stdout_secret};
-use super::{Backend, BoxFuture, Reference, VaultError, unsupported};
+use super::{Reference, VaultError, unsupported};
 
 const BACKEND: &str = "the cmd: program";
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -131,25 +131,15 @@ fn exit_reason(program: &str, status: ExitStatus, stderr: &str) -> String {
 const READ_ONLY: &str =
     "a cmd: reference is read-only; store the secret where your command reads it";
 
-impl Backend for CmdBackend {
-    fn get<'a>(
-        &'a self,
-        reference: &'a Reference,
-    ) -> BoxFuture<'a, Result<SecretString, VaultError>> {
-        Box::pin(self.read(reference))
+impl CmdBackend {
+    pub async fn get(&self, reference: &Reference) -> Result<SecretString, VaultError> {
+        self.read(reference).await
     }
+}
 
-    fn store<'a>(
-        &'a self,
-        reference: &'a Reference,
-        _value: SecretString,
-    ) -> BoxFuture<'a, Result<(), VaultError>> {
-        unsupported(reference, BACKEND, "store", READ_ONLY)
-    }
-
-    fn delete<'a>(&'a self, reference: &'a Reference) -> BoxFuture<'a, Result<(), VaultError>> {
-        unsupported(reference, BACKEND, "delete", READ_ONLY)
-    }
+/// Why a `cmd:` reference cannot be written or deleted.
+pub fn refusal(reference: &Reference, action: &'static str) -> VaultError {
+    unsupported(reference, BACKEND, action, READ_ONLY)
 }
 
 #[cfg(test)]
@@ -294,12 +284,8 @@ mod tests {
 
     #[tokio::test]
     async fn is_read_only() {
-        let backend = CmdBackend::new();
         let r = reference("cmd:true");
-        let err = backend
-            .store(&r, SecretString::from("v"))
-            .await
-            .unwrap_err();
+        let err = refusal(&r, "store");
         assert!(matches!(err, VaultError::Unsupported { .. }), "{err}");
         assert!(
             err.to_string().ends_with(
@@ -307,6 +293,6 @@ mod tests {
             ),
             "{err}"
         );
-        assert!(backend.delete(&r).await.is_err());
+        assert!(refusal(&r, "delete").to_string().contains("delete"));
     }
 }

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use keyring_core::{CredentialStore, Entry, Error};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{Backend, BoxFuture, Reference, VaultError, into_secret};
+use super::{Reference, VaultError, into_secret};
 
 const BACKEND: &str = "the OS keychain";
 
@@ -30,33 +30,31 @@ impl KeyringBackend {
 
     /// Runs `op` on an entry for `reference` on the blocking pool. The lock guards only the
     /// creation of the shared store; calls themselves may run side by side.
-    fn with_entry<'a, T: Send + 'static>(
-        &'a self,
-        reference: &'a Reference,
+    async fn with_entry<T: Send + 'static>(
+        &self,
+        reference: &Reference,
         op: impl FnOnce(&Entry) -> Result<T, Error> + Send + 'static,
-    ) -> BoxFuture<'a, Result<T, VaultError>> {
+    ) -> Result<T, VaultError> {
         let Reference::Keyring { service, account } = reference else {
             unreachable!("the registry sends only keyring references here")
         };
         let (service, account) = (service.clone(), account.clone());
         let store = Arc::clone(&self.store);
         let name = reference.to_string();
-        Box::pin(async move {
-            let joined = tokio::task::spawn_blocking(move || {
-                let store = shared_store(&store)?;
-                let entry = Entry::new_in_store(&store, &service, &account)?;
-                op(&entry)
-            })
-            .await;
-            match joined {
-                Ok(result) => result.map_err(|e| describe(&name, e)),
-                Err(join) => Err(VaultError::Failed {
-                    reference: name,
-                    backend: BACKEND,
-                    reason: format!("the keychain call did not finish ({join})"),
-                }),
-            }
+        let joined = tokio::task::spawn_blocking(move || {
+            let store = shared_store(&store)?;
+            let entry = Entry::new_in_store(&store, &service, &account)?;
+            op(&entry)
         })
+        .await;
+        match joined {
+            Ok(result) => result.map_err(|e| describe(&name, e)),
+            Err(join) => Err(VaultError::Failed {
+                reference: name,
+                backend: BACKEND,
+                reason: format!("the keychain call did not finish ({join})"),
+            }),
+        }
     }
 }
 
@@ -97,27 +95,27 @@ impl Drop for KeyringBackend {
     }
 }
 
-impl Backend for KeyringBackend {
-    fn get<'a>(
-        &'a self,
-        reference: &'a Reference,
-    ) -> BoxFuture<'a, Result<SecretString, VaultError>> {
-        let lookup = self.with_entry(reference, |entry| entry.get_password());
-        Box::pin(async move { lookup.await.map(into_secret) })
+impl KeyringBackend {
+    pub async fn get(&self, reference: &Reference) -> Result<SecretString, VaultError> {
+        self.with_entry(reference, |entry| entry.get_password())
+            .await
+            .map(into_secret)
     }
 
-    fn store<'a>(
-        &'a self,
-        reference: &'a Reference,
+    pub async fn store(
+        &self,
+        reference: &Reference,
         value: SecretString,
-    ) -> BoxFuture<'a, Result<(), VaultError>> {
+    ) -> Result<(), VaultError> {
         self.with_entry(reference, move |entry| {
             entry.set_password(value.expose_secret())
         })
+        .await
     }
 
-    fn delete<'a>(&'a self, reference: &'a Reference) -> BoxFuture<'a, Result<(), VaultError>> {
+    pub async fn delete(&self, reference: &Reference) -> Result<(), VaultError> {
         self.with_entry(reference, |entry| entry.delete_credential())
+            .await
     }
 }
 

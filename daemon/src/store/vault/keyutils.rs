@@ -28,7 +28,7 @@
 
 use secrecy::SecretString;
 
-use super::{Backend, BoxFuture, Reference, VaultError};
+use super::{Reference, VaultError};
 
 const BACKEND: &str = "the kernel keyring";
 /// The prefix that keeps sec's keys apart from other programs' keys in `@u`.
@@ -195,46 +195,42 @@ mod imp {
 }
 
 /// Runs `op` on the key's description on the blocking pool.
-fn on_key<'a, T: Send + 'static>(
-    reference: &'a Reference,
+async fn on_key<T: Send + 'static>(
+    reference: &Reference,
     op: impl FnOnce(&str) -> Result<T, imp::Fail> + Send + 'static,
-) -> BoxFuture<'a, Result<T, VaultError>> {
+) -> Result<T, VaultError> {
     let description = format!("{PREFIX}{}", name_of(reference));
-    Box::pin(async move {
-        let (description, result) = tokio::task::spawn_blocking(move || {
-            let result = op(&description);
-            (description, result)
-        })
-        .await
-        .map_err(|join| VaultError::Failed {
-            reference: reference.to_string(),
-            backend: BACKEND,
-            reason: format!("the keyctl call did not finish ({join})"),
-        })?;
-        result.map_err(|fail| imp::describe(reference.to_string(), &description, fail))
+    let (description, result) = tokio::task::spawn_blocking(move || {
+        let result = op(&description);
+        (description, result)
     })
+    .await
+    .map_err(|join| VaultError::Failed {
+        reference: reference.to_string(),
+        backend: BACKEND,
+        reason: format!("the keyctl call did not finish ({join})"),
+    })?;
+    result.map_err(|fail| imp::describe(reference.to_string(), &description, fail))
 }
 
-impl Backend for KeyutilsBackend {
-    fn get<'a>(
-        &'a self,
-        reference: &'a Reference,
-    ) -> BoxFuture<'a, Result<SecretString, VaultError>> {
-        on_key(reference, imp::get)
+impl KeyutilsBackend {
+    pub async fn get(&self, reference: &Reference) -> Result<SecretString, VaultError> {
+        on_key(reference, imp::get).await
     }
 
-    fn store<'a>(
-        &'a self,
-        reference: &'a Reference,
+    pub async fn store(
+        &self,
+        reference: &Reference,
         value: SecretString,
-    ) -> BoxFuture<'a, Result<(), VaultError>> {
+    ) -> Result<(), VaultError> {
         on_key(reference, move |description| {
             imp::store(description, &value)
         })
+        .await
     }
 
-    fn delete<'a>(&'a self, reference: &'a Reference) -> BoxFuture<'a, Result<(), VaultError>> {
-        on_key(reference, imp::delete)
+    pub async fn delete(&self, reference: &Reference) -> Result<(), VaultError> {
+        on_key(reference, imp::delete).await
     }
 }
 

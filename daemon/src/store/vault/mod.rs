@@ -11,9 +11,6 @@ mod op;
 mod pass;
 mod program;
 
-use std::future::Future;
-use std::pin::Pin;
-
 use secrecy::SecretString;
 
 pub use self::cmd::CmdBackend;
@@ -65,23 +62,6 @@ pub enum VaultError {
     },
 }
 
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// One kind of vault. Implementations must not block the async runtime: blocking store
-/// calls go to `spawn_blocking`, programs run under `tokio::process` with a timeout.
-pub trait Backend: Send + Sync {
-    fn get<'a>(
-        &'a self,
-        reference: &'a Reference,
-    ) -> BoxFuture<'a, Result<SecretString, VaultError>>;
-    fn store<'a>(
-        &'a self,
-        reference: &'a Reference,
-        value: SecretString,
-    ) -> BoxFuture<'a, Result<(), VaultError>>;
-    fn delete<'a>(&'a self, reference: &'a Reference) -> BoxFuture<'a, Result<(), VaultError>>;
-}
-
 /// What to do about a missing secret: usually `sec set`, but a `pass:PATH#KEY` line is
 /// added by editing the entry, and the kernel keyring forgets everything at reboot.
 fn not_found_hint(reference: &str) -> String {
@@ -97,25 +77,27 @@ fn not_found_hint(reference: &str) -> String {
     }
 }
 
-/// All backends, by scheme.
+/// All backends, by scheme. Each call goes to the backend of the reference's scheme;
+/// backends block nothing: blocking store calls go to `spawn_blocking`, programs run under
+/// `tokio::process` with a timeout.
 pub struct Vaults {
     keyring: KeyringBackend,
-    op: Box<dyn Backend>,
-    pass: Box<dyn Backend>,
-    cmd: Box<dyn Backend>,
-    keyutils: Box<dyn Backend>,
-    local: Box<dyn Backend>,
+    op: OpBackend,
+    pass: PassBackend,
+    cmd: CmdBackend,
+    keyutils: KeyutilsBackend,
+    local: LocalBackend,
 }
 
 impl Vaults {
     pub fn new(local: std::sync::Arc<LocalVault>) -> Self {
         Self {
-            local: Box::new(LocalBackend::new(local)),
+            local: LocalBackend::new(local),
             keyring: KeyringBackend::new(),
-            op: Box::new(OpBackend::new()),
-            pass: Box::new(PassBackend::new()),
-            cmd: Box::new(CmdBackend::new()),
-            keyutils: Box::new(KeyutilsBackend::new()),
+            op: OpBackend::new(),
+            pass: PassBackend::new(),
+            cmd: CmdBackend::new(),
+            keyutils: KeyutilsBackend::new(),
         }
     }
 
@@ -136,34 +118,60 @@ impl Vaults {
         }
     }
 
-    pub fn backend(&self, reference: &Reference) -> &dyn Backend {
+    /// The secret `reference` names.
+    pub async fn get(&self, reference: &Reference) -> Result<SecretString, VaultError> {
         match reference {
-            Reference::Keyring { .. } => &self.keyring,
-            Reference::OnePassword(_) => self.op.as_ref(),
-            Reference::Pass { .. } => self.pass.as_ref(),
-            Reference::Command { .. } => self.cmd.as_ref(),
-            Reference::Keyutils { .. } => self.keyutils.as_ref(),
-            Reference::Local { .. } => self.local.as_ref(),
+            Reference::Keyring { .. } => self.keyring.get(reference).await,
+            Reference::OnePassword(_) => self.op.get(reference).await,
+            Reference::Pass { .. } => self.pass.get(reference).await,
+            Reference::Command { .. } => self.cmd.get(reference).await,
+            Reference::Keyutils { .. } => self.keyutils.get(reference).await,
+            Reference::Local { .. } => self.local.get(reference).await,
+        }
+    }
+
+    /// Stores `value` under `reference` (read-only stores refuse, saying what to do).
+    pub async fn store(
+        &self,
+        reference: &Reference,
+        value: SecretString,
+    ) -> Result<(), VaultError> {
+        match reference {
+            Reference::Keyring { .. } => self.keyring.store(reference, value).await,
+            Reference::OnePassword(_) => Err(op::refusal(reference, "store")),
+            Reference::Pass { .. } => self.pass.store(reference, value).await,
+            Reference::Command { .. } => Err(cmd::refusal(reference, "store")),
+            Reference::Keyutils { .. } => self.keyutils.store(reference, value).await,
+            Reference::Local { .. } => self.local.store(reference, value).await,
+        }
+    }
+
+    /// Deletes what `reference` names (read-only stores refuse, saying what to do).
+    pub async fn delete(&self, reference: &Reference) -> Result<(), VaultError> {
+        match reference {
+            Reference::Keyring { .. } => self.keyring.delete(reference).await,
+            Reference::OnePassword(_) => Err(op::refusal(reference, "delete")),
+            Reference::Pass { .. } => self.pass.delete(reference).await,
+            Reference::Command { .. } => Err(cmd::refusal(reference, "delete")),
+            Reference::Keyutils { .. } => self.keyutils.delete(reference).await,
+            Reference::Local { .. } => self.local.delete(reference).await,
         }
     }
 }
 
 /// The answer of a read-only vault to `store` or `delete`.
-pub fn unsupported<'a>(
+pub fn unsupported(
     reference: &Reference,
     backend: &'static str,
     action: &'static str,
     hint: &'static str,
-) -> BoxFuture<'a, Result<(), VaultError>> {
-    let reference = reference.to_string();
-    Box::pin(async move {
-        Err(VaultError::Unsupported {
-            reference,
-            backend,
-            action,
-            hint,
-        })
-    })
+) -> VaultError {
+    VaultError::Unsupported {
+        reference: reference.to_string(),
+        backend,
+        action,
+        hint,
+    }
 }
 
 pub use sec_proto::into_secret;

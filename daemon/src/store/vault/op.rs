@@ -7,7 +7,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 use super::program::{RunError, run, stdout_secret};
-use super::{Backend, BoxFuture, Reference, VaultError, unsupported};
+use super::{Reference, VaultError, unsupported};
 
 const BACKEND: &str = "1Password (op)";
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -123,35 +123,19 @@ fn op_error(reference: &str, stderr: &str) -> VaultError {
     }
 }
 
-impl Backend for OpBackend {
-    fn get<'a>(
-        &'a self,
-        reference: &'a Reference,
-    ) -> BoxFuture<'a, Result<SecretString, VaultError>> {
-        Box::pin(self.read(reference))
+impl OpBackend {
+    pub async fn get(&self, reference: &Reference) -> Result<SecretString, VaultError> {
+        self.read(reference).await
     }
+}
 
-    fn store<'a>(
-        &'a self,
-        reference: &'a Reference,
-        _value: SecretString,
-    ) -> BoxFuture<'a, Result<(), VaultError>> {
-        unsupported(
-            reference,
-            BACKEND,
-            "store",
-            "create or edit the item in 1Password itself (app or `op item edit`)",
-        )
-    }
-
-    fn delete<'a>(&'a self, reference: &'a Reference) -> BoxFuture<'a, Result<(), VaultError>> {
-        unsupported(
-            reference,
-            BACKEND,
-            "delete",
-            "delete the item in 1Password itself (app or `op item delete`)",
-        )
-    }
+/// Why an `op://` reference cannot be written or deleted: that is 1Password's own job.
+pub fn refusal(reference: &Reference, action: &'static str) -> VaultError {
+    let hint = match action {
+        "store" => "create or edit the item in 1Password itself (app or `op item edit`)",
+        _ => "delete the item in 1Password itself (app or `op item delete`)",
+    };
+    unsupported(reference, BACKEND, action, hint)
 }
 
 #[cfg(test)]

@@ -32,7 +32,7 @@ use tokio::process::Command;
 use zeroize::Zeroizing;
 
 use super::program::{Captured, RunError, first_line, run, shorten};
-use super::{Backend, BoxFuture, Reference, VaultError};
+use super::{Reference, VaultError};
 
 const BACKEND: &str = "the password store (pass)";
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -365,24 +365,21 @@ fn whole_entry<'r>(
     }
 }
 
-impl Backend for PassBackend {
-    fn get<'a>(
-        &'a self,
-        reference: &'a Reference,
-    ) -> BoxFuture<'a, Result<SecretString, VaultError>> {
-        Box::pin(self.read(reference))
+impl PassBackend {
+    pub async fn get(&self, reference: &Reference) -> Result<SecretString, VaultError> {
+        self.read(reference).await
     }
 
-    fn store<'a>(
-        &'a self,
-        reference: &'a Reference,
+    pub async fn store(
+        &self,
+        reference: &Reference,
         value: SecretString,
-    ) -> BoxFuture<'a, Result<(), VaultError>> {
-        Box::pin(self.write(reference, value))
+    ) -> Result<(), VaultError> {
+        self.write(reference, value).await
     }
 
-    fn delete<'a>(&'a self, reference: &'a Reference) -> BoxFuture<'a, Result<(), VaultError>> {
-        Box::pin(self.remove(reference))
+    pub async fn delete(&self, reference: &Reference) -> Result<(), VaultError> {
+        self.remove(reference).await
     }
 }
 

@@ -19,7 +19,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::time::Instant;
 
-use super::{Backend, BoxFuture, Reference, VaultError};
+use super::{Reference, VaultError};
 use crate::store::expiry::{Limits, compute_expiration};
 use crate::store::vault::local::format::{Contents, LocalVaultError, VaultFile};
 
@@ -330,37 +330,30 @@ fn name_of(reference: &Reference) -> &str {
     }
 }
 
-impl Backend for LocalBackend {
-    fn get<'a>(
-        &'a self,
-        reference: &'a Reference,
-    ) -> BoxFuture<'a, Result<SecretString, VaultError>> {
-        Box::pin(async move { self.vault.get(name_of(reference), reference) })
+impl LocalBackend {
+    pub async fn get(&self, reference: &Reference) -> Result<SecretString, VaultError> {
+        self.vault.get(name_of(reference), reference)
     }
 
-    fn store<'a>(
-        &'a self,
-        reference: &'a Reference,
+    pub async fn store(
+        &self,
+        reference: &Reference,
         value: SecretString,
-    ) -> BoxFuture<'a, Result<(), VaultError>> {
-        Box::pin(async move {
-            let name = name_of(reference).to_string();
-            self.vault
-                .update(reference, move |contents| {
-                    contents.set(name, SecretString::from(value.expose_secret()));
-                    true
-                })
-                .await
-        })
+    ) -> Result<(), VaultError> {
+        let name = name_of(reference).to_string();
+        self.vault
+            .update(reference, move |contents| {
+                contents.set(name, SecretString::from(value.expose_secret()));
+                true
+            })
+            .await
     }
 
-    fn delete<'a>(&'a self, reference: &'a Reference) -> BoxFuture<'a, Result<(), VaultError>> {
-        Box::pin(async move {
-            let name = name_of(reference).to_string();
-            self.vault
-                .update(reference, move |contents| contents.remove(&name))
-                .await
-        })
+    pub async fn delete(&self, reference: &Reference) -> Result<(), VaultError> {
+        let name = name_of(reference).to_string();
+        self.vault
+            .update(reference, move |contents| contents.remove(&name))
+            .await
     }
 }
 
