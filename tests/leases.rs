@@ -16,7 +16,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use sec_tests::{
-    OpStandin, Output, World, toml_string, unique, wait_output, wait_until, write_file_with_mode,
+    OpStandin, Output, World, shell_quoted, toml_string, unique, wait_output, wait_until,
+    write_file_with_mode,
 };
 use serde_json::Value;
 
@@ -277,7 +278,7 @@ impl Askpass {
         let dir = world.root().join("askpass");
         std::fs::create_dir_all(&dir).unwrap();
         let program = world.root().join("askpass.sh");
-        let quoted = format!("'{}'", path_str(&dir).replace('\'', r"'\''"));
+        let quoted = shell_quoted(&dir);
         let script = format!(
             r#"#!/bin/sh
 dir={quoted}
@@ -880,7 +881,7 @@ fn commands_rule_matches_argv_prefixes_by_program_basename() {
     ));
     let marker = world.root().join("started");
     let m = path_str(&marker);
-    let touch = format!("touch '{m}'");
+    let touch = format!("touch {}", shell_quoted(&marker));
 
     let _ = std::fs::remove_file(&marker);
     let (_, out) = exec_in(&world, &world.project, &["--", "sh", "-c", &touch]);

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use sec_tests::{
-    Output, World, find_in_cmdlines, sec_bin, unique, wait_output, write_file_with_mode,
+    Output, World, find_in_cmdlines, sec_bin, shell_quoted, unique, wait_output,
+    write_file_with_mode,
 };
 
 /// `sec ARGS... --passphrase-fd 3` with `lines` on descriptor 3 (through a file, so no
@@ -134,8 +135,8 @@ fn revoke_locks_the_vault_and_the_next_lookup_asks_again() {
     write_file_with_mode(
         &askpass,
         &format!(
-            "#!/bin/sh\necho x >> '{}'\nprintf '%s\\n' '{PASSPHRASE}'\n",
-            asked.display()
+            "#!/bin/sh\necho x >> {}\nprintf '%s\\n' '{PASSPHRASE}'\n",
+            shell_quoted(&asked)
         ),
         0o755,
     );

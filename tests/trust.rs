@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use sec_tests::{Output, World, unique};
+use sec_tests::{Output, World, shell_quoted, unique};
 
 /// Runs `sec exec` in `dir` with a child that writes `$VAR` (or `<unset>`) to a file and
 /// returns what it wrote with sec's output.
@@ -33,10 +33,9 @@ fn yes_askpass(world: &World) -> String {
     sec_tests::write_file_with_mode(
         &script,
         &format!(
-            "#!/bin/sh\nprintf '%s' \"$1\" > '{}'\n[ -x '{}' ] && '{}'\nexit 0\n",
-            dir.join("prompt").display(),
-            dir.join("meanwhile").display(),
-            dir.join("meanwhile").display()
+            "#!/bin/sh\nprintf '%s' \"$1\" > {prompt}\n[ -x {meanwhile} ] && {meanwhile}\nexit 0\n",
+            prompt = shell_quoted(&dir.join("prompt")),
+            meanwhile = shell_quoted(&dir.join("meanwhile")),
         ),
         0o755,
     );
@@ -195,8 +194,8 @@ fn approval_shows_everything_safely_and_binds_to_what_was_shown() {
     sec_tests::write_file_with_mode(
         &meanwhile,
         &format!(
-            "#!/bin/sh\nprintf '[env]\\nA = {{ value = \"swapped\" }}\\n' > '{}'\n",
-            world.project.join(".sec.toml").display()
+            "#!/bin/sh\nprintf '[env]\\nA = {{ value = \"swapped\" }}\\n' > {}\n",
+            shell_quoted(&world.project.join(".sec.toml"))
         ),
         0o755,
     );

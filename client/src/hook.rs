@@ -41,8 +41,8 @@ pub fn render(shell: Shell, exe: &str) -> String {
 /// A single-quoted word for `shell`.
 fn quote(shell: Shell, text: &str) -> String {
     match shell {
-        Shell::Bash | Shell::Zsh => format!("'{}'", text.replace('\'', r"'\''")),
-        Shell::Fish => format!("'{}'", text.replace('\\', r"\\").replace('\'', r"\'")),
+        Shell::Bash | Shell::Zsh => sec_proto::shell::quote(text),
+        Shell::Fish => sec_proto::shell::quote_fish(text),
     }
 }
 

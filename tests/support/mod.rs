@@ -152,6 +152,11 @@ pub fn chmod(path: &Path, mode: u32) {
         .unwrap_or_else(|e| panic!("cannot chmod {:o} {}: {e}", mode, path.display()));
 }
 
+/// A path as one single-quoted word for a POSIX shell script (`sec_proto::shell::quote`).
+pub fn shell_quoted(path: &Path) -> String {
+    sec_proto::shell::quote(&path.to_string_lossy())
+}
+
 /// A path as a TOML basic string, quotes included.
 pub fn toml_string(text: &str) -> String {
     let mut quoted = String::with_capacity(text.len() + 2);
