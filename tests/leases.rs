@@ -16,13 +16,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use sec_tests::{
-    OpStandin, Output, World, shell_quoted, toml_string, unique, wait_output, wait_until,
+    OpStandin, Output, SEC_FAILED, World, shell_quoted, toml_path, unique, wait_output, wait_until,
     write_file_with_mode,
 };
 use serde_json::Value;
 
-/// The exit code `sec exec` uses when it refuses (nothing was started).
-const SEC_FAILED: i32 = 125;
 /// 128 + SIGTERM.
 const TERMINATED: i32 = 143;
 
@@ -40,11 +38,6 @@ fn op_world(items: &[(&str, &str)]) -> (World, OpStandin) {
 
 fn op_ref(name: &str) -> String {
     format!("op://V/item/{name}")
-}
-
-/// `dir` as a TOML string.
-fn toml_path(dir: &Path) -> String {
-    toml_string(&dir.to_string_lossy())
 }
 
 /// A subdirectory of the project, created.

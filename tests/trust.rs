@@ -7,16 +7,12 @@ use std::path::Path;
 
 use sec_tests::{Output, World, shell_quoted, unique};
 
-/// Runs `sec exec` in `dir` with a child that writes `$VAR` (or `<unset>`) to a file and
-/// returns what it wrote with sec's output.
+/// [`World::child_sees`] for a `sec exec` that succeeds: here the child always runs, with
+/// or without the repository's variables.
 fn child_sees(world: &World, dir: &Path, var: &str) -> (String, Output) {
-    let file = world.root().join(unique("seen"));
-    let script = format!("printf %s \"${{{var}-<unset>}}\" > \"$1\"");
-    let mut cmd = world.sec(&["exec", "--", "sh", "-c", &script, "sh"]);
-    cmd.arg(&file).current_dir(dir);
-    let out = world.output(cmd);
+    let (seen, out) = world.child_sees(dir, var);
     out.assert_success();
-    (std::fs::read_to_string(&file).unwrap(), out)
+    (seen, out)
 }
 
 fn write_repo_file(dir: &Path, text: &str) {
@@ -39,10 +35,7 @@ fn yes_askpass(world: &World) -> String {
         ),
         0o755,
     );
-    format!(
-        "[defaults]\naskpass = {}\n",
-        sec_tests::toml_string(&script.to_string_lossy())
-    )
+    format!("[defaults]\naskpass = {}\n", sec_tests::toml_path(&script))
 }
 
 fn last_prompt(world: &World) -> String {
