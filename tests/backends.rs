@@ -4,21 +4,7 @@
 
 use std::path::Path;
 
-use sec_tests::{Output, World, unique, write_file_with_mode};
-
-/// `sec exec` in the project with a child that writes `$VAR` (or `<unset>`) to a file.
-fn child_sees(world: &World, var: &str) -> (String, Output) {
-    let file = world.root().join(unique("seen"));
-    let script = format!("printf %s \"${{{var}-<unset>}}\" > \"$1\"");
-    let mut cmd = world.sec(&["exec", "--", "sh", "-c", &script, "sh"]);
-    cmd.arg(&file);
-    let out = world.output(cmd);
-    (std::fs::read_to_string(&file).unwrap_or_default(), out)
-}
-
-fn scope(env_lines: &str) -> String {
-    format!("[[scope]]\ndir = {{project}}\n[scope.env]\n{env_lines}\n")
-}
+use sec_tests::{SEC_FAILED, World, project_scope, unique, write_file_with_mode};
 
 #[test]
 fn pass_entries_are_read_written_and_removed_through_the_real_pass() {
@@ -47,18 +33,21 @@ fn pass_entries_are_read_written_and_removed_through_the_real_pass() {
     std::io::Write::write_all(child.stdin.as_mut().unwrap(), entry.as_bytes()).unwrap();
     drop(child.stdin.take());
     assert!(child.wait().unwrap().success());
-    world.write_config(&scope(
+    world.write_config(&project_scope(
         "TWINE_PASSWORD = \"pass:pypi/full\"\nTWINE_USERNAME = \"pass:pypi/full#username\"",
     ));
-    assert_eq!(child_sees(&world, "TWINE_PASSWORD").0, token);
-    assert_eq!(child_sees(&world, "TWINE_USERNAME").0, "__token__");
+    assert_eq!(world.child_sees(&world.project, "TWINE_PASSWORD").0, token);
+    assert_eq!(
+        world.child_sees(&world.project, "TWINE_USERNAME").0,
+        "__token__"
+    );
 
     world.run(&["rm", "pass:pypi/coveragepy"]).assert_success();
     let gone = pass_show();
     assert!(!gone.success(), "sec rm left the entry");
-    world.write_config(&scope("TOKEN = \"pass:pypi/coveragepy\""));
-    let (_, out) = child_sees(&world, "TOKEN");
-    out.assert_code(125)
+    world.write_config(&project_scope("TOKEN = \"pass:pypi/coveragepy\""));
+    let (_, out) = world.child_sees(&world.project, "TOKEN");
+    out.assert_code(SEC_FAILED)
         .assert_stderr_contains(&["TOKEN", "pass:pypi/coveragepy"]);
 }
 
@@ -73,32 +62,17 @@ fn cmd_references_run_the_users_program_and_repo_files_may_not_use_them() {
         "#!/bin/sh\necho 'vault locked, try later' >&2\nexit 3\n",
         0o755,
     );
-    world.write_config(&scope(&format!(
+    world.write_config(&project_scope(&format!(
         "TOKEN = \"cmd:{}\"\nBROKEN = \"cmd:{}\"",
         script.display(),
         failing.display()
     )));
-    let (_, out) = child_sees(&world, "TOKEN");
-    out.assert_code(125)
+    let (_, out) = world.child_sees(&world.project, "TOKEN");
+    out.assert_code(SEC_FAILED)
         .assert_stderr_contains(&["BROKEN", "vault locked, try later"]);
-    let mut cmd = world.sec(&[
-        "exec",
-        "--only",
-        "TOKEN",
-        "--",
-        "sh",
-        "-c",
-        "printf %s \"$TOKEN\" > \"$1\"",
-        "sh",
-    ]);
-    let seen = world.root().join("seen");
-    cmd.arg(&seen);
-    world.output(cmd).assert_success();
-    assert_eq!(
-        std::fs::read_to_string(&seen).unwrap(),
-        "from-a-command",
-        "one trailing newline trimmed"
-    );
+    let (seen, out) = world.child_sees_with(&world.project, &["--only", "TOKEN"], "TOKEN", |_| {});
+    out.assert_success();
+    assert_eq!(seen, "from-a-command", "one trailing newline trimmed");
 
     let repo = world.project.join("repo");
     std::fs::create_dir_all(&repo).unwrap();
@@ -130,12 +104,12 @@ fn keyutils_keys_live_in_the_kernel_keyring() {
         .output()
         .unwrap();
     assert!(search.status.success(), "keyctl does not see the key");
-    world.write_config(&scope(&format!("TOKEN = \"{reference}\"")));
-    assert_eq!(child_sees(&world, "TOKEN").0, value);
+    world.write_config(&project_scope(&format!("TOKEN = \"{reference}\"")));
+    assert_eq!(world.child_sees(&world.project, "TOKEN").0, value);
     world.run(&["rm", &reference]).assert_success();
     world.run(&["revoke"]).assert_success();
-    let (_, out) = child_sees(&world, "TOKEN");
-    out.assert_code(125)
+    let (_, out) = world.child_sees(&world.project, "TOKEN");
+    out.assert_code(SEC_FAILED)
         .assert_stderr_contains(&[&reference, "reboot"]);
 }
 

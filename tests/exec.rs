@@ -16,30 +16,13 @@ use std::time::Duration;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use sec_tests::{
-    DEMO_DIST, Output, PackageIndex, Venv, World, build_demo_wheel, chmod, environ_of, exe_of,
-    find_in_cmdlines, find_in_environs, is_within, processes_with_env, sec_bin, secd_bin, unique,
-    wait_output, wait_until, write_file_with_mode,
+    DEMO_DIST, Output, PackageIndex, SEC_FAILED, Venv, World, build_demo_wheel, chmod, contains,
+    environ_of, exe_of, files_under, find_in_cmdlines, find_in_environs, is_within,
+    processes_with_env, project_scope, sec_bin, secd_bin, unique, wait_output, wait_until,
+    write_file_with_mode,
 };
 
-/// The exit code `sec exec` uses for its own failures (as `env` and `timeout` do).
-const SEC_FAILED: i32 = 125;
-
 // --- Helpers ----------------------------------------------------------------------------
-
-/// A config with one scope on the project directory and the given `[scope.env]` lines.
-fn project_scope(env_lines: &str) -> String {
-    format!("[[scope]]\ndir = {{project}}\n[scope.env]\n{env_lines}\n")
-}
-
-/// `sec exec -- sh -c 'printf %s "$VAR" > FILE'` run in `dir`: the child hands back what it
-/// received through a file, never through argv or sec's output.
-fn exec_writing_var(world: &World, dir: &Path, var: &str, file: &Path) -> Output {
-    let _ = std::fs::remove_file(file);
-    let script = format!("printf %s \"${var}\" > \"$1\"");
-    let mut cmd = world.sec(&["exec", "--", "sh", "-c", &script, "sh"]);
-    cmd.arg(file).current_dir(dir);
-    world.output(cmd)
-}
 
 /// `sec exec -- sh -c 'touch MARKER'`: tells whether the child started at all.
 fn exec_touching(world: &World, dir: &Path, marker: &Path) -> Output {
@@ -153,14 +136,15 @@ fn cache_serves_after_the_keychain_entry_is_deleted_and_revoke_forgets() {
     let value = unique("cached");
     world.keyring_store("pypi", "cache", &value);
     world.write_config(&project_scope("TWINE_PASSWORD = \"keyring:pypi/cache\""));
-    let got = world.root().join("got");
 
-    exec_writing_var(&world, &world.project, "TWINE_PASSWORD", &got).assert_success();
-    assert_eq!(read(&got), value);
+    let (seen, out) = world.child_sees(&world.project, "TWINE_PASSWORD");
+    out.assert_success();
+    assert_eq!(seen, value);
 
     world.keyring_clear("pypi", "cache");
-    exec_writing_var(&world, &world.project, "TWINE_PASSWORD", &got).assert_success();
-    assert_eq!(read(&got), value, "the cache should still serve the value");
+    let (seen, out) = world.child_sees(&world.project, "TWINE_PASSWORD");
+    out.assert_success();
+    assert_eq!(seen, value, "the cache should still serve the value");
 
     world.run(&["revoke"]).assert_success();
     let marker = world.root().join("started");
@@ -181,9 +165,9 @@ fn a_two_second_ttl_expires() {
     world.write_config(
         "[[scope]]\ndir = {project}\nttl = \"2s\"\n[scope.env]\nTOKEN = \"keyring:ttl/demo\"\n",
     );
-    let got = world.root().join("got");
-    exec_writing_var(&world, &world.project, "TOKEN", &got).assert_success();
-    assert_eq!(read(&got), value);
+    let (seen, out) = world.child_sees(&world.project, "TOKEN");
+    out.assert_success();
+    assert_eq!(seen, value);
 
     world.keyring_clear("ttl", "demo");
     // The one deliberate sleep: past the 2 s idle TTL.
@@ -236,12 +220,12 @@ fn op_standin_reads_through_op_read() {
     world.write_config(&format!(
         "[[scope]]\ndir = {}\n[scope.env]\nGH_TOKEN = \"op://Private/GitHub/credential\"\n\n\
          [[scope]]\ndir = {}\n[scope.env]\nGH_TOKEN = \"op://Private/Nope/credential\"\n",
-        sec_tests::toml_string(&known.to_string_lossy()),
-        sec_tests::toml_string(&unknown.to_string_lossy()),
+        sec_tests::toml_path(&known),
+        sec_tests::toml_path(&unknown),
     ));
-    let got = world.root().join("got");
-    exec_writing_var(&world, &known, "GH_TOKEN", &got).assert_success();
-    assert_eq!(read(&got), value);
+    let (seen, out) = world.child_sees(&known, "GH_TOKEN");
+    out.assert_success();
+    assert_eq!(seen, value);
     assert!(
         op.invocations()
             .iter()
@@ -376,9 +360,9 @@ fn canary_never_leaks() {
     outputs.push(world.run(&["status", "--json"]));
     outputs.push(world.run(&["revoke"]));
     // After the revoke, one more lookup from the keyring: the child gets the real value.
-    let got = world.root().join("got");
-    outputs.push(exec_writing_var(&world, &world.project, "CANARY", &got));
-    assert_eq!(read(&got), canary, "the child did not get the secret");
+    let (seen, out) = world.child_sees(&world.project, "CANARY");
+    outputs.push(out);
+    assert_eq!(seen, canary, "the child did not get the secret");
 
     for out in &outputs {
         out.assert_success();
@@ -420,9 +404,9 @@ fn the_canary_never_reaches_secds_environment() {
     let canary = unique("canary");
     world.keyring_store("canary", "e2e", &canary);
     world.write_config(&project_scope("CANARY = \"keyring:canary/e2e\""));
-    let got = world.root().join("got");
-    exec_writing_var(&world, &world.project, "CANARY", &got).assert_success();
-    assert_eq!(read(&got), canary, "secd did not look the secret up");
+    let (seen, out) = world.child_sees(&world.project, "CANARY");
+    out.assert_success();
+    assert_eq!(seen, canary, "secd did not look the secret up");
     let secd_pid = world.daemon_pid() as i32;
     let env = environ_of(secd_pid).unwrap_or_else(|e| {
         panic!("cannot read secd's environment as root ({e}); the check cannot run here")
@@ -432,31 +416,6 @@ fn the_canary_never_reaches_secds_environment() {
         !contains(&env, &canary),
         "secd's environment holds the secret"
     );
-}
-
-fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|w| w == needle.as_bytes())
-}
-
-/// Regular files below `dir`, recursively.
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            match entry.file_type() {
-                Ok(t) if t.is_dir() => pending.push(entry.path()),
-                Ok(t) if t.is_file() => files.push(entry.path()),
-                _ => {}
-            }
-        }
-    }
-    files
 }
 
 // --- Exit codes and signals -------------------------------------------------------------
@@ -491,12 +450,10 @@ fn outside_any_scope_the_child_runs_without_secrets() {
     world.write_config(&project_scope("GREETING = { value = \"hi\" }"));
     // Started beforehand, so stderr holds only what exec itself says.
     world.run(&["daemon", "start"]).assert_success();
-    let got = world.root().join("got");
-    let out = exec_writing_var(&world, &world.home, "GREETING", &got);
+    let (seen, out) = world.child_sees(&world.home, "GREETING");
     out.assert_success().assert_stderr_contains(&["no scope"]);
     assert_eq!(
-        read(&got),
-        "",
+        seen, "<unset>",
         "a variable from another directory's scope leaked in"
     );
     assert_eq!(
@@ -552,28 +509,23 @@ fn missing_secret_names_the_variable_and_reference_and_starts_nothing() {
 fn malformed_config_is_reported_and_the_last_good_one_served() {
     let world = World::without_keyring();
     world.write_config(&project_scope("GREETING = { value = \"hello\" }"));
-    let got = world.root().join("got");
-    let out = exec_writing_var(&world, &world.project, "GREETING", &got);
+    let (seen, out) = world.child_sees(&world.project, "GREETING");
     out.assert_success();
     assert!(
         !has_config_position(&out.stderr),
         "a warning for a good config:\n{out}"
     );
-    assert_eq!(read(&got), "hello");
+    assert_eq!(seen, "hello");
 
     // An unclosed inline table.
     world.write_config(&project_scope("GREETING = { value = \"hello\""));
-    let out = exec_writing_var(&world, &world.project, "GREETING", &got);
+    let (seen, out) = world.child_sees(&world.project, "GREETING");
     out.assert_success();
     assert!(
         has_config_position(&out.stderr),
         "expected config.toml:LINE:COLUMN: on stderr:\n{out}"
     );
-    assert_eq!(
-        read(&got),
-        "hello",
-        "the last good config should still be served"
-    );
+    assert_eq!(seen, "hello", "the last good config should still be served");
 
     let status = world.run(&["status", "--json"]);
     status.assert_success();
@@ -604,12 +556,11 @@ fn malformed_config_is_reported_and_the_last_good_one_served() {
 
     // A restart while the file is broken: still the last good config, as the message says.
     world.run(&["daemon", "stop"]).assert_success();
-    let out = exec_writing_var(&world, &world.project, "GREETING", &got);
+    let (seen, out) = world.child_sees(&world.project, "GREETING");
     out.assert_success()
         .assert_stderr_contains(&["secd serves the last good config, kept in"]);
     assert_eq!(
-        read(&got),
-        "hello",
+        seen, "hello",
         "a restarted daemon forgot the last good config"
     );
 }
@@ -825,20 +776,11 @@ fn a_runtime_dir_squatted_by_another_user_is_bypassed_for_a_private_one() {
         tmp: tmp.clone(),
         env: Vec::new(),
     };
-    let got = world.root().join("got");
-    let mut cmd = world.sec(&[
-        "exec",
-        "--",
-        "sh",
-        "-c",
-        "printf %s \"$GREETING\" > \"$1\"",
-        "sh",
-    ]);
-    cmd.arg(&got)
-        .env_remove("XDG_RUNTIME_DIR")
-        .env("TMPDIR", &tmp);
-    world.output(cmd).assert_success();
-    assert_eq!(read(&got), "hi");
+    let (seen, out) = world.child_sees_with(&world.project, &[], "GREETING", |cmd| {
+        cmd.env_remove("XDG_RUNTIME_DIR").env("TMPDIR", &tmp);
+    });
+    out.assert_success();
+    assert_eq!(seen, "hi");
 
     let fallback = world.state_home.join("sec/run");
     let socket = fallback.join("secd.sock");

@@ -8,7 +8,9 @@ use std::process::Stdio;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use sec_tests::{PackageIndex, Venv, World, build_demo_wheel, unique, wait_output, wait_until};
+use sec_tests::{
+    PackageIndex, Venv, World, build_demo_wheel, shell_quoted, unique, wait_output, wait_until,
+};
 
 const NETRC_TEXT: &str = "machine example.invalid login me password s3cret-netrc";
 
@@ -27,13 +29,13 @@ fn netrc_world(on_revoke: &str) -> World {
 /// readiness, and then waits for `go` (or loops forever when `go` is None).
 fn start_child(world: &World, report: &Path, go: Option<&Path>) -> std::process::Child {
     let wait = match go {
-        Some(go) => format!("while [ ! -e '{}' ]; do sleep 0.05; done", go.display()),
+        Some(go) => format!("while [ ! -e {} ]; do sleep 0.05; done", shell_quoted(go)),
         None => "while :; do sleep 0.05; done".to_string(),
     };
     let script = format!(
-        "{{ echo $$; printf '%s\\n' \"$NETRC\"; stat -c %a \"$NETRC\"; stat -c %a \"$(dirname \"$NETRC\")\"; cat \"$NETRC\"; }} > '{tmp}' && mv '{tmp}' '{report}'; {wait}",
-        tmp = report.with_extension("tmp").display(),
-        report = report.display(),
+        "{{ echo $$; printf '%s\\n' \"$NETRC\"; stat -c %a \"$NETRC\"; stat -c %a \"$(dirname \"$NETRC\")\"; cat \"$NETRC\"; }} > {tmp} && mv {tmp} {report}; {wait}",
+        tmp = shell_quoted(&report.with_extension("tmp")),
+        report = shell_quoted(report),
     );
     let mut cmd = world.sec(&["exec", "--", "sh", "-c", &script]);
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());

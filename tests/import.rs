@@ -93,18 +93,9 @@ fn pypirc_round_trips_into_the_keyring_and_a_scope() {
         "the original was changed"
     );
 
-    let seen = world.root().join("seen");
-    let mut cmd = world.sec(&[
-        "exec",
-        "--",
-        "sh",
-        "-c",
-        "printf %s \"$TWINE_PASSWORD\" > \"$1\"",
-        "sh",
-    ]);
-    cmd.arg(&seen);
-    world.output(cmd).assert_success();
-    assert_eq!(std::fs::read_to_string(&seen).unwrap(), pypi);
+    let (seen, out) = world.child_sees(&world.project, "TWINE_PASSWORD");
+    out.assert_success();
+    assert_eq!(seen, pypi);
     let config = std::fs::read_to_string(world.config_path()).unwrap();
     assert!(!config.contains(&pypi), "a value reached config.toml");
 }
@@ -215,23 +206,9 @@ fn a_token_in_a_repository_url_is_stored_as_a_secret_and_never_printed() {
             .contains("TWINE_REPOSITORY_URL = \"keyring:pypi/private/url\""),
         "{out}"
     );
-    let seen = world.root().join("seen");
-    let mut cmd = world.sec(&[
-        "exec",
-        "--",
-        "sh",
-        "-c",
-        "printf %s \"$TWINE_REPOSITORY_URL\" > \"$1\"",
-        "sh",
-    ]);
-    cmd.arg(&seen);
-    let exec = world.output(cmd);
+    let (seen, exec) = world.child_sees(&world.project, "TWINE_REPOSITORY_URL");
     exec.assert_success();
-    assert_eq!(
-        std::fs::read_to_string(&seen).unwrap(),
-        url,
-        "twine gets the URL as it was"
-    );
+    assert_eq!(seen, url, "twine gets the URL as it was");
     let ls = world.run(&["ls"]);
     let status = world.run(&["status"]);
     let log = world.run(&["log"]);

@@ -19,12 +19,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use sec_tests::{
-    OpStandin, Output, World, toml_string, unique, wait_output, wait_until, write_file_with_mode,
+    OpStandin, Output, SEC_FAILED, World, shell_quoted, toml_path, unique, wait_output, wait_until,
+    write_file_with_mode,
 };
 use serde_json::Value;
 
-/// The exit code `sec exec` uses when it refuses (nothing was started).
-const SEC_FAILED: i32 = 125;
 /// 128 + SIGTERM.
 const TERMINATED: i32 = 143;
 
@@ -42,11 +41,6 @@ fn op_world(items: &[(&str, &str)]) -> (World, OpStandin) {
 
 fn op_ref(name: &str) -> String {
     format!("op://V/item/{name}")
-}
-
-/// `dir` as a TOML string.
-fn toml_path(dir: &Path) -> String {
-    toml_string(&dir.to_string_lossy())
 }
 
 /// A subdirectory of the project, created.
@@ -280,7 +274,7 @@ impl Askpass {
         let dir = world.root().join("askpass");
         std::fs::create_dir_all(&dir).unwrap();
         let program = world.root().join("askpass.sh");
-        let quoted = format!("'{}'", path_str(&dir).replace('\'', r"'\''"));
+        let quoted = shell_quoted(&dir);
         let script = format!(
             r#"#!/bin/sh
 dir={quoted}
@@ -883,7 +877,7 @@ fn commands_rule_matches_argv_prefixes_by_program_basename() {
     ));
     let marker = world.root().join("started");
     let m = path_str(&marker);
-    let touch = format!("touch '{m}'");
+    let touch = format!("touch {}", shell_quoted(&marker));
 
     let _ = std::fs::remove_file(&marker);
     let (_, out) = exec_in(&world, &world.project, &["--", "sh", "-c", &touch]);

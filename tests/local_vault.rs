@@ -4,68 +4,17 @@
 //! passwd`, and the default store where no OS keychain answers. Passphrases travel on a
 //! file descriptor or from an askpass program, never in argv or the environment.
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use sec_tests::{
-    Output, World, find_in_cmdlines, sec_bin, unique, wait_output, write_file_with_mode,
-};
-
-/// `sec ARGS... --passphrase-fd 3` with `lines` on descriptor 3 (through a file, so no
-/// passphrase is ever in an argument or a variable).
-fn sec_with_passphrase(world: &World, args: &[&str], lines: &str, stdin: Option<&str>) -> Output {
-    let file = world.root().join(unique("pw"));
-    write_file_with_mode(&file, lines, 0o600);
-    let mut cmd = world.command("bash");
-    cmd.args([
-        "-c",
-        "exec \"$@\" --passphrase-fd 3 3<\"$SEC_TEST_PW_FILE\"",
-        "bash",
-    ])
-    .arg(sec_bin())
-    .args(args);
-    cmd.env("SEC_TEST_PW_FILE", &file);
-    let out = match stdin {
-        Some(input) => {
-            cmd.stdin(Stdio::piped());
-            let mut child = cmd.spawn().unwrap();
-            std::io::Write::write_all(child.stdin.as_mut().unwrap(), input.as_bytes()).unwrap();
-            drop(child.stdin.take());
-            wait_output(child, &format!("sec {}", args.join(" ")))
-        }
-        None => world.output(cmd),
-    };
-    std::fs::remove_file(&file).unwrap();
-    out
-}
+use sec_tests::{World, contains, find_in_cmdlines, shell_quoted, unique, write_file_with_mode};
 
 fn vault_path(world: &World) -> PathBuf {
     world.data_home.join("sec/vault.age")
-}
-
-/// `sec exec` in the project: what the child got in `$TOKEN` (or `<unset>`).
-fn child_token(world: &World) -> (String, Output) {
-    let file = world.root().join(unique("seen"));
-    let mut cmd = world.sec(&[
-        "exec",
-        "--",
-        "sh",
-        "-c",
-        "printf %s \"${TOKEN-<unset>}\" > \"$1\"",
-        "sh",
-    ]);
-    cmd.arg(&file);
-    let out = world.output(cmd);
-    (std::fs::read_to_string(&file).unwrap_or_default(), out)
-}
-
-fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|w| w == needle.as_bytes())
 }
 
 const PASSPHRASE: &str = "correct horse battery staple";
@@ -73,7 +22,8 @@ const PASSPHRASE: &str = "correct horse battery staple";
 fn world_with_vault(token: &str) -> World {
     let world = World::without_keyring();
     world.write_config("[[scope]]\ndir = {project}\n[scope.env]\nTOKEN = \"local:pypi/demo\"\n");
-    sec_with_passphrase(&world, &["set", "local:pypi/demo"], PASSPHRASE, Some(token))
+    world
+        .run_with_passphrase(&["set", "local:pypi/demo"], PASSPHRASE, Some(token))
         .assert_success();
     world
 }
@@ -82,7 +32,7 @@ fn world_with_vault(token: &str) -> World {
 fn a_round_trip_through_the_daemon_never_leaves_the_value_in_clear() {
     let token = unique("local-token");
     let world = world_with_vault(&token);
-    assert_eq!(child_token(&world).0, token);
+    assert_eq!(world.child_sees(&world.project, "TOKEN").0, token);
     let raw = std::fs::read(vault_path(&world)).unwrap();
     assert!(
         !contains(&raw, &token),
@@ -112,7 +62,7 @@ fn a_wrong_passphrase_is_refused_and_changes_nothing() {
     let world = world_with_vault(&unique("local-token"));
     world.run(&["revoke"]).assert_success();
     let before = std::fs::read(vault_path(&world)).unwrap();
-    let out = sec_with_passphrase(&world, &["unlock", "--local"], "not the passphrase", None);
+    let out = world.run_with_passphrase(&["unlock", "--local"], "not the passphrase", None);
     out.assert_failure()
         .assert_stderr_contains(&["passphrase does not open", "nothing was changed"]);
     assert_eq!(std::fs::read(vault_path(&world)).unwrap(), before);
@@ -120,7 +70,9 @@ fn a_wrong_passphrase_is_refused_and_changes_nothing() {
         world.run(&["status", "--json"]).json()["local"]["unlocked"],
         false
     );
-    sec_with_passphrase(&world, &["unlock", "--local"], PASSPHRASE, None).assert_success();
+    world
+        .run_with_passphrase(&["unlock", "--local"], PASSPHRASE, None)
+        .assert_success();
 }
 
 #[test]
@@ -134,8 +86,8 @@ fn revoke_locks_the_vault_and_the_next_lookup_asks_again() {
     write_file_with_mode(
         &askpass,
         &format!(
-            "#!/bin/sh\necho x >> '{}'\nprintf '%s\\n' '{PASSPHRASE}'\n",
-            asked.display()
+            "#!/bin/sh\necho x >> {}\nprintf '%s\\n' '{PASSPHRASE}'\n",
+            shell_quoted(&asked)
         ),
         0o755,
     );
@@ -149,12 +101,16 @@ fn revoke_locks_the_vault_and_the_next_lookup_asks_again() {
             .lines()
             .count()
     };
-    assert_eq!(child_token(&world).0, token);
+    assert_eq!(world.child_sees(&world.project, "TOKEN").0, token);
     assert_eq!(count(), 1);
-    assert_eq!(child_token(&world).0, token, "served while unlocked");
+    assert_eq!(
+        world.child_sees(&world.project, "TOKEN").0,
+        token,
+        "served while unlocked"
+    );
     assert_eq!(count(), 1);
     world.run(&["revoke"]).assert_success();
-    assert_eq!(child_token(&world).0, token);
+    assert_eq!(world.child_sees(&world.project, "TOKEN").0, token);
     assert_eq!(
         count(),
         2,
@@ -183,18 +139,10 @@ fn temp_files(world: &World) -> Vec<PathBuf> {
 fn spawn_set(world: &World, reference: &str, value_file: &Path) -> std::process::Child {
     let pw = world.root().join("pw");
     write_file_with_mode(&pw, PASSPHRASE, 0o600);
-    let mut set = world.command("bash");
-    set.args([
-        "-c",
-        "exec \"$@\" --passphrase-fd 3 3<\"$SEC_TEST_PW_FILE\" <\"$SEC_TEST_VALUE\"",
-        "bash",
-    ])
-    .arg(sec_bin())
-    .args(["set", reference])
-    .env("SEC_TEST_PW_FILE", &pw)
-    .env("SEC_TEST_VALUE", value_file)
-    .stdout(Stdio::null())
-    .stderr(Stdio::null());
+    let mut set = world.sec_with_passphrase_file(&["set", reference], &pw);
+    set.stdin(File::open(value_file).unwrap())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
     set.spawn().unwrap()
 }
 
@@ -240,9 +188,11 @@ fn a_daemon_killed_during_a_write_leaves_every_old_secret_readable() {
         let left = temp_files(&world);
         // Whatever happened, the vault is the old one or the new one, whole.
         let after = std::fs::read(&vault).unwrap();
-        sec_with_passphrase(&world, &["unlock", "--local"], PASSPHRASE, None).assert_success();
+        world
+            .run_with_passphrase(&["unlock", "--local"], PASSPHRASE, None)
+            .assert_success();
         assert_eq!(
-            child_token(&world).0,
+            world.child_sees(&world.project, "TOKEN").0,
             token,
             "attempt {attempt}: an old secret is gone"
         );
@@ -286,17 +236,21 @@ fn passwd_re_keys_the_vault() {
     let token = unique("local-token");
     let world = world_with_vault(&token);
     let new = "a whole new passphrase";
-    sec_with_passphrase(
-        &world,
-        &["passwd", "--local"],
-        &format!("{PASSPHRASE}\n{new}\n"),
-        None,
-    )
-    .assert_success();
+    world
+        .run_with_passphrase(
+            &["passwd", "--local"],
+            &format!("{PASSPHRASE}\n{new}\n"),
+            None,
+        )
+        .assert_success();
     world.run(&["revoke"]).assert_success();
-    sec_with_passphrase(&world, &["unlock", "--local"], PASSPHRASE, None).assert_failure();
-    sec_with_passphrase(&world, &["unlock", "--local"], new, None).assert_success();
-    assert_eq!(child_token(&world).0, token);
+    world
+        .run_with_passphrase(&["unlock", "--local"], PASSPHRASE, None)
+        .assert_failure();
+    world
+        .run_with_passphrase(&["unlock", "--local"], new, None)
+        .assert_success();
+    assert_eq!(world.child_sees(&world.project, "TOKEN").0, token);
 }
 
 #[test]
@@ -304,8 +258,12 @@ fn the_passphrase_never_reaches_argv_env_logs_or_the_audit_log() {
     let token = unique("local-token");
     let world = world_with_vault(&token);
     world.run(&["revoke"]).assert_success();
-    sec_with_passphrase(&world, &["unlock", "--local"], "wrong guess 1", None).assert_failure();
-    sec_with_passphrase(&world, &["unlock", "--local"], PASSPHRASE, None).assert_success();
+    world
+        .run_with_passphrase(&["unlock", "--local"], "wrong guess 1", None)
+        .assert_failure();
+    world
+        .run_with_passphrase(&["unlock", "--local"], PASSPHRASE, None)
+        .assert_success();
     assert!(
         find_in_cmdlines(PASSPHRASE).is_empty(),
         "a process has the passphrase in argv"
@@ -330,7 +288,8 @@ fn audit(world: &World) -> String {
 fn a_bare_name_goes_to_the_default_store() {
     // No OS keychain: the local vault.
     let world = World::without_keyring();
-    sec_with_passphrase(&world, &["set", "pypi/bare"], PASSPHRASE, Some("v1"))
+    world
+        .run_with_passphrase(&["set", "pypi/bare"], PASSPHRASE, Some("v1"))
         .assert_success()
         .assert_stderr_contains(&["local:pypi/bare", "no OS keychain"]);
     assert!(vault_path(&world).exists());

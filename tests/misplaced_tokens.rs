@@ -3,9 +3,9 @@
 //! as the name, and never in secd's log, `sec status`, the audit log or a file sec writes.
 //! Each test plants a token-shaped canary and searches every output for it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use sec_tests::{Output, World, token_canary};
+use sec_tests::{Output, World, files_under, token_canary};
 
 /// Mistakes in the user's config.toml: `{C}` is where the token was pasted. Each line goes
 /// into the project's `[[scope]]` (or replaces a table where it starts with `[`).
@@ -196,23 +196,4 @@ fn sec_set_refuses_a_name_that_looks_like_a_token_without_repeating_it() {
         .run_with_stdin(&["set", "keyutils:pypi/coveragepy"], "v\n")
         .assert_success()
         .assert_stderr_contains(&["stored keyutils:pypi/coveragepy"]);
-}
-
-/// Regular files below `dir`, recursively.
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            match entry.file_type() {
-                Ok(t) if t.is_dir() => pending.push(entry.path()),
-                Ok(t) if t.is_file() => files.push(entry.path()),
-                _ => {}
-            }
-        }
-    }
-    files
 }

@@ -18,7 +18,7 @@ use sec_tests::shield::{
     CONNECT_ABSTRACT, CONNECT_TCP, CONNECT_UNIX, PLANTED, TIOCSTI, plant_credentials, shielded,
     unshielded,
 };
-use sec_tests::{Venv, World, toml_string, unique, wait_output, wait_until};
+use sec_tests::{Venv, World, toml_path, unique, wait_output, wait_until};
 
 /// Variables a user's shell may hold. Default-deny: none of them passes, whatever its name,
 /// but the one config.toml's `keep_env` names.
@@ -309,7 +309,7 @@ fn untrusted_dirs_refuse_exec_and_remind_of_shield() {
     world.write_config(&format!(
         "[[scope]]\ndir = {{project}}\n[scope.env]\nA = {{ value = \"a\" }}\n\
          [[untrusted]]\ndir = {}\n",
-        toml_string(&bugs.to_string_lossy())
+        toml_path(&bugs)
     ));
     let out = world.run_in(&inner, &["exec", "--", "true"]);
     out.assert_code(125);

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use sec_tests::{Output, World, sec_bin, unique, write_file_with_mode};
+use sec_tests::{SEC_FAILED, World, unique};
 
 /// A file the link points at, with a canary in it; returns its path and content.
 fn canary_target(world: &World, name: &str) -> (PathBuf, String) {
@@ -54,7 +54,7 @@ fn an_audit_log_replaced_by_a_link_is_refused_and_its_target_untouched() {
     let mut cmd = world.sec(&["exec", "--", "touch"]);
     cmd.arg(&marker);
     let out = world.output(cmd);
-    out.assert_code(125)
+    out.assert_code(SEC_FAILED)
         .assert_stderr_contains(&[&link.display().to_string(), "symbolic link"]);
     assert!(!marker.exists(), "a lease was handed out unrecorded");
     assert_untouched(&target, &text, &link);
@@ -118,31 +118,12 @@ fn a_local_vault_replaced_by_a_link_is_refused_and_its_target_untouched() {
     let (target, text) = canary_target(&world, ".bashrc");
     let link = world.data_home.join("sec/vault.age");
     plant_link(&link, &target);
-    let out = with_passphrase(&world, &["set", "local:pypi/demo"], "pass\npass\n", "value");
+    let out = world.run_with_passphrase(&["set", "local:pypi/demo"], "pass\npass\n", Some("value"));
     out.assert_failure()
         .assert_stderr_contains(&[&link.display().to_string(), "symbolic link"]);
     assert_untouched(&target, &text, &link);
-    let out = with_passphrase(&world, &["unlock", "--local"], "pass\n", "");
+    let out = world.run_with_passphrase(&["unlock", "--local"], "pass\n", None);
     out.assert_failure()
         .assert_stderr_contains(&[&link.display().to_string(), "symbolic link"]);
     assert_untouched(&target, &text, &link);
-}
-
-/// `sec ARGS --passphrase-fd 3` with `lines` on descriptor 3 and `stdin` on stdin.
-fn with_passphrase(world: &World, args: &[&str], lines: &str, stdin: &str) -> Output {
-    let file = world.root().join(unique("pw"));
-    write_file_with_mode(&file, lines, 0o600);
-    let input = world.root().join(unique("in"));
-    std::fs::write(&input, stdin).unwrap();
-    let mut cmd = world.command("bash");
-    cmd.args([
-        "-c",
-        "exec \"$@\" --passphrase-fd 3 3<\"$SEC_TEST_PW_FILE\" <\"$SEC_TEST_IN\"",
-        "bash",
-    ])
-    .arg(sec_bin())
-    .args(args)
-    .env("SEC_TEST_PW_FILE", &file)
-    .env("SEC_TEST_IN", &input);
-    world.output(cmd)
 }

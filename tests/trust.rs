@@ -5,18 +5,14 @@
 
 use std::path::Path;
 
-use sec_tests::{Output, World, unique};
+use sec_tests::{Output, World, shell_quoted, unique};
 
-/// Runs `sec exec` in `dir` with a child that writes `$VAR` (or `<unset>`) to a file and
-/// returns what it wrote with sec's output.
+/// [`World::child_sees`] for a `sec exec` that succeeds: here the child always runs, with
+/// or without the repository's variables.
 fn child_sees(world: &World, dir: &Path, var: &str) -> (String, Output) {
-    let file = world.root().join(unique("seen"));
-    let script = format!("printf %s \"${{{var}-<unset>}}\" > \"$1\"");
-    let mut cmd = world.sec(&["exec", "--", "sh", "-c", &script, "sh"]);
-    cmd.arg(&file).current_dir(dir);
-    let out = world.output(cmd);
+    let (seen, out) = world.child_sees(dir, var);
     out.assert_success();
-    (std::fs::read_to_string(&file).unwrap(), out)
+    (seen, out)
 }
 
 fn write_repo_file(dir: &Path, text: &str) {
@@ -33,17 +29,13 @@ fn yes_askpass(world: &World) -> String {
     sec_tests::write_file_with_mode(
         &script,
         &format!(
-            "#!/bin/sh\nprintf '%s' \"$1\" > '{}'\n[ -x '{}' ] && '{}'\nexit 0\n",
-            dir.join("prompt").display(),
-            dir.join("meanwhile").display(),
-            dir.join("meanwhile").display()
+            "#!/bin/sh\nprintf '%s' \"$1\" > {prompt}\n[ -x {meanwhile} ] && {meanwhile}\nexit 0\n",
+            prompt = shell_quoted(&dir.join("prompt")),
+            meanwhile = shell_quoted(&dir.join("meanwhile")),
         ),
         0o755,
     );
-    format!(
-        "[defaults]\naskpass = {}\n",
-        sec_tests::toml_string(&script.to_string_lossy())
-    )
+    format!("[defaults]\naskpass = {}\n", sec_tests::toml_path(&script))
 }
 
 fn last_prompt(world: &World) -> String {
@@ -195,8 +187,8 @@ fn approval_shows_everything_safely_and_binds_to_what_was_shown() {
     sec_tests::write_file_with_mode(
         &meanwhile,
         &format!(
-            "#!/bin/sh\nprintf '[env]\\nA = {{ value = \"swapped\" }}\\n' > '{}'\n",
-            world.project.join(".sec.toml").display()
+            "#!/bin/sh\nprintf '[env]\\nA = {{ value = \"swapped\" }}\\n' > {}\n",
+            shell_quoted(&world.project.join(".sec.toml"))
         ),
         0o755,
     );

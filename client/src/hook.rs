@@ -1,9 +1,9 @@
-//! The shell hook: `sec hook SHELL` prints the script for that shell (templates in
-//! `shell-hooks/`, with this binary's path substituted and quoted), and `sec hook-event`
-//! is what the script runs when `$PWD` changed: revoke a scope left with
-//! `on_leave = "revoke"`, ask about a new or changed `.sec.toml`, offer to unlock the new
-//! scope (or, in an `[[untrusted]]` directory, only remind the user of `sec shield`), then
-//! print shell code that sets non-secret variables (`SEC_SCOPE`, the list of
+//! The shell hook: `sec hook SHELL` prints the script for that shell (the templates of the
+//! `sec-shell-hooks` crate in `shell-hooks/`, with this binary's path substituted and
+//! quoted), and `sec hook-event` is what the script runs when `$PWD` changed: revoke a
+//! scope left with `on_leave = "revoke"`, ask about a new or changed `.sec.toml`, offer to
+//! unlock the new scope (or, in an `[[untrusted]]` directory, only remind the user of `sec
+//! shield`), then print shell code that sets non-secret variables (`SEC_SCOPE`, the list of
 //! directories declined in this shell). Never a secret value.
 
 use std::io::{BufRead, IsTerminal, Write};
@@ -16,10 +16,6 @@ use crate::cli::Shell;
 use crate::commands::{human, resolve};
 use crate::daemon_conn::{self, Client};
 use crate::report::Failure;
-
-const BASH: &str = include_str!("../../shell-hooks/sec.bash");
-const ZSH: &str = include_str!("../../shell-hooks/sec.zsh");
-const FISH: &str = include_str!("../../shell-hooks/sec.fish");
 
 /// How long the hook waits for the daemon before giving up quietly (not counting the time
 /// the user takes to answer a prompt, or the keychain's own questions during an unlock).
@@ -35,18 +31,18 @@ pub fn print_script(shell: Shell) -> Result<u8, Failure> {
 /// The hook script for `shell`, calling the sec at `exe`.
 pub fn render(shell: Shell, exe: &str) -> String {
     let template = match shell {
-        Shell::Bash => BASH,
-        Shell::Zsh => ZSH,
-        Shell::Fish => FISH,
+        Shell::Bash => sec_shell_hooks::BASH,
+        Shell::Zsh => sec_shell_hooks::ZSH,
+        Shell::Fish => sec_shell_hooks::FISH,
     };
-    template.replace("@SEC@", &quote(shell, exe))
+    template.replace(sec_shell_hooks::PLACEHOLDER, &quote(shell, exe))
 }
 
 /// A single-quoted word for `shell`.
 fn quote(shell: Shell, text: &str) -> String {
     match shell {
-        Shell::Bash | Shell::Zsh => format!("'{}'", text.replace('\'', r"'\''")),
-        Shell::Fish => format!("'{}'", text.replace('\\', r"\\").replace('\'', r"\'")),
+        Shell::Bash | Shell::Zsh => sec_proto::shell::quote(text),
+        Shell::Fish => sec_proto::shell::quote_fish(text),
     }
 }
 

@@ -13,7 +13,7 @@ use secrecy::ExposeSecret;
 
 use crate::cli::{ImportArgs, ImportKind};
 use crate::daemon_conn::{Client, connect};
-use crate::import_files::{Credential, parse_netrc, parse_pypirc, url_has_credentials};
+use crate::import_files::{Credential, netrc, pypirc, url_has_credentials};
 use crate::report::Failure;
 
 /// A credential stored under a reference, with the value the vault is asked to hold.
@@ -38,8 +38,8 @@ pub async fn run(args: ImportArgs) -> Result<u8, Failure> {
     let text = std::fs::read_to_string(&path)
         .map_err(|e| Failure::new(format!("cannot read {}: {e}", path.display())))?;
     let parsed = match args.kind {
-        ImportKind::Pypirc => parse_pypirc(&text),
-        ImportKind::Netrc => parse_netrc(&text),
+        ImportKind::Pypirc => pypirc::parse(&text),
+        ImportKind::Netrc => netrc::parse(&text),
     };
     let credentials = parsed.map_err(|e| Failure::new(format!("{}:{e}", path.display())))?;
     if credentials.is_empty() {
@@ -131,31 +131,19 @@ fn vault_value(kind: ImportKind, credential: &Credential) -> String {
         ImportKind::Pypirc => credential.password.expose_secret().to_string(),
         ImportKind::Netrc => {
             let mut stanza = match &credential.repository {
-                Some(host) => format!("machine {}", netrc_word(host)),
+                Some(host) => format!("machine {}", netrc::word(host)),
                 None => "default".to_string(),
             };
             if let Some(login) = &credential.username {
-                stanza.push_str(&format!(" login {}", netrc_word(login)));
+                stanza.push_str(&format!(" login {}", netrc::word(login)));
             }
             stanza.push_str(&format!(
                 " password {}\n",
-                netrc_word(credential.password.expose_secret())
+                netrc::word(credential.password.expose_secret())
             ));
             stanza
         }
     }
-}
-
-/// A netrc token, double-quoted with backslash escapes when it holds whitespace or quotes.
-fn netrc_word(word: &str) -> String {
-    if !word.is_empty()
-        && !word
-            .chars()
-            .any(|c| c.is_whitespace() || c == '"' || c == '\\')
-    {
-        return word.to_string();
-    }
-    format!("\"{}\"", word.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 async fn store_and_verify(
@@ -297,16 +285,4 @@ async fn write_scope(client: &mut Client, snippet: &str, dir: &Path) -> Result<(
 fn config_path() -> Result<PathBuf, Failure> {
     sec_proto::paths::config_file()
         .ok_or_else(|| Failure::new("cannot tell your config directory; set HOME"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn netrc_stanzas_quote_what_needs_it() {
-        assert_eq!(netrc_word("plain"), "plain");
-        assert_eq!(netrc_word("has space"), "\"has space\"");
-        assert_eq!(netrc_word("q\"b\\s"), "\"q\\\"b\\\\s\"");
-    }
 }

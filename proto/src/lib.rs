@@ -11,6 +11,7 @@ pub mod launch;
 pub mod nofollow;
 pub mod paths;
 pub mod reference;
+pub mod shell;
 pub mod socket;
 pub mod token;
 
@@ -43,14 +44,7 @@ pub fn into_secret(mut plain: String) -> secrecy::SecretString {
 /// both sides show commands (confirmation prompts, refusals, `sec log`).
 pub fn shell_words(argv: &[String]) -> String {
     argv.iter()
-        .map(|w| {
-            let plain = |c: char| c.is_ascii_alphanumeric() || "-_./=:@%+,".contains(c);
-            if !w.is_empty() && w.chars().all(plain) {
-                w.clone()
-            } else {
-                format!("'{}'", w.replace('\'', r"'\''"))
-            }
-        })
+        .map(|w| shell::quote_if_needed(w))
         .collect::<Vec<_>>()
         .join(" ")
 }

@@ -30,6 +30,10 @@ pub use world::World;
 /// How long the fixtures wait for a condition (a socket, a file, a process) before giving up.
 pub const DEADLINE: Duration = Duration::from_secs(30);
 
+/// The exit code `sec exec` uses for its own failures, a refused lease among them (as `env`
+/// and `timeout` do): nothing was started.
+pub const SEC_FAILED: i32 = 125;
+
 /// The directory holding the workspace's built binaries (`target/debug`).
 ///
 /// An integration test runs as `target/debug/deps/<test>-<hash>`, so the binaries sit two
@@ -152,8 +156,14 @@ pub fn chmod(path: &Path, mode: u32) {
         .unwrap_or_else(|e| panic!("cannot chmod {:o} {}: {e}", mode, path.display()));
 }
 
+/// A path as one single-quoted word for a POSIX shell script (`sec_proto::shell::quote`).
+pub fn shell_quoted(path: &Path) -> String {
+    sec_proto::shell::quote(&path.to_string_lossy())
+}
+
 /// A path as a TOML basic string, quotes included.
-pub fn toml_string(text: &str) -> String {
+pub fn toml_path(path: &Path) -> String {
+    let text = path.to_string_lossy();
     let mut quoted = String::with_capacity(text.len() + 2);
     quoted.push('"');
     for c in text.chars() {
@@ -165,4 +175,35 @@ pub fn toml_string(text: &str) -> String {
     }
     quoted.push('"');
     quoted
+}
+
+/// A config with one scope on the project directory and the given `[scope.env]` lines.
+pub fn project_scope(env_lines: &str) -> String {
+    format!("[[scope]]\ndir = {{project}}\n[scope.env]\n{env_lines}\n")
+}
+
+/// Whether `needle` occurs in `haystack` (a file's bytes, a process environment).
+pub fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+/// Regular files below `dir`, recursively.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => pending.push(entry.path()),
+                Ok(t) if t.is_file() => files.push(entry.path()),
+                _ => {}
+            }
+        }
+    }
+    files
 }

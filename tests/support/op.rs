@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::write_file_with_mode;
+use crate::{shell_quoted, write_file_with_mode};
 
 /// Controls for the stand-in: the items it knows, sign-in state, a delay, and the log of
 /// its invocations.
@@ -59,8 +59,11 @@ impl OpStandin {
     pub(crate) fn install(dir: &Path, bin: &Path) -> Self {
         std::fs::create_dir_all(dir).expect("cannot create the op stand-in's directory");
         std::fs::write(dir.join("items"), "").expect("cannot create the op items file");
-        let quoted = format!("'{}'", dir.display().to_string().replace('\'', r"'\''"));
-        write_file_with_mode(&bin.join("op"), &SCRIPT.replace("__DIR__", &quoted), 0o755);
+        write_file_with_mode(
+            &bin.join("op"),
+            &SCRIPT.replace("__DIR__", &shell_quoted(dir)),
+            0o755,
+        );
         OpStandin {
             dir: dir.to_path_buf(),
         }

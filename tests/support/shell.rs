@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::output::{Output, wait_output};
 use crate::world::describe;
-use crate::{DEADLINE, World, sec_bin, unique, write_file_with_mode};
+use crate::{DEADLINE, World, sec_bin, shell_quoted, unique, write_file_with_mode};
 
 /// The script `sec hook SHELL` prints, with the real binary's path replaced by `sec_path`
 /// (written as the real output writes it, since both are plain paths).
@@ -88,8 +88,11 @@ impl SecStandin {
         std::fs::create_dir_all(dir).expect("cannot create the stand-in's directory");
         let path = dir.join("sec");
         let log = dir.join("sec-calls");
-        let quoted = format!("'{}'", log.display().to_string().replace('\'', r"'\''"));
-        write_file_with_mode(&path, &STANDIN.replace("__LOG__", &quoted), 0o755);
+        write_file_with_mode(
+            &path,
+            &STANDIN.replace("__LOG__", &shell_quoted(&log)),
+            0o755,
+        );
         SecStandin { path, log }
     }
 

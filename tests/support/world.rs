@@ -15,7 +15,7 @@ use crate::op::OpStandin;
 use crate::output::{Output, wait_output};
 use crate::procs::processes_with_env;
 use crate::secret_service::SecretService;
-use crate::{chmod, sec_bin};
+use crate::{chmod, sec_bin, unique, write_file_with_mode};
 
 /// The PATH after the world's own `bin`: fixed, so the tests do not depend on (or leak into)
 /// the developer's PATH and shell setup.
@@ -199,18 +199,65 @@ impl World {
 
     /// Runs `sec ARGS` with `input` on its stdin (a pipe, so not a terminal).
     pub fn run_with_stdin(&self, args: &[&str], input: &str) -> Output {
-        let mut cmd = self.sec(args);
-        cmd.stdin(Stdio::piped());
-        let what = describe(&cmd);
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run `{what}`: {e}"));
-        let mut stdin = child.stdin.take().expect("piped stdin");
-        stdin
-            .write_all(input.as_bytes())
-            .expect("cannot write to sec's stdin");
-        drop(stdin);
-        wait_output(child, &what)
+        self.output_with_stdin(self.sec(args), input)
+    }
+
+    /// `sec ARGS --passphrase-fd 3` with descriptor 3 reading `passphrase_file`, so that no
+    /// passphrase is ever in an argument or a variable; prepared as [`World::command`] does.
+    pub fn sec_with_passphrase_file(&self, args: &[&str], passphrase_file: &Path) -> Command {
+        let mut cmd = self.command("bash");
+        cmd.args([
+            "-c",
+            "exec \"$@\" --passphrase-fd 3 3<\"$SEC_TEST_PW_FILE\"",
+            "bash",
+        ])
+        .arg(sec_bin())
+        .args(args)
+        .env("SEC_TEST_PW_FILE", passphrase_file);
+        cmd
+    }
+
+    /// Runs `sec ARGS --passphrase-fd 3` with `lines` on descriptor 3 (through a 0600 file,
+    /// removed afterwards) and `stdin` on its stdin when given (a pipe; else /dev/null).
+    pub fn run_with_passphrase(&self, args: &[&str], lines: &str, stdin: Option<&str>) -> Output {
+        let file = self.root.join(unique("pw"));
+        write_file_with_mode(&file, lines, 0o600);
+        let cmd = self.sec_with_passphrase_file(args, &file);
+        let out = match stdin {
+            Some(input) => self.output_with_stdin(cmd, input),
+            None => self.output(cmd),
+        };
+        std::fs::remove_file(&file)
+            .unwrap_or_else(|e| panic!("cannot remove {}: {e}", file.display()));
+        out
+    }
+
+    /// Runs `sec exec` in `dir` with a child that writes `$VAR` (or `<unset>`) to a file, so
+    /// that what it received never passes through argv or sec's output; returns what the
+    /// child wrote ("" when it never ran) and sec's output.
+    pub fn child_sees(&self, dir: &Path, var: &str) -> (String, Output) {
+        self.child_sees_with(dir, &[], var, |_| {})
+    }
+
+    /// [`World::child_sees`] with `sec exec` OPTIONS, and `adjust` for a last change to the
+    /// command (its environment) before it runs.
+    pub fn child_sees_with(
+        &self,
+        dir: &Path,
+        options: &[&str],
+        var: &str,
+        adjust: impl FnOnce(&mut Command),
+    ) -> (String, Output) {
+        let file = self.root.join(unique("seen"));
+        let script = format!("printf %s \"${{{var}-<unset>}}\" > \"$1\"");
+        let mut cmd = self.sec(&["exec"]);
+        cmd.args(options)
+            .args(["--", "sh", "-c", &script, "sh"])
+            .arg(&file)
+            .current_dir(dir);
+        adjust(&mut cmd);
+        let out = self.output(cmd);
+        (std::fs::read_to_string(&file).unwrap_or_default(), out)
     }
 
     /// Runs a prepared command to completion.
@@ -219,6 +266,21 @@ impl World {
         let child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot run `{what}`: {e}"));
+        wait_output(child, &what)
+    }
+
+    /// Runs a prepared command to completion with `input` on its stdin (a pipe).
+    pub fn output_with_stdin(&self, mut cmd: Command, input: &str) -> Output {
+        cmd.stdin(Stdio::piped());
+        let what = describe(&cmd);
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run `{what}`: {e}"));
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        stdin
+            .write_all(input.as_bytes())
+            .unwrap_or_else(|e| panic!("cannot write to the stdin of `{what}`: {e}"));
+        drop(stdin);
         wait_output(child, &what)
     }
 
@@ -233,10 +295,7 @@ impl World {
         let path = self.config_path();
         std::fs::create_dir_all(path.parent().expect("config has a parent"))
             .expect("cannot create the config directory");
-        let text = text.replace(
-            "{project}",
-            &crate::toml_string(&self.project.to_string_lossy()),
-        );
+        let text = text.replace("{project}", &crate::toml_path(&self.project));
         std::fs::write(&path, text)
             .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
     }
@@ -285,7 +344,7 @@ impl World {
     /// Stores `value` under the attributes `service=SERVICE username=ACCOUNT`, as
     /// `keyring:SERVICE/ACCOUNT` names it.
     pub fn keyring_store(&self, service: &str, account: &str, value: &str) {
-        let mut cmd = self.secret_tool(&[
+        let cmd = self.secret_tool(&[
             "store",
             "--label=sec e2e",
             "service",
@@ -293,17 +352,7 @@ impl World {
             "username",
             account,
         ]);
-        cmd.stdin(Stdio::piped());
-        let what = describe(&cmd);
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run `{what}`: {e}"));
-        let mut stdin = child.stdin.take().expect("piped stdin");
-        stdin
-            .write_all(value.as_bytes())
-            .expect("cannot write to secret-tool");
-        drop(stdin);
-        wait_output(child, &what).assert_success();
+        self.output_with_stdin(cmd, value).assert_success();
     }
 
     /// The stored value, or `None` when there is no such item.
