@@ -44,38 +44,7 @@ pub enum Command {
     ///
     /// Exit status as for `sec exec`; 125 also when the shield cannot be built here or the
     /// config cannot be read (nothing is then run).
-    Shield {
-        /// A fresh network namespace with only the loopback interface.
-        #[arg(long)]
-        no_network: bool,
-        /// Show this path read-only (repeatable).
-        #[arg(long, value_name = "PATH")]
-        allow: Vec<PathBuf>,
-        /// Show this path writable (repeatable).
-        #[arg(long, value_name = "PATH")]
-        writable: Vec<PathBuf>,
-        /// Let the command change the project's .git/config, hooks and info (a test suite
-        /// that commits).
-        #[arg(long)]
-        writable_git: bool,
-        /// Pass this environment variable too; `*` matches any run (repeatable).
-        #[arg(long, value_name = "NAME")]
-        keep_env: Vec<String>,
-        /// Pass this open descriptor (above 2) to the command (repeatable).
-        #[arg(long, value_name = "FD")]
-        keep_fd: Vec<i32>,
-        /// Print what the command would see, and run nothing.
-        #[arg(long)]
-        show: bool,
-        /// The command and its arguments.
-        #[arg(
-            required_unless_present = "show",
-            trailing_var_arg = true,
-            allow_hyphen_values = true,
-            value_name = "CMD"
-        )]
-        argv: Vec<String>,
-    },
+    Shield(crate::shield::ShieldArgs),
     /// Show the scope that applies to a directory: variable names and references, no values.
     Ls {
         /// Directory (default: the current one).

@@ -24,27 +24,7 @@ use crate::report::Failure;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // Before any runtime or thread exists: the shield enters a user namespace itself.
-    if let Command::Shield {
-        no_network,
-        allow,
-        writable,
-        writable_git,
-        keep_env,
-        keep_fd,
-        show,
-        argv,
-    } = cli.command
-    {
-        let args = shield::ShieldArgs {
-            no_network,
-            allow,
-            writable,
-            writable_git,
-            keep_env,
-            keep_fd,
-            show,
-            argv,
-        };
+    if let Command::Shield(args) = cli.command {
         return finish(shield::run(args), true);
     }
     let is_exec = matches!(cli.command, Command::Exec { .. });
@@ -75,7 +55,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Exec { only, argv } => exec::run(argv, only).await,
-            Command::Shield { .. } => unreachable!("the shield runs without the runtime"),
+            Command::Shield(_) => unreachable!("the shield runs without the runtime"),
             Command::Ls { dir } => commands::ls(dir).await,
             Command::Status { json } => commands::status(json).await,
             Command::Revoke {

@@ -38,15 +38,38 @@ use sec_proto::config::{Config, ShieldSettings};
 use layout::{Guarded, Layout};
 
 /// `sec shield`'s command line.
+#[derive(clap::Args)]
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub struct ShieldArgs {
+    /// A fresh network namespace with only the loopback interface.
+    #[arg(long)]
     pub no_network: bool,
+    /// Show this path read-only (repeatable).
+    #[arg(long, value_name = "PATH")]
     pub allow: Vec<PathBuf>,
+    /// Show this path writable (repeatable).
+    #[arg(long, value_name = "PATH")]
     pub writable: Vec<PathBuf>,
+    /// Let the command change the project's .git/config, hooks and info (a test suite
+    /// that commits).
+    #[arg(long)]
     pub writable_git: bool,
+    /// Pass this environment variable too; `*` matches any run (repeatable).
+    #[arg(long, value_name = "NAME")]
     pub keep_env: Vec<String>,
+    /// Pass this open descriptor (above 2) to the command (repeatable).
+    #[arg(long, value_name = "FD")]
     pub keep_fd: Vec<i32>,
+    /// Print what the command would see, and run nothing.
+    #[arg(long)]
     pub show: bool,
+    /// The command and its arguments.
+    #[arg(
+        required_unless_present = "show",
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMD"
+    )]
     pub argv: Vec<String>,
 }
 
