@@ -105,8 +105,8 @@ cat <<EOF
 - date: $(date -u '+%Y-%m-%d %H:%M:%S UTC'); checkout: $COMMIT; binaries: \`$BIN_DIR\`
 - machine: $(nproc) CPU(s), $(uname -sr); load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)
 - $(hyperfine --version), $(bwrap --version); \`-N --warmup 5 --runs $RUNS\`, medians
-- \`sec shield\` asks the running secd for the user's \`[shield]\` settings on every run
-  (included in its time); bwrap has no such step.
+- \`sec shield\` reads config.toml's \`[shield]\` and the host's mount table and listening
+  sockets on every run (included in its time); bwrap has no such step.
 
 ## Overhead over \`true\` (median − median of \`true\`), sec / bwrap
 
