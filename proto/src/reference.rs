@@ -7,24 +7,103 @@
 
 use std::fmt;
 
-/// A parsed secret reference. Its `Display` is the reference as the user wrote it.
+/// A parsed secret reference. Its `Display` is the reference as the user wrote it. Each
+/// variant holds its scheme's own type, so a backend receives only the references it serves.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Reference {
     /// `keyring:SERVICE/ACCOUNT`: the OS keychain.
-    Keyring { service: String, account: String },
+    Keyring(KeyringRef),
     /// `op://VAULT/ITEM/[SECTION/]FIELD`: 1Password, through `op read`.
-    OnePassword(String),
-    /// `pass:PATH` or `pass:PATH#KEY`: an entry of the password-store (`pass show PATH`), its
-    /// first line or the value of its `KEY: value` line.
-    Pass { path: String, key: Option<String> },
-    /// `cmd:PROGRAM ARG...`: the output of a program, run without a shell. `line` is the text
-    /// after `cmd:` as written, `argv` its words.
-    Command { line: String, argv: Vec<String> },
-    /// `keyutils:NAME`: a `user` key `sec:NAME` in the Linux kernel's user keyring.
-    Keyutils { name: String },
-    /// `local:NAME`: an entry of sec's own encrypted vault file.
-    Local { name: String },
+    OnePassword(OpRef),
+    /// `pass:PATH` or `pass:PATH#KEY`: the password-store.
+    Pass(PassRef),
+    /// `cmd:PROGRAM ARG...`: the output of a program, run without a shell.
+    Command(CmdRef),
+    /// `keyutils:NAME`: the Linux kernel's user keyring.
+    Keyutils(KeyutilsRef),
+    /// `local:NAME`: sec's own encrypted vault file.
+    Local(LocalRef),
 }
+
+/// `keyring:SERVICE/ACCOUNT`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KeyringRef {
+    pub service: String,
+    pub account: String,
+}
+
+/// `op://VAULT/ITEM/[SECTION/]FIELD`, kept as written: `op read` takes it whole.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct OpRef {
+    pub uri: String,
+}
+
+/// `pass:PATH` or `pass:PATH#KEY`: an entry of the password-store (`pass show PATH`), its
+/// first line or the value of its `KEY: value` line.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PassRef {
+    pub path: String,
+    pub key: Option<String>,
+}
+
+/// `cmd:PROGRAM ARG...`. `line` is the text after `cmd:` as written, `argv` its words.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CmdRef {
+    pub line: String,
+    pub argv: Vec<String>,
+}
+
+/// `keyutils:NAME`: a `user` key `sec:NAME` in the user keyring.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KeyutilsRef {
+    pub name: String,
+}
+
+/// `local:NAME`: an entry of sec's own encrypted vault file.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LocalRef {
+    pub name: String,
+}
+
+/// For each scheme's type: its `Display` (the reference as written, which every error names)
+/// and `TryFrom<Reference>` (to pick one scheme's reference out of a parsed one).
+macro_rules! scheme_type {
+    ($variant:ident, $ty:ident, |$r:ident, $f:ident| $display:expr) => {
+        impl fmt::Display for $ty {
+            fn fmt(&self, $f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let $r = self;
+                $display
+            }
+        }
+        impl TryFrom<Reference> for $ty {
+            type Error = Reference;
+            fn try_from(reference: Reference) -> Result<Self, Reference> {
+                match reference {
+                    Reference::$variant(r) => Ok(r),
+                    other => Err(other),
+                }
+            }
+        }
+    };
+}
+
+scheme_type!(Keyring, KeyringRef, |r, f| write!(
+    f,
+    "keyring:{}/{}",
+    r.service, r.account
+));
+scheme_type!(OnePassword, OpRef, |r, f| f.write_str(&r.uri));
+scheme_type!(Pass, PassRef, |r, f| match &r.key {
+    None => write!(f, "pass:{}", r.path),
+    Some(key) => write!(f, "pass:{}#{key}", r.path),
+});
+scheme_type!(Command, CmdRef, |r, f| write!(f, "cmd:{}", r.line));
+scheme_type!(Keyutils, KeyutilsRef, |r, f| write!(
+    f,
+    "keyutils:{}",
+    r.name
+));
+scheme_type!(Local, LocalRef, |r, f| write!(f, "local:{}", r.name));
 
 const KNOWN_SCHEMES: &str = "`keyring:SERVICE/ACCOUNT`, `op://VAULT/ITEM/FIELD`, `pass:PATH[#KEY]`, `keyutils:NAME`, `local:NAME`, `cmd:PROGRAM ARG...`";
 
@@ -44,10 +123,10 @@ impl Reference {
                 if service.is_empty() || account.is_empty() {
                     return Err("a keyring reference is `keyring:SERVICE/ACCOUNT`".into());
                 }
-                Ok(Reference::Keyring {
+                Ok(Reference::Keyring(KeyringRef {
                     service: service.into(),
                     account: account.into(),
-                })
+                }))
             }
             "op" => {
                 let path = rest.strip_prefix("//").unwrap_or("");
@@ -58,7 +137,7 @@ impl Reference {
                             .into(),
                     );
                 }
-                Ok(Reference::OnePassword(text.into()))
+                Ok(Reference::OnePassword(OpRef { uri: text.into() }))
             }
             "pass" => parse_pass(rest),
             "cmd" => parse_cmd(rest),
@@ -77,23 +156,19 @@ impl Reference {
     /// Such references are accepted only from the user's own configuration: a repository's
     /// `.sec.toml` that could name one would run code of the repository's choosing.
     pub fn runs_program(&self) -> bool {
-        matches!(self, Reference::Command { .. })
+        matches!(self, Reference::Command(_))
     }
 }
 
 impl fmt::Display for Reference {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Reference::Keyring { service, account } => write!(f, "keyring:{service}/{account}"),
-            Reference::OnePassword(text) => f.write_str(text),
-            Reference::Pass { path, key: None } => write!(f, "pass:{path}"),
-            Reference::Pass {
-                path,
-                key: Some(key),
-            } => write!(f, "pass:{path}#{key}"),
-            Reference::Command { line, .. } => write!(f, "cmd:{line}"),
-            Reference::Keyutils { name } => write!(f, "keyutils:{name}"),
-            Reference::Local { name } => write!(f, "local:{name}"),
+            Reference::Keyring(r) => r.fmt(f),
+            Reference::OnePassword(r) => r.fmt(f),
+            Reference::Pass(r) => r.fmt(f),
+            Reference::Command(r) => r.fmt(f),
+            Reference::Keyutils(r) => r.fmt(f),
+            Reference::Local(r) => r.fmt(f),
         }
     }
 }
@@ -140,10 +215,10 @@ fn parse_pass(rest: &str) -> Result<Reference, String> {
             ));
         }
     }
-    Ok(Reference::Pass {
+    Ok(Reference::Pass(PassRef {
         path: path.to_string(),
         key: key.map(str::to_string),
-    })
+    }))
 }
 
 const CMD_SYNTAX: &str =
@@ -166,10 +241,10 @@ fn parse_cmd(line: &str) -> Result<Reference, String> {
     if argv.iter().any(|word| word.contains('\0')) {
         return Err(format!("{CMD_SYNTAX}; it contains a NUL character"));
     }
-    Ok(Reference::Command {
+    Ok(Reference::Command(CmdRef {
         line: line.to_string(),
         argv,
-    })
+    }))
 }
 
 /// Splits `line` into words like a POSIX shell, with quoting but no expansion (see the
@@ -272,9 +347,9 @@ fn parse_keyutils(name: &str) -> Result<Reference, String> {
             "{syntax}; its NAME is longer than {MAX_KEYUTILS_NAME} bytes"
         ));
     }
-    Ok(Reference::Keyutils {
+    Ok(Reference::Keyutils(KeyutilsRef {
         name: name.to_string(),
-    })
+    }))
 }
 
 /// Parses the text after `local:`: a non-empty name without control characters.
@@ -282,9 +357,9 @@ fn parse_local(rest: &str) -> Result<Reference, String> {
     if rest.is_empty() || rest.chars().any(char::is_control) || rest.trim() != rest {
         return Err("a local vault reference is `local:NAME`".into());
     }
-    Ok(Reference::Local {
+    Ok(Reference::Local(LocalRef {
         name: rest.to_string(),
-    })
+    }))
 }
 
 #[cfg(test)]

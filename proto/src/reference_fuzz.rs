@@ -148,7 +148,7 @@ fn check(text: &str) {
                 Reference::parse(&reference.to_string()).as_ref(),
                 Ok(&reference)
             );
-            if let Reference::Command { argv, line } = &reference {
+            if let Reference::Command(CmdRef { argv, line }) = &reference {
                 assert!(!argv.is_empty(), "a cmd reference names a program");
                 assert_eq!(split_words(line).as_ref(), Ok(argv));
                 // What `sec` and secd show of a command reads back as the same words.
@@ -156,7 +156,7 @@ fn check(text: &str) {
             }
             assert_eq!(
                 reference.runs_program(),
-                matches!(reference, Reference::Command { .. })
+                matches!(reference, Reference::Command(_))
             );
         }
         Err(message) => {

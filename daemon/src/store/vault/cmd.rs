@@ -31,7 +31,7 @@ use secrecy::SecretString;
 use tokio::process::Command;
 
 use super::program::{RunError, first_line, run, stdout_secret};
-use super::{Reference, VaultError, unsupported};
+use super::{CmdRef, VaultError, unsupported};
 
 const BACKEND: &str = "the cmd: program";
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -45,10 +45,8 @@ impl CmdBackend {
         Self { timeout: TIMEOUT }
     }
 
-    async fn read(&self, reference: &Reference) -> Result<SecretString, VaultError> {
-        let Reference::Command { argv, .. } = reference else {
-            unreachable!("the registry sends only cmd references here")
-        };
+    async fn read(&self, reference: &CmdRef) -> Result<SecretString, VaultError> {
+        let argv = &reference.argv;
         let name = reference.to_string();
         let program = &argv[0];
         let mut command = Command::new(program);
@@ -132,13 +130,13 @@ const READ_ONLY: &str =
     "a cmd: reference is read-only; store the secret where your command reads it";
 
 impl CmdBackend {
-    pub async fn get(&self, reference: &Reference) -> Result<SecretString, VaultError> {
+    pub async fn get(&self, reference: &CmdRef) -> Result<SecretString, VaultError> {
         self.read(reference).await
     }
 }
 
 /// Why a `cmd:` reference cannot be written or deleted.
-pub fn refusal(reference: &Reference, action: &'static str) -> VaultError {
+pub fn refusal(reference: &CmdRef, action: &'static str) -> VaultError {
     unsupported(reference, BACKEND, action, READ_ONLY)
 }
 
@@ -148,13 +146,14 @@ mod tests {
 
     use super::super::program::{STDERR_CHARS, trim_newline};
     use super::*;
+    use crate::store::vault::Reference;
 
     #[test]
     fn parses_cmd_references() {
         let r = Reference::parse("cmd:secret-tool lookup service 'my pypi'").unwrap();
         assert_eq!(r.to_string(), "cmd:secret-tool lookup service 'my pypi'");
         assert!(r.runs_program());
-        let Reference::Command { argv, .. } = &r else {
+        let Reference::Command(CmdRef { argv, .. }) = &r else {
             panic!("{r:?}")
         };
         assert_eq!(argv, &["secret-tool", "lookup", "service", "my pypi"]);
@@ -216,8 +215,8 @@ mod tests {
         assert_eq!(first_line(""), "");
     }
 
-    fn reference(text: &str) -> Reference {
-        Reference::parse(text).unwrap()
+    fn reference(text: &str) -> CmdRef {
+        CmdRef::try_from(Reference::parse(text).unwrap()).unwrap()
     }
 
     #[tokio::test]

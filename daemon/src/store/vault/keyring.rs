@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use keyring_core::{CredentialStore, Entry, Error};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{Reference, VaultError, into_secret};
+use super::{KeyringRef, VaultError, into_secret};
 
 const BACKEND: &str = "the OS keychain";
 
@@ -32,13 +32,10 @@ impl KeyringBackend {
     /// creation of the shared store; calls themselves may run side by side.
     async fn with_entry<T: Send + 'static>(
         &self,
-        reference: &Reference,
+        reference: &KeyringRef,
         op: impl FnOnce(&Entry) -> Result<T, Error> + Send + 'static,
     ) -> Result<T, VaultError> {
-        let Reference::Keyring { service, account } = reference else {
-            unreachable!("the registry sends only keyring references here")
-        };
-        let (service, account) = (service.clone(), account.clone());
+        let (service, account) = (reference.service.clone(), reference.account.clone());
         let store = Arc::clone(&self.store);
         let name = reference.to_string();
         let joined = tokio::task::spawn_blocking(move || {
@@ -96,7 +93,7 @@ impl Drop for KeyringBackend {
 }
 
 impl KeyringBackend {
-    pub async fn get(&self, reference: &Reference) -> Result<SecretString, VaultError> {
+    pub async fn get(&self, reference: &KeyringRef) -> Result<SecretString, VaultError> {
         self.with_entry(reference, |entry| entry.get_password())
             .await
             .map(into_secret)
@@ -104,7 +101,7 @@ impl KeyringBackend {
 
     pub async fn store(
         &self,
-        reference: &Reference,
+        reference: &KeyringRef,
         value: SecretString,
     ) -> Result<(), VaultError> {
         self.with_entry(reference, move |entry| {
@@ -113,7 +110,7 @@ impl KeyringBackend {
         .await
     }
 
-    pub async fn delete(&self, reference: &Reference) -> Result<(), VaultError> {
+    pub async fn delete(&self, reference: &KeyringRef) -> Result<(), VaultError> {
         self.with_entry(reference, |entry| entry.delete_credential())
             .await
     }

@@ -1,7 +1,8 @@
-//! Vault backends behind one trait. A [`Reference`] (its syntax is `sec_proto::reference`)
-//! names a secret (`SCHEME:REST`); the [`Vaults`] registry sends it to the backend for its
-//! scheme. Adding a backend means a variant in `Reference`, a module implementing
-//! [`Backend`], and a line in `Vaults::new`.
+//! Vault backends. A [`Reference`] (its syntax is `sec_proto::reference`) names a secret
+//! (`SCHEME:REST`); the [`Vaults`] registry hands the scheme's own reference type to the
+//! backend for that scheme, so no backend sees references it does not serve. Adding a
+//! backend means a variant and type in `Reference`, a module with inherent async
+//! `get`/`store`/`delete`, and an arm in each of `Vaults`' methods.
 
 mod cmd;
 mod keyring;
@@ -26,7 +27,9 @@ pub struct DefaultStore {
 }
 pub use self::op::OpBackend;
 pub use self::pass::PassBackend;
-pub use sec_proto::reference::Reference;
+pub use sec_proto::reference::{
+    CmdRef, KeyringRef, KeyutilsRef, LocalRef, OpRef, PassRef, Reference,
+};
 
 /// Why a vault could not give, store or delete a secret. Every message names the reference
 /// and the backend and says what to do; none ever holds a secret value.
@@ -66,11 +69,11 @@ pub enum VaultError {
 /// added by editing the entry, and the kernel keyring forgets everything at reboot.
 fn not_found_hint(reference: &str) -> String {
     match Reference::parse(reference) {
-        Ok(Reference::Pass {
+        Ok(Reference::Pass(PassRef {
             path,
             key: Some(key),
-        }) => format!("run `pass edit {path}` and add a line `{key}: ...`"),
-        Ok(Reference::Keyutils { .. }) => format!(
+        })) => format!("run `pass edit {path}` and add a line `{key}: ...`"),
+        Ok(Reference::Keyutils(_)) => format!(
             "kernel keyring keys last only until the next reboot; store it again with `sec set {reference}`"
         ),
         _ => format!("store it with `sec set {reference}`"),
@@ -121,12 +124,12 @@ impl Vaults {
     /// The secret `reference` names.
     pub async fn get(&self, reference: &Reference) -> Result<SecretString, VaultError> {
         match reference {
-            Reference::Keyring { .. } => self.keyring.get(reference).await,
-            Reference::OnePassword(_) => self.op.get(reference).await,
-            Reference::Pass { .. } => self.pass.get(reference).await,
-            Reference::Command { .. } => self.cmd.get(reference).await,
-            Reference::Keyutils { .. } => self.keyutils.get(reference).await,
-            Reference::Local { .. } => self.local.get(reference).await,
+            Reference::Keyring(r) => self.keyring.get(r).await,
+            Reference::OnePassword(r) => self.op.get(r).await,
+            Reference::Pass(r) => self.pass.get(r).await,
+            Reference::Command(r) => self.cmd.get(r).await,
+            Reference::Keyutils(r) => self.keyutils.get(r).await,
+            Reference::Local(r) => self.local.get(r).await,
         }
     }
 
@@ -137,31 +140,31 @@ impl Vaults {
         value: SecretString,
     ) -> Result<(), VaultError> {
         match reference {
-            Reference::Keyring { .. } => self.keyring.store(reference, value).await,
-            Reference::OnePassword(_) => Err(op::refusal(reference, "store")),
-            Reference::Pass { .. } => self.pass.store(reference, value).await,
-            Reference::Command { .. } => Err(cmd::refusal(reference, "store")),
-            Reference::Keyutils { .. } => self.keyutils.store(reference, value).await,
-            Reference::Local { .. } => self.local.store(reference, value).await,
+            Reference::Keyring(r) => self.keyring.store(r, value).await,
+            Reference::OnePassword(r) => Err(op::refusal(r, "store")),
+            Reference::Pass(r) => self.pass.store(r, value).await,
+            Reference::Command(r) => Err(cmd::refusal(r, "store")),
+            Reference::Keyutils(r) => self.keyutils.store(r, value).await,
+            Reference::Local(r) => self.local.store(r, value).await,
         }
     }
 
     /// Deletes what `reference` names (read-only stores refuse, saying what to do).
     pub async fn delete(&self, reference: &Reference) -> Result<(), VaultError> {
         match reference {
-            Reference::Keyring { .. } => self.keyring.delete(reference).await,
-            Reference::OnePassword(_) => Err(op::refusal(reference, "delete")),
-            Reference::Pass { .. } => self.pass.delete(reference).await,
-            Reference::Command { .. } => Err(cmd::refusal(reference, "delete")),
-            Reference::Keyutils { .. } => self.keyutils.delete(reference).await,
-            Reference::Local { .. } => self.local.delete(reference).await,
+            Reference::Keyring(r) => self.keyring.delete(r).await,
+            Reference::OnePassword(r) => Err(op::refusal(r, "delete")),
+            Reference::Pass(r) => self.pass.delete(r).await,
+            Reference::Command(r) => Err(cmd::refusal(r, "delete")),
+            Reference::Keyutils(r) => self.keyutils.delete(r).await,
+            Reference::Local(r) => self.local.delete(r).await,
         }
     }
 }
 
 /// The answer of a read-only vault to `store` or `delete`.
 pub fn unsupported(
-    reference: &Reference,
+    reference: &impl std::fmt::Display,
     backend: &'static str,
     action: &'static str,
     hint: &'static str,
@@ -185,10 +188,10 @@ mod tests {
         let r = Reference::parse("keyring:pypi/coveragepy").unwrap();
         assert_eq!(
             r,
-            Reference::Keyring {
+            Reference::Keyring(KeyringRef {
                 service: "pypi".into(),
                 account: "coveragepy".into()
-            }
+            })
         );
         assert_eq!(r.to_string(), "keyring:pypi/coveragepy");
         let nested = Reference::parse("keyring:svc/a/b").unwrap();

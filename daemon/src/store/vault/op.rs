@@ -7,7 +7,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 use super::program::{RunError, run, stdout_secret};
-use super::{Reference, VaultError, unsupported};
+use super::{OpRef, VaultError, unsupported};
 
 const BACKEND: &str = "1Password (op)";
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -25,7 +25,7 @@ impl OpBackend {
         }
     }
 
-    async fn read(&self, reference: &Reference) -> Result<SecretString, VaultError> {
+    async fn read(&self, reference: &OpRef) -> Result<SecretString, VaultError> {
         let name = reference.to_string();
         let failed = |reason: String| VaultError::Failed {
             reference: name.clone(),
@@ -124,13 +124,13 @@ fn op_error(reference: &str, stderr: &str) -> VaultError {
 }
 
 impl OpBackend {
-    pub async fn get(&self, reference: &Reference) -> Result<SecretString, VaultError> {
+    pub async fn get(&self, reference: &OpRef) -> Result<SecretString, VaultError> {
         self.read(reference).await
     }
 }
 
 /// Why an `op://` reference cannot be written or deleted: that is 1Password's own job.
-pub fn refusal(reference: &Reference, action: &'static str) -> VaultError {
+pub fn refusal(reference: &OpRef, action: &'static str) -> VaultError {
     let hint = match action {
         "store" => "create or edit the item in 1Password itself (app or `op item edit`)",
         _ => "delete the item in 1Password itself (app or `op item delete`)",

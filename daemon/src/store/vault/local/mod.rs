@@ -19,7 +19,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::time::Instant;
 
-use super::{Reference, VaultError};
+use super::{LocalRef, VaultError};
 use crate::store::expiry::{Limits, compute_expiration};
 use crate::store::vault::local::format::{Contents, LocalVaultError, VaultFile};
 
@@ -228,7 +228,7 @@ impl LocalVault {
             .map_err(LocalError::from)
     }
 
-    fn get(&self, name: &str, reference: &Reference) -> Result<SecretString, VaultError> {
+    fn get(&self, reference: &LocalRef) -> Result<SecretString, VaultError> {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let Some(unlocked) = state.as_mut() else {
             if !self.file.exists() {
@@ -244,7 +244,7 @@ impl LocalVault {
         unlocked.used = Instant::now();
         unlocked
             .contents
-            .get(name)
+            .get(&reference.name)
             .cloned()
             .ok_or_else(|| VaultError::NotFound {
                 reference: reference.to_string(),
@@ -255,7 +255,7 @@ impl LocalVault {
     /// Applies `change` to a copy of the contents, saves it, and keeps it only if saved.
     async fn update(
         &self,
-        reference: &Reference,
+        reference: &LocalRef,
         change: impl FnOnce(&mut Contents) -> bool,
     ) -> Result<(), VaultError> {
         let _saving = self.saving.lock().await;
@@ -323,24 +323,13 @@ impl LocalBackend {
     }
 }
 
-fn name_of(reference: &Reference) -> &str {
-    match reference {
-        Reference::Local { name } => name,
-        _ => unreachable!("the registry sends only local references here"),
-    }
-}
-
 impl LocalBackend {
-    pub async fn get(&self, reference: &Reference) -> Result<SecretString, VaultError> {
-        self.vault.get(name_of(reference), reference)
+    pub async fn get(&self, reference: &LocalRef) -> Result<SecretString, VaultError> {
+        self.vault.get(reference)
     }
 
-    pub async fn store(
-        &self,
-        reference: &Reference,
-        value: SecretString,
-    ) -> Result<(), VaultError> {
-        let name = name_of(reference).to_string();
+    pub async fn store(&self, reference: &LocalRef, value: SecretString) -> Result<(), VaultError> {
+        let name = reference.name.clone();
         self.vault
             .update(reference, move |contents| {
                 contents.set(name, SecretString::from(value.expose_secret()));
@@ -349,8 +338,8 @@ impl LocalBackend {
             .await
     }
 
-    pub async fn delete(&self, reference: &Reference) -> Result<(), VaultError> {
-        let name = name_of(reference).to_string();
+    pub async fn delete(&self, reference: &LocalRef) -> Result<(), VaultError> {
+        let name = reference.name.clone();
         self.vault
             .update(reference, move |contents| contents.remove(&name))
             .await
@@ -360,6 +349,7 @@ impl LocalBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::vault::Reference;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn key_derivations_run_one_at_a_time() {
@@ -394,8 +384,8 @@ mod tests {
         )
     }
 
-    fn reference(name: &str) -> Reference {
-        Reference::parse(&format!("local:{name}")).unwrap()
+    fn reference(name: &str) -> LocalRef {
+        LocalRef { name: name.into() }
     }
 
     #[tokio::test]
