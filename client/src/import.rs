@@ -8,6 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
+use sec_proto::config::toml_string;
 use sec_proto::pb;
 use secrecy::ExposeSecret;
 
@@ -228,10 +229,6 @@ fn snippet(kind: ImportKind, stored: &[Stored<'_>], dir: &str, source: &Path) ->
     out
 }
 
-fn toml_string(text: &str) -> String {
-    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
-}
-
 /// Appends the snippet to config.toml, then asks the daemon whether the result parses;
 /// when it does not, the previous content is put back.
 async fn write_scope(client: &mut Client, snippet: &str, dir: &Path) -> Result<(), Failure> {
@@ -285,4 +282,86 @@ async fn write_scope(client: &mut Client, snippet: &str, dir: &Path) -> Result<(
 fn config_path() -> Result<PathBuf, Failure> {
     sec_proto::paths::config_file()
         .ok_or_else(|| Failure::new("cannot tell your config directory; set HOME"))
+}
+
+#[cfg(test)]
+mod tests {
+    use sec_proto::config::{Config, Value};
+    use sec_proto::reference::Reference;
+    use secrecy::SecretString;
+
+    use super::*;
+
+    fn credential(origin: &str, username: Option<&str>, repository: Option<&str>) -> Credential {
+        Credential {
+            origin: origin.into(),
+            suggested_name: "unused".into(),
+            username: username.map(str::to_string),
+            password: SecretString::from("unused"),
+            repository: repository.map(str::to_string),
+            line: 1,
+        }
+    }
+
+    /// What `sec import` writes is read by the same parser secd uses, with every value as
+    /// written, however the directory and the references are spelled.
+    #[test]
+    fn snippets_read_back_through_the_config_parser() {
+        let home = tempfile::tempdir().unwrap();
+        let dir = home.path().join("a \"quoted\" \\ dir\twith 'marks'");
+        std::fs::create_dir(&dir).unwrap();
+        let pypi = credential(
+            "pypirc [pypi]",
+            Some("__token__"),
+            Some("https://upload.pypi.org/legacy/"),
+        );
+        let test = credential("pypirc [testpypi]", None, None);
+        let password = "keyring:sec/pypi \"x\" \\ y";
+        let stored = [
+            Stored {
+                credential: &pypi,
+                reference: password.into(),
+                url_reference: None,
+            },
+            Stored {
+                credential: &test,
+                reference: "local:pypi/testpypi".into(),
+                url_reference: Some("local:pypi/testpypi-url".into()),
+            },
+        ];
+        let source = Path::new("/home/u/.pypirc");
+        let text = snippet(ImportKind::Pypirc, &stored, dir.to_str().unwrap(), source);
+        let config = Config::parse(&text, Path::new("config.toml"), home.path())
+            .unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let scope = config.scope_for(&dir).expect("the scope covers DIR");
+        assert_eq!(
+            scope.env["TWINE_USERNAME"],
+            Value::Literal("__token__".into())
+        );
+        assert_eq!(
+            scope.env["TWINE_PASSWORD"],
+            Value::Secret(Reference::parse(password).unwrap())
+        );
+        assert_eq!(
+            scope.env["TWINE_REPOSITORY_URL"],
+            Value::Literal("https://upload.pypi.org/legacy/".into())
+        );
+        assert_eq!(scope.env.len(), 3, "alternatives stay comments:\n{text}");
+
+        let netrc = credential("netrc machine github.com", Some("me"), None);
+        let stored = [Stored {
+            credential: &netrc,
+            reference: "local:netrc/github.com".into(),
+            url_reference: None,
+        }];
+        let text = snippet(ImportKind::Netrc, &stored, dir.to_str().unwrap(), source);
+        let config = Config::parse(&text, Path::new("config.toml"), home.path())
+            .unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let scope = config.scope_for(&dir).expect("the scope covers DIR");
+        assert_eq!(
+            scope.env["NETRC"],
+            Value::Secret(Reference::parse("local:netrc/github.com").unwrap())
+        );
+        assert_eq!(scope.files["NETRC"], ".netrc");
+    }
 }

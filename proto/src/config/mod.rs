@@ -569,6 +569,12 @@ fn is_env_name(name: &str) -> bool {
         && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
 }
 
+/// `text` as a TOML string, escaped so that any text (quotes, backslashes, newlines, control
+/// characters) reads back as itself: for tools that write config.toml (`sec import`).
+pub fn toml_string(text: &str) -> String {
+    toml::Value::String(text.to_owned()).to_string()
+}
+
 mod errors;
 mod raw;
 mod shield;
