@@ -161,20 +161,9 @@ pub fn shell_quoted(path: &Path) -> String {
     sec_proto::shell::quote(&path.to_string_lossy())
 }
 
-/// A path as a TOML basic string, quotes included.
+/// A path as a TOML string, quotes included (`sec_proto::config::toml_string`).
 pub fn toml_path(path: &Path) -> String {
-    let text = path.to_string_lossy();
-    let mut quoted = String::with_capacity(text.len() + 2);
-    quoted.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => quoted.push_str("\\\""),
-            '\\' => quoted.push_str("\\\\"),
-            c => quoted.push(c),
-        }
-    }
-    quoted.push('"');
-    quoted
+    sec_proto::config::toml_string(&path.to_string_lossy())
 }
 
 /// A config with one scope on the project directory and the given `[scope.env]` lines.

@@ -30,7 +30,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 use tokio::process::Command;
 
-use super::program::{RunError, first_line, run, stdout_secret};
+use super::program::{Advice, first_line, run, stdout_secret};
 use super::{CmdRef, VaultError, unsupported};
 
 const BACKEND: &str = "the cmd: program";
@@ -51,13 +51,13 @@ impl CmdBackend {
         let program = &argv[0];
         let mut command = Command::new(program);
         command.args(&argv[1..]);
-        let captured = match run(command, None, self.timeout).await {
-            Ok(captured) => captured,
-            Err(RunError::NotInstalled) => {
-                return Err(VaultError::Unavailable {
-                    reference: name,
-                    backend: BACKEND,
-                    reason: format!(
+        let captured = run(command, None, self.timeout).await.map_err(|e| {
+            e.explain(
+                &name,
+                BACKEND,
+                program,
+                Advice {
+                    not_installed: format!(
                         "`{program}` was not found{}; install it, or name it by its absolute path",
                         if program.starts_with('/') {
                             ""
@@ -65,26 +65,13 @@ impl CmdBackend {
                             " on secd's PATH"
                         }
                     ),
-                });
-            }
-            Err(RunError::TimedOut) => {
-                return Err(VaultError::Unavailable {
-                    reference: name,
-                    backend: BACKEND,
-                    reason: format!(
+                    timed_out: format!(
                         "`{program}` did not finish within {}s (it was stopped); make sure it needs no input and can reach what it asks",
                         self.timeout.as_secs()
                     ),
-                });
-            }
-            Err(RunError::Io(e)) => {
-                return Err(VaultError::Failed {
-                    reference: name,
-                    backend: BACKEND,
-                    reason: format!("cannot run `{program}`: {e}"),
-                });
-            }
-        };
+                },
+            )
+        })?;
         if !captured.status.success() {
             return Err(VaultError::Failed {
                 reference: name,

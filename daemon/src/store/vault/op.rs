@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
-use super::program::{RunError, run, stdout_secret};
+use super::program::{Advice, run, stdout_secret};
 use super::{OpRef, VaultError, unsupported};
 
 const BACKEND: &str = "1Password (op)";
@@ -34,27 +34,15 @@ impl OpBackend {
         };
         let mut command = tokio::process::Command::new(&self.program);
         command.args(["read", "--no-newline", &name]);
-        let captured = match run(command, None, self.timeout).await {
-            Ok(captured) => captured,
-            Err(RunError::NotInstalled) => {
-                return Err(VaultError::Unavailable {
-                    reference: name,
-                    backend: BACKEND,
-                    reason: "the `op` program is not installed or not on secd's PATH; install 1Password's CLI (https://developer.1password.com/docs/cli/get-started/)".into(),
-                });
-            }
-            Err(RunError::TimedOut) => {
-                return Err(VaultError::Unavailable {
-                    reference: name,
-                    backend: BACKEND,
-                    reason: format!(
-                        "`op read` gave no answer within {}s; unlock 1Password (or run `op signin`) and try again",
-                        self.timeout.as_secs()
-                    ),
-                });
-            }
-            Err(RunError::Io(e)) => return Err(failed(format!("cannot run `op`: {e}"))),
-        };
+        let captured = run(command, None, self.timeout).await.map_err(|e| {
+            e.explain(&name, BACKEND, "op", Advice {
+                not_installed: "the `op` program is not installed or not on secd's PATH; install 1Password's CLI (https://developer.1password.com/docs/cli/get-started/)".into(),
+                timed_out: format!(
+                    "`op read` gave no answer within {}s; unlock 1Password (or run `op signin`) and try again",
+                    self.timeout.as_secs()
+                ),
+            })
+        })?;
         if !captured.status.success() {
             return Err(op_error(&name, &String::from_utf8_lossy(&captured.stderr)));
         }

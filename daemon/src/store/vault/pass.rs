@@ -31,7 +31,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::process::Command;
 use zeroize::Zeroizing;
 
-use super::program::{Captured, RunError, first_line, run, shorten};
+use super::program::{Advice, Captured, first_line, run, shorten};
 use super::{PassRef, VaultError};
 
 const BACKEND: &str = "the password store (pass)";
@@ -126,27 +126,16 @@ impl PassBackend {
         command
             .args(args)
             .envs(self.env.iter().map(|(k, v)| (k, v)));
-        let unavailable = |reason: String| VaultError::Unavailable {
-            reference: reference.to_string(),
-            backend: BACKEND,
-            reason,
-        };
-        match run(command, input, self.timeout).await {
-            Ok(captured) => Ok(captured),
-            Err(RunError::NotInstalled) => Err(unavailable(
-                "the `pass` program is not installed or not on secd's PATH; install it (e.g. `apt install pass`, see https://www.passwordstore.org/)".into(),
-            )),
-            Err(RunError::TimedOut) => Err(unavailable(format!(
-                "`pass {}` gave no answer within {}s (it was stopped); gpg may be waiting for a passphrase: unlock your key in gpg-agent (e.g. run `pass show` once in a terminal) and try again",
-                args[0],
-                self.timeout.as_secs()
-            ))),
-            Err(RunError::Io(e)) => Err(VaultError::Failed {
-                reference: reference.to_string(),
-                backend: BACKEND,
-                reason: format!("cannot run `pass`: {e}"),
-            }),
-        }
+        run(command, input, self.timeout).await.map_err(|e| {
+            e.explain(reference, BACKEND, "pass", Advice {
+                not_installed: "the `pass` program is not installed or not on secd's PATH; install it (e.g. `apt install pass`, see https://www.passwordstore.org/)".into(),
+                timed_out: format!(
+                    "`pass {}` gave no answer within {}s (it was stopped); gpg may be waiting for a passphrase: unlock your key in gpg-agent (e.g. run `pass show` once in a terminal) and try again",
+                    args[0],
+                    self.timeout.as_secs()
+                ),
+            })
+        })
     }
 
     fn folder_error(reference: &str, path: &str, what: &str) -> VaultError {
@@ -580,7 +569,7 @@ mod tests {
             output
         }
 
-        /// `None` (with the reason printed) when pass or gpg is missing.
+        /// Fails the test, saying what to install, when pass or gpg is missing.
         fn new() -> Store {
             for program in ["pass", "gpg", "gpgconf"] {
                 let found = std::process::Command::new(program)

@@ -10,7 +10,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 use zeroize::{Zeroize, Zeroizing};
 
-use super::into_secret;
+use super::{VaultError, into_secret};
 
 /// At most this many characters of a program's stderr reach an error message.
 pub(super) const STDERR_CHARS: usize = 200;
@@ -27,6 +27,39 @@ pub(super) enum RunError {
     NotInstalled,
     TimedOut,
     Io(std::io::Error),
+}
+
+/// What a backend tells the user to do when its program is missing or gives no answer.
+pub(super) struct Advice {
+    pub not_installed: String,
+    pub timed_out: String,
+}
+
+impl RunError {
+    /// The error a backend reports for `program`: missing or silent is `Unavailable` (the
+    /// user can fix it, as `advice` says), anything else `Failed`.
+    pub(super) fn explain(
+        self,
+        reference: &str,
+        backend: &'static str,
+        program: &str,
+        advice: Advice,
+    ) -> VaultError {
+        let unavailable = |reason| VaultError::Unavailable {
+            reference: reference.to_string(),
+            backend,
+            reason,
+        };
+        match self {
+            RunError::NotInstalled => unavailable(advice.not_installed),
+            RunError::TimedOut => unavailable(advice.timed_out),
+            RunError::Io(e) => VaultError::Failed {
+                reference: reference.to_string(),
+                backend,
+                reason: format!("cannot run `{program}`: {e}"),
+            },
+        }
+    }
 }
 
 /// Runs `command` with stdin from `/dev/null` (or fed `input` and closed), capturing its
