@@ -368,16 +368,28 @@ fn seccomp_filter() -> Result<BpfProgram, String> {
             equals(1, libc::TIOCLINUX as u64)?,
         ])
     };
+    let kill = || equals(0, 0).map(|rule| vec![rule]);
     let mut syscalls = vec![
         (libc::SYS_ioctl, ioctl().map_err(fail)?),
-        (libc::SYS_kill, vec![equals(0, 0).map_err(fail)?]),
+        (libc::SYS_kill, kill().map_err(fail)?),
         (libc::SYS_keyctl, Vec::new()),
         (libc::SYS_add_key, Vec::new()),
         (libc::SYS_request_key, Vec::new()),
     ];
-    // x32 programs call ioctl by another number on the same architecture.
+    // x32 programs run on the same architecture with their own numbers (bit 30 set, ioctl
+    // at 514): the same calls by those numbers. (i386 programs fail the filter's
+    // architecture check and are killed.)
     #[cfg(target_arch = "x86_64")]
-    syscalls.push((0x4000_0000 + 514, ioctl().map_err(fail)?));
+    {
+        const X32: i64 = 0x4000_0000;
+        syscalls.extend([
+            (X32 + 514, ioctl().map_err(fail)?),
+            (X32 + libc::SYS_kill, kill().map_err(fail)?),
+            (X32 + libc::SYS_keyctl, Vec::new()),
+            (X32 + libc::SYS_add_key, Vec::new()),
+            (X32 + libc::SYS_request_key, Vec::new()),
+        ]);
+    }
     let filter = SeccompFilter::new(
         syscalls.into_iter().collect(),
         SeccompAction::Allow,

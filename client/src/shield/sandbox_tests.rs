@@ -37,6 +37,44 @@ fn the_filter_builds_for_this_machine() {
     assert!(!seccomp_filter().unwrap().is_empty());
 }
 
+/// Each refused call is compared by its native number and, on x86_64, by its x32 number:
+/// x32 is the same architecture to seccomp, so the architecture check lets those calls by.
+#[test]
+fn the_filter_compares_every_refused_call_in_every_abi_of_this_architecture() {
+    const JUMP_IF_EQUAL: u16 = 0x05 | 0x10; // BPF_JMP | BPF_JEQ | BPF_K
+    let compared: std::collections::BTreeSet<u32> = seccomp_filter()
+        .unwrap()
+        .iter()
+        .filter(|insn| insn.code == JUMP_IF_EQUAL)
+        .map(|insn| insn.k)
+        .collect();
+    #[allow(unused_mut)]
+    let mut refused = vec![
+        libc::SYS_ioctl,
+        libc::SYS_kill,
+        libc::SYS_keyctl,
+        libc::SYS_add_key,
+        libc::SYS_request_key,
+    ];
+    #[cfg(target_arch = "x86_64")]
+    refused.extend(
+        [
+            514,
+            libc::SYS_kill,
+            libc::SYS_keyctl,
+            libc::SYS_add_key,
+            libc::SYS_request_key,
+        ]
+        .map(|nr| 0x4000_0000 + nr),
+    );
+    for nr in refused {
+        assert!(
+            compared.contains(&(nr as u32)),
+            "syscall {nr:#x} is not in the filter"
+        );
+    }
+}
+
 #[test]
 fn parents_are_made_before_children_and_covers_after_what_they_cover() {
     use super::super::layout::{Hidden, Shown};
