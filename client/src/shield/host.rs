@@ -78,9 +78,11 @@ pub fn listening_sockets() -> Vec<PathBuf> {
         .unwrap_or_default()
 }
 
+/// `__SO_ACCEPTCON` in `/proc/net/unix`'s Flags column: the socket listens.
+const ACCEPTING: u32 = 0x10000;
+
 /// `Num RefCount Protocol Flags Type St Inode Path`
 pub fn parse_net_unix(text: &str) -> Vec<PathBuf> {
-    const ACCEPTING: u32 = 0x10000;
     text.lines()
         .skip(1)
         .filter_map(|line| {
@@ -95,15 +97,18 @@ pub fn parse_net_unix(text: &str) -> Vec<PathBuf> {
 /// Whether any abstract Unix socket listens in this network namespace: what only Landlock
 /// or a network namespace can close.
 pub fn abstract_sockets_listen() -> bool {
-    std::fs::read_to_string("/proc/net/unix").is_ok_and(|text| {
-        text.lines().skip(1).any(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let accepting = fields
-                .get(3)
-                .and_then(|f| u32::from_str_radix(f, 16).ok())
-                .is_some_and(|f| f & 0x10000 != 0);
-            accepting && fields.get(7).is_some_and(|p| p.starts_with('@'))
-        })
+    std::fs::read_to_string("/proc/net/unix").is_ok_and(|text| any_abstract_listening(&text))
+}
+
+/// Whether `/proc/net/unix` text lists a listening socket with an abstract name (`@...`).
+fn any_abstract_listening(text: &str) -> bool {
+    text.lines().skip(1).any(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let accepting = fields
+            .get(3)
+            .and_then(|f| u32::from_str_radix(f, 16).ok())
+            .is_some_and(|f| f & ACCEPTING != 0);
+        accepting && fields.get(7).is_some_and(|p| p.starts_with('@'))
     })
 }
 
@@ -126,6 +131,23 @@ mod tests {
             }
         );
         assert_eq!(mounts.len(), 2);
+    }
+
+    #[test]
+    fn only_listening_abstract_sockets_need_landlock() {
+        let header = "Num       RefCount Protocol Flags    Type St Inode Path\n";
+        let listening =
+            "0000000000000000: 00000002 00000000 00010000 0001 01 102 @/tmp/.X11-unix/X0\n";
+        let connected = "0000000000000000: 00000002 00000000 00000000 0001 03 103 @/tmp/dbus-x\n";
+        let named =
+            "0000000000000000: 00000002 00000000 00010000 0001 01 104 /tmp/tmux-0/default\n";
+        assert!(any_abstract_listening(&format!(
+            "{header}{named}{listening}"
+        )));
+        assert!(!any_abstract_listening(&format!(
+            "{header}{named}{connected}"
+        )));
+        assert!(!any_abstract_listening(header));
     }
 
     #[test]

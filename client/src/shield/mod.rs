@@ -265,10 +265,14 @@ fn run_shielded(
 
     let mut plan = sandbox::Plan::new(layout, args.no_network, args.keep_fd.clone())
         .map_err(|e| Failure::new(format!("cannot prepare the shield: {e}")))?;
-    if !plan.has_landlock() && !args.no_network && host::abstract_sockets_listen() {
-        return Err(Failure::new(
-            "cannot shield the command: abstract Unix sockets listen here (a session bus or an X display may be among them), and this kernel cannot keep the command from them (Landlock scopes need Linux 6.12). Add --no-network, which closes them. Nothing was run; sec shield never runs a command unshielded.",
-        ));
+    if let Some(why) = refusal::unguarded_abstract_sockets(
+        plan.has_landlock(),
+        args.no_network,
+        host::abstract_sockets_listen,
+    ) {
+        return Err(Failure::new(format!(
+            "cannot shield the command: {why}. Nothing was run; sec shield never runs a command unshielded."
+        )));
     }
     let op_paths = plan.op_paths.clone();
     let refused = |step: &sandbox::StepError| {

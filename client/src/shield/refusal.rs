@@ -7,6 +7,19 @@ use nix::errno::Errno;
 use super::sandbox::{Step, StepError};
 
 /// Why the step failed, naming the path of a failed mount and the setting that blocks.
+/// Why the shield must refuse to start when abstract Unix sockets (a session bus, an X
+/// display) would stay reachable: only Landlock scopes (Linux 6.12) or a network namespace
+/// (`--no-network`) close them. `listening` is asked only when it matters.
+pub fn unguarded_abstract_sockets(
+    has_landlock: bool,
+    no_network: bool,
+    listening: impl FnOnce() -> bool,
+) -> Option<&'static str> {
+    (!has_landlock && !no_network && listening()).then_some(
+        "abstract Unix sockets listen here (a session bus or an X display may be among them), and this kernel cannot keep the command from them (Landlock scopes need Linux 6.12). Add --no-network, which closes them",
+    )
+}
+
 pub fn explain(error: &StepError, plan_paths: &[std::path::PathBuf]) -> String {
     let errno = error.errno;
     let path = || {
@@ -100,4 +113,20 @@ fn sysctl_hint(candidates: &[(&str, &str)]) -> String {
     }
     let names: Vec<&str> = candidates.iter().map(|(n, _)| *n).collect();
     format!("check {}", names.join(" and "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_only_when_listening_abstract_sockets_would_stay_open() {
+        let listening = || true;
+        assert!(unguarded_abstract_sockets(false, false, listening).is_some());
+        assert!(unguarded_abstract_sockets(true, false, listening).is_none());
+        assert!(unguarded_abstract_sockets(false, true, listening).is_none());
+        assert!(unguarded_abstract_sockets(false, false, || false).is_none());
+        let why = unguarded_abstract_sockets(false, false, listening).unwrap();
+        assert!(why.contains("--no-network"), "{why}");
+    }
 }
