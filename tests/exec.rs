@@ -937,11 +937,28 @@ fn two_concurrent_first_commands_start_one_daemon() {
 
 #[test]
 fn protocol_mismatch_restarts_the_daemon() {
+    replaces_the_running_daemon(&["--test-protocol", "0"], "protocol 0");
+}
+
+/// An upgrade: the running secd predates the connection greeting (protocol 3) and fails
+/// every greeted connection; sec still learns its pid and protocol and replaces it.
+#[test]
+fn a_daemon_older_than_the_greeting_is_replaced() {
+    replaces_the_running_daemon(
+        &["--test-protocol", "2", "--test-no-greeting"],
+        "speaks protocol 2",
+    );
+}
+
+/// Starts a secd with `old_args`, runs `sec status`, and checks that a new daemon answers,
+/// that sec said why (`said`), and that the old one exits.
+fn replaces_the_running_daemon(old_args: &[&str], said: &str) {
     let world = World::without_keyring();
     let log = world.root().join("old-secd.log");
     let mut old = world
         .command(secd_bin())
-        .args(["--foreground", "--test-protocol", "0"])
+        .arg("--foreground")
+        .args(old_args)
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
@@ -949,15 +966,13 @@ fn protocol_mismatch_restarts_the_daemon() {
     let socket = world.socket_path();
     wait_until("the old secd to accept connections", || {
         if let Ok(Some(status)) = old.try_wait() {
-            panic!("secd --test-protocol 0 exited ({status}):\n{}", read(&log));
+            panic!("secd {old_args:?} exited ({status}):\n{}", read(&log));
         }
         UnixStream::connect(&socket).is_ok()
     });
 
     let status = world.run(&["status", "--json"]);
-    status
-        .assert_success()
-        .assert_stderr_contains(&["protocol"]);
+    status.assert_success().assert_stderr_contains(&[said]);
     let new_pid = status.json()["pid"].as_i64().expect("status has a pid");
     assert_ne!(
         new_pid,

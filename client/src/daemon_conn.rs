@@ -61,12 +61,10 @@ async fn attempt(path: &Path) -> Attempt {
         Err(e) => return Attempt::Absent(error_chain(&e)),
     };
     let mut client = SecClient::new(channel);
-    match client
-        .hello(HelloRequest {
-            client_protocol: sec_proto::PROTOCOL,
-        })
-        .await
-    {
+    let hello = HelloRequest {
+        client_protocol: sec_proto::PROTOCOL,
+    };
+    match client.hello(hello).await {
         Ok(reply) => {
             let hello = reply.into_inner();
             for notice in &hello.notices {
@@ -85,8 +83,29 @@ async fn attempt(path: &Path) -> Attempt {
                 }
             }
         }
-        Err(status) => Attempt::Absent(status.message().to_string()),
+        Err(status) => match older_daemon(path).await {
+            Some(mismatch) => mismatch,
+            None => Attempt::Absent(status.message().to_string()),
+        },
     }
+}
+
+/// A secd older than protocol 3 fails every greeted connection, but answers one without
+/// the greeting: then it is a mismatch to replace, like any other.
+async fn older_daemon(path: &Path) -> Option<Attempt> {
+    let channel = socket::connect_without_greeting(path).await.ok()?;
+    let hello = SecClient::new(channel)
+        .hello(HelloRequest {
+            client_protocol: sec_proto::PROTOCOL,
+        })
+        .await
+        .ok()?
+        .into_inner();
+    (hello.protocol != sec_proto::PROTOCOL).then_some(Attempt::Mismatch {
+        pid: hello.pid,
+        version: hello.version,
+        protocol: hello.protocol,
+    })
 }
 
 fn error_chain(error: &dyn std::error::Error) -> String {

@@ -17,12 +17,16 @@ mod shield;
 use std::process::ExitCode;
 
 use clap::Parser;
+use clap::error::ErrorKind;
 
 use crate::cli::{Cli, Command};
 use crate::report::Failure;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return usage_error(&error),
+    };
     // Before any runtime or thread exists: the shield enters a user namespace itself.
     if let Command::Shield(args) = cli.command {
         return finish(shield::run(args), true);
@@ -105,5 +109,29 @@ fn finish(result: Result<u8, Failure>, runs_a_child: bool) -> ExitCode {
             };
             ExitCode::from(code.unwrap_or(fallback))
         }
+    }
+}
+
+/// Help and version go to stdout with status 0. A usage mistake is printed by clap; for
+/// `sec exec` and `sec shield` it exits 125 like `env` and `timeout` do (so it cannot be
+/// mistaken for the command's own status 2), elsewhere with clap's 2.
+fn usage_error(error: &clap::Error) -> ExitCode {
+    let _ = error.print();
+    if matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) && error.exit_code() == 0
+    {
+        return ExitCode::SUCCESS;
+    }
+    let runs_a_command = std::env::args_os()
+        .nth(1)
+        .is_some_and(|word| word == "exec" || word == "shield");
+    if runs_a_command {
+        ExitCode::from(exec::EXIT_SEC_FAILED)
+    } else {
+        ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(2))
     }
 }

@@ -175,3 +175,29 @@ fn exec_refuses_a_runtime_dir_open_to_others_with_125() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("chmod 700"), "{stderr}");
 }
+
+/// A usage mistake in `sec exec` or `sec shield` exits 125 (as `env` and `timeout` do), so it
+/// is never mistaken for the command's own status; help still exits 0.
+#[test]
+fn usage_mistakes_of_commands_that_run_a_command_exit_125() {
+    for args in [
+        &["exec"][..],
+        &["exec", "--only"],
+        &["shield", "--keep-fd", "x", "--", "true"],
+        &["shield", "--writable"],
+    ] {
+        let out = sec().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(125), "sec {args:?}: {out:?}");
+        assert!(!out.stderr.is_empty(), "sec {args:?} said nothing");
+    }
+    let out = sec().args(["ls", "--no-such-flag"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    for args in [
+        &["exec", "--help"][..],
+        &["shield", "--help"],
+        &["--version"],
+    ] {
+        let out = sec().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "sec {args:?}: {out:?}");
+    }
+}

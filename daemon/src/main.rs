@@ -50,6 +50,10 @@ struct Args {
     /// Claim another protocol number (tests of the client's mismatch handling).
     #[arg(long, hide = true)]
     test_protocol: Option<u32>,
+    /// Take connections as secd did before protocol 3, without reading the caller's
+    /// directory first (tests of the client's upgrade path).
+    #[arg(long, hide = true)]
+    test_no_greeting: bool,
 }
 
 fn main() -> ExitCode {
@@ -186,7 +190,10 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
     ));
     let served = tonic::transport::Server::builder()
         .add_service(service)
-        .serve_with_incoming_shutdown(socket::incoming(listener), shutdown.notified())
+        .serve_with_incoming_shutdown(
+            socket::incoming(listener, !args.test_no_greeting),
+            shutdown.notified(),
+        )
         .await;
     // Zeroize everything before going.
     let dropped = daemon.cache.revoke(|_| true);

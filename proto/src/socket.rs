@@ -411,6 +411,7 @@ pub fn listen(path: &Path) -> Result<Listener, SocketError> {
 /// its own, so a client that sends nothing holds up no other.
 pub fn incoming(
     listener: Listener,
+    greeting: bool,
 ) -> impl tokio_stream::Stream<Item = io::Result<Conn>> + Send + 'static {
     let (ready, accepted) = tokio::sync::mpsc::channel::<io::Result<Conn>>(16);
     let counts = std::sync::Arc::new(std::sync::Mutex::new(Counts::default()));
@@ -441,7 +442,17 @@ pub fn incoming(
             };
             let ready = ready.clone();
             tokio::spawn(async move {
-                if let Some(conn) = greet(stream, peer, slot).await {
+                let conn = if greeting {
+                    greet(stream, peer, slot).await
+                } else {
+                    Some(Conn {
+                        stream,
+                        peer,
+                        first: None,
+                        _slot: slot,
+                    })
+                };
+                if let Some(conn) = conn {
                     let _ = ready.send(Ok(conn)).await;
                 }
             });
@@ -540,6 +551,17 @@ pub async fn is_live(path: &Path) -> bool {
 /// A gRPC channel to the daemon at `path`. Connects eagerly, so an absent daemon shows up
 /// here rather than at the first call.
 pub async fn connect(path: &Path) -> Result<Channel, tonic::transport::Error> {
+    channel(path, true).await
+}
+
+/// A gRPC channel that does not send the caller's directory first, as clients before
+/// protocol 3 did: the only way to ask an older secd (which takes that byte for gRPC and
+/// fails) for its pid and protocol, so that it can be replaced.
+pub async fn connect_without_greeting(path: &Path) -> Result<Channel, tonic::transport::Error> {
+    channel(path, false).await
+}
+
+async fn channel(path: &Path, greeting: bool) -> Result<Channel, tonic::transport::Error> {
     let path = path.to_path_buf();
     Endpoint::from_static("http://secd.invalid")
         .connect_with_connector(tower::service_fn(move |_: Uri| {
@@ -547,7 +569,7 @@ pub async fn connect(path: &Path) -> Result<Channel, tonic::transport::Error> {
             async move {
                 let stream = connect_raw(&path).await?;
                 #[cfg(unix)]
-                {
+                if greeting {
                     let Stream::UdSocket(unix) = &stream;
                     crate::caller_dir::send(std::os::fd::AsFd::as_fd(unix))?;
                 }
@@ -668,7 +690,7 @@ mod caller_dir_tests {
     async fn the_directory_comes_from_the_handle_and_other_bytes_pass_through() {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("s.sock");
-        let mut conns = Box::pin(incoming(listen(&path).unwrap()));
+        let mut conns = Box::pin(incoming(listen(&path).unwrap(), true));
 
         // A client that passes its directory's handle.
         let stream = connect_raw(&path).await.unwrap();
