@@ -393,6 +393,30 @@ fn abstract_sockets_outside_are_out_of_reach() {
     drop(listener);
 }
 
+/// Another user's socket in a directory of theirs inside the project (a shared checkout):
+/// the shield cannot cover what it cannot reach, and need not, because the command cannot
+/// reach it either. It runs, and the socket stays out of reach.
+#[test]
+fn another_users_private_socket_in_the_project_does_not_stop_the_shield() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::net::UnixListener;
+
+    sec_tests::require_root("to make a directory that belongs to another user");
+    let world = World::without_keyring();
+    let theirs = world.project.join("theirs");
+    std::fs::create_dir(&theirs).unwrap();
+    let listener = UnixListener::bind(theirs.join("agent.sock")).unwrap();
+    let nobody = Some(65534);
+    std::os::unix::fs::chown(&theirs, nobody, nobody).unwrap();
+    std::fs::set_permissions(&theirs, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let script = "ls theirs/agent.sock 2>/dev/null && echo reached; echo ran";
+    let inside = shielded(&world, &[], script, &[]);
+    inside.assert_success();
+    assert!(inside.stdout.contains("ran"), "{inside}");
+    assert!(!inside.stdout.contains("reached"), "{inside}");
+    drop(listener);
+}
+
 #[test]
 fn show_prints_the_layout_and_runs_nothing() {
     let world = World::without_keyring();

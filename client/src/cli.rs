@@ -24,12 +24,7 @@ pub enum Command {
         #[arg(long = "only", value_name = "NAME")]
         only: Vec<String>,
         /// The command and its arguments.
-        #[arg(
-            required = true,
-            trailing_var_arg = true,
-            allow_hyphen_values = true,
-            value_name = "CMD"
-        )]
+        #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
         argv: Vec<String>,
     },
     /// Run a command you do not trust where your credentials do not exist.

@@ -67,7 +67,6 @@ pub struct ShieldArgs {
     #[arg(
         required_unless_present = "show",
         trailing_var_arg = true,
-        allow_hyphen_values = true,
         value_name = "CMD"
     )]
     pub argv: Vec<String>,

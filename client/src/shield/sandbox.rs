@@ -578,7 +578,7 @@ fn run(op: &Op) -> nix::Result<()> {
                 flags,
                 none,
             ) {
-                Err(Errno::ENOENT) if *optional => return Ok(()),
+                Err(e) if *optional && out_of_reach(e, target) => return Ok(()),
                 result => result?,
             }
             if *read_only {
@@ -597,7 +597,7 @@ fn run(op: &Op) -> nix::Result<()> {
             MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
             Some(*options),
         ) {
-            Err(Errno::ENOENT) if *optional => Ok(()),
+            Err(e) if *optional && out_of_reach(e, target) => Ok(()),
             result => result,
         },
         Op::Proc(target) => mount(
@@ -614,6 +614,17 @@ fn run(op: &Op) -> nix::Result<()> {
             MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
             Some(c"newinstance,ptmxmode=0666,mode=620"),
         ),
+    }
+}
+
+/// Whether an optional mount on `target` may be left out: the path does not exist, or this
+/// process (whose credentials the command will have, less its capabilities) cannot reach
+/// it, as in another user's private directory. Anything else is a failure.
+fn out_of_reach(error: Errno, target: &CStr) -> bool {
+    match error {
+        Errno::ENOENT => true,
+        Errno::EACCES => matches!(nix::sys::stat::lstat(target), Err(Errno::EACCES)),
+        _ => false,
     }
 }
 
