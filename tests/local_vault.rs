@@ -305,3 +305,38 @@ fn a_bare_name_goes_to_the_default_store() {
     let status = world.run(&["status"]);
     assert!(status.stdout.contains("default store: keyring"), "{status}");
 }
+
+/// Three wrong passphrases typed at a real terminal: sec's last line says it gave up and
+/// nothing ran (never "try again", since what the user types next goes to the shell); and
+/// before asking it does not tell the user to unlock by hand.
+#[test]
+fn three_wrong_passphrases_at_the_terminal_end_with_a_clear_refusal() {
+    use sec_tests::shell::Tmux;
+
+    let world = world_with_vault(&unique("local-token"));
+    world.run(&["revoke"]).assert_success();
+    let tmux = Tmux::start(&world, &world.project, "sh");
+    tmux.send_line(&format!(
+        "{} exec -- sh -c 'echo child-$((1+1))-ran'; echo exit=$?",
+        shell_quoted(&sec_tests::sec_bin())
+    ));
+    for try_number in 0..3 {
+        tmux.wait_for_nth("passphrase for the local vault", try_number);
+        tmux.send_line("not the passphrase");
+    }
+    tmux.wait_for_line("exit=");
+    let screen = tmux.screen();
+    let last_words: Vec<&str> = screen.lines().filter(|l| l.starts_with("sec:")).collect();
+    let last = last_words.last().expect("sec said something");
+    assert!(last.contains("in 3 tries"), "{screen}");
+    assert!(last.contains("nothing was run"), "{screen}");
+    assert!(!last.contains("try again"), "{screen}");
+    assert!(screen.contains("exit=125"), "{screen}");
+    assert!(!screen.contains("child-2-ran"), "{screen}");
+    // Before asking, sec says what is locked, not to go and run `sec unlock --local`.
+    assert!(screen.contains("local vault is locked"), "{screen}");
+    assert!(
+        !screen.contains("`sec unlock --local` opens it"),
+        "{screen}"
+    );
+}

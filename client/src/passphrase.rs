@@ -129,10 +129,14 @@ async fn unlock(client: &mut Client, source: &Source, path: &str) -> Result<(), 
                 };
                 match send(client, Some(typed?), false).await {
                     Ok(()) => return Ok(()),
-                    Err(status)
-                        if status.code() == Code::PermissionDenied
-                            && attempt < TERMINAL_ATTEMPTS =>
-                    {
+                    Err(status) if status.code() == Code::PermissionDenied => {
+                        if attempt == TERMINAL_ATTEMPTS {
+                            // The last word must not invite another try: whatever the
+                            // user types next goes to the shell.
+                            return Err(Failure::new(format!(
+                                "the passphrase did not open the local vault {path} in {TERMINAL_ATTEMPTS} tries; it stays locked and nothing was run"
+                            )));
+                        }
                         eprintln!("sec: {}", status.message());
                     }
                     Err(status) => return Err(Failure::from_status(status)),
