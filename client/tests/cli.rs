@@ -201,3 +201,41 @@ fn usage_mistakes_of_commands_that_run_a_command_exit_125() {
         assert_eq!(out.status.code(), Some(0), "sec {args:?}: {out:?}");
     }
 }
+
+/// A sec installed without secd says where it looked and how to install it.
+#[test]
+fn a_missing_secd_is_named_with_where_sec_looked() {
+    let root = tempfile::tempdir().unwrap();
+    let bin = root.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let lonely = bin.join("sec");
+    std::fs::copy(env!("CARGO_BIN_EXE_sec"), &lonely).unwrap();
+    for dir in ["home", "run"] {
+        std::fs::create_dir(root.path().join(dir)).unwrap();
+    }
+    let runtime = root.path().join("run");
+    std::fs::set_permissions(
+        &runtime,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    let out = Command::new(&lonely)
+        .arg("status")
+        .env_clear()
+        .env("PATH", root.path().join("home"))
+        .env("HOME", root.path().join("home"))
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .current_dir(root.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{out:?}");
+    for needle in [
+        "cannot start secd",
+        &format!("neither beside this program (in {})", bin.display()),
+        "nor on PATH",
+        "cargo install --locked --path daemon",
+    ] {
+        assert!(stderr.contains(needle), "{needle:?} not in: {stderr}");
+    }
+}

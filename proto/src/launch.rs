@@ -19,6 +19,11 @@ pub const READY_TIMEOUT: Duration = Duration::from_secs(15);
 
 #[derive(Debug, thiserror::Error)]
 pub enum LaunchError {
+    #[error(
+        "cannot start secd: {}; install it beside sec (`cargo install --locked --path daemon` in sec's source) or put it on PATH",
+        where_looked(program)
+    )]
+    NotInstalled { program: PathBuf },
     #[error("cannot start {}: {source}", program.display())]
     Spawn {
         program: PathBuf,
@@ -36,6 +41,19 @@ pub enum LaunchError {
     },
     #[error("secd did not become ready within {}; its log is {}", humantime::format_duration(*waited), log.display())]
     Timeout { log: PathBuf, waited: Duration },
+}
+
+/// Where a missing `secd` was looked for: a bare name on PATH, else the path itself.
+fn where_looked(program: &Path) -> String {
+    if program.components().count() == 1 {
+        let beside = std::env::current_exe()
+            .ok()
+            .and_then(|exe| exe.parent().map(|dir| dir.display().to_string()))
+            .unwrap_or_else(|| "this program's directory".into());
+        format!("it is neither beside this program (in {beside}) nor on PATH")
+    } else {
+        format!("{} does not exist", program.display())
+    }
 }
 
 /// Starts `secd` detached and returns its pid once it is ready, waiting at most `patience`.
@@ -66,9 +84,14 @@ pub fn launch_daemon(
         .current_dir("/");
     #[cfg(unix)]
     std::os::unix::process::CommandExt::process_group(&mut command, 0);
-    let mut child = command.spawn().map_err(|source| LaunchError::Spawn {
-        program: program.to_path_buf(),
-        source,
+    let mut child = command.spawn().map_err(|source| match source.kind() {
+        std::io::ErrorKind::NotFound => LaunchError::NotInstalled {
+            program: program.to_path_buf(),
+        },
+        _ => LaunchError::Spawn {
+            program: program.to_path_buf(),
+            source,
+        },
     })?;
     let pid = child.id();
     let stdout = child.stdout.take().expect("stdout is piped");
