@@ -340,3 +340,28 @@ fn three_wrong_passphrases_at_the_terminal_end_with_a_clear_refusal() {
         "{screen}"
     );
 }
+
+/// `sec unlock DIR` (and the hook's unlock, which shares its code) asks for the local vault's
+/// passphrase when the vault is locked, instead of failing with "locked".
+#[test]
+fn unlocking_a_scope_asks_for_the_local_vaults_passphrase() {
+    use sec_tests::shell::Tmux;
+
+    let world = world_with_vault(&unique("local-token"));
+    world.run(&["revoke"]).assert_success();
+    let tmux = Tmux::start(&world, &world.project, "sh");
+    tmux.send_line(&format!(
+        "{} unlock .; echo exit=$?",
+        shell_quoted(&sec_tests::sec_bin())
+    ));
+    tmux.wait_for("passphrase for the local vault");
+    tmux.send_line(PASSPHRASE);
+    tmux.wait_for_line("exit=");
+    let screen = tmux.screen();
+    assert!(screen.contains("unlocked 1 secret"), "{screen}");
+    assert!(screen.contains("exit=0"), "{screen}");
+    assert_eq!(
+        world.run(&["status", "--json"]).json()["local"]["unlocked"],
+        true
+    );
+}

@@ -157,13 +157,7 @@ pub async fn deny(dir: Option<PathBuf>) -> Result<u8, Failure> {
 pub async fn unlock(dir: Option<PathBuf>) -> Result<u8, Failure> {
     let dir = absolute(dir)?;
     let mut client = connect(true).await?;
-    let info = client
-        .unlock(pb::UnlockRequest {
-            dir: dir.display().to_string(),
-        })
-        .await
-        .map_err(Failure::from_status)?
-        .into_inner();
+    let info = unlock_scope(&mut client, dir.display().to_string()).await?;
     warn_config(&info.config_error);
     if !info.notice.is_empty() {
         eprintln!("sec: {}", info.notice);
@@ -178,6 +172,21 @@ pub async fn unlock(dir: Option<PathBuf>) -> Result<u8, Failure> {
         human(info.ttl_secs)
     );
     Ok(0)
+}
+
+/// Looks a scope's secrets up now, asking for the local vault's passphrase when it is locked.
+pub async fn unlock_scope(
+    client: &mut crate::daemon_conn::Client,
+    dir: String,
+) -> Result<pb::ScopeInfo, Failure> {
+    let request = pb::UnlockRequest { dir };
+    let reply = match client.unlock(request.clone()).await {
+        Err(status) if crate::passphrase::opened_after(client, &status).await? => {
+            client.unlock(request).await
+        }
+        other => other,
+    };
+    Ok(reply.map_err(Failure::from_status)?.into_inner())
 }
 
 pub async fn resolve(

@@ -34,15 +34,7 @@ pub async fn run(argv: Vec<String>, only: Vec<String>) -> Result<u8, Failure> {
         only,
     };
     let mut events = match client.lease(request.clone()).await {
-        // The local vault is locked: ask for its passphrase here, then once more.
-        Err(status) if status.code() == tonic::Code::Unauthenticated => {
-            // Only what is locked: the daemon's advice (`sec unlock --local`) is what
-            // happens next anyway.
-            let message = status.message();
-            let locked = message.split_once("; ").map_or(message, |(what, _)| what);
-            eprintln!("sec: {locked}");
-            passphrase::ensure_unlocked(&mut client, &passphrase::Source::Interactive, false)
-                .await?;
+        Err(status) if passphrase::opened_after(&mut client, &status).await? => {
             client.lease(request).await
         }
         other => other,

@@ -213,7 +213,8 @@ async fn offer_unlock(
         return Ok(());
     }
     let question = format!(
-        "Unlock {secrets} secrets for {} for {}? [Y/n] ",
+        "Unlock {secrets} secret{} for {} for {}? [Y/n] ",
+        if secrets == 1 { "" } else { "s" },
         info.dir,
         human(info.ttl_secs)
     );
@@ -221,13 +222,9 @@ async fn offer_unlock(
         state.declined.push(info.dir.clone());
         return Ok(());
     }
-    // No patience limit: the keychain may ask the user its own questions here.
-    client
-        .unlock(pb::UnlockRequest {
-            dir: info.dir.clone(),
-        })
-        .await
-        .map_err(Failure::from_status)?;
+    // No patience limit: the keychain, or sec for the local vault's passphrase, may ask
+    // the user here.
+    crate::commands::unlock_scope(client, info.dir.clone()).await?;
     Ok(())
 }
 

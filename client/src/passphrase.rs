@@ -1,8 +1,8 @@
 //! Getting the local vault's passphrase to the daemon: from a file descriptor
 //! (`--passphrase-fd N`, for scripts and tests: never argv or the environment), from the
 //! terminal without echo, or, when there is no terminal, through the daemon's askpass
-//! program. Used by `sec unlock --local`, `sec passwd --local`, `sec set` and, when a lease
-//! finds the vault locked, `sec exec`.
+//! program. Used by `sec unlock --local`, `sec passwd --local`, `sec set` and, when a request
+//! finds the vault locked ([`opened_after`]), `sec exec`, `sec unlock DIR` and the hook.
 
 use std::io::{BufRead, BufReader};
 
@@ -57,6 +57,20 @@ fn from_terminal(prompt: &str) -> Option<Result<SecretString, Failure>> {
             .map(sec_proto::into_secret)
             .map_err(|e| Failure::new(format!("cannot read the passphrase: {e}"))),
     )
+}
+
+/// When `refusal` says the local vault is locked: says what is locked (not the daemon's advice
+/// to unlock by hand: that happens now), asks for the passphrase, and returns true so the
+/// caller sends its request once more. False for any other refusal.
+pub async fn opened_after(client: &mut Client, refusal: &tonic::Status) -> Result<bool, Failure> {
+    if refusal.code() != Code::Unauthenticated {
+        return Ok(false);
+    }
+    let message = refusal.message();
+    let locked = message.split_once("; ").map_or(message, |(what, _)| what);
+    eprintln!("sec: {locked}");
+    ensure_unlocked(client, &Source::Interactive, false).await?;
+    Ok(true)
 }
 
 /// Makes sure the local vault is open: creates it first when `create` allows and there is
