@@ -75,13 +75,23 @@ pub enum Command {
         passphrase_fd: Option<i32>,
     },
     /// Delete a secret from its vault.
-    Rm { reference: String },
+    Rm {
+        /// The secret to delete, e.g. keyring:pypi/coveragepy or local:pypi/coveragepy
+        reference: String,
+    },
     /// Approve the repository file (.sec.toml) at or above DIR, exactly as it is now.
-    Allow { dir: Option<PathBuf> },
+    Allow {
+        /// Where to look for the repository file (default: the current directory)
+        dir: Option<PathBuf>,
+    },
     /// Refuse the repository file at or above DIR; the shell hook stops asking about it.
-    Deny { dir: Option<PathBuf> },
+    Deny {
+        /// Where to look for the repository file (default: the current directory)
+        dir: Option<PathBuf>,
+    },
     /// Look the secrets of DIR's scope up now, so later commands are served from memory.
     Unlock {
+        /// A directory of the scope to unlock (default: the current one)
         dir: Option<PathBuf>,
         /// Unlock the local vault instead (its passphrase from the terminal, askpass, or --passphrase-fd).
         #[arg(long, conflicts_with = "dir")]

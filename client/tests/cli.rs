@@ -239,3 +239,38 @@ fn a_missing_secd_is_named_with_where_sec_looked() {
         assert!(stderr.contains(needle), "{needle:?} not in: {stderr}");
     }
 }
+
+/// Every argument and option of every subcommand says what it is: no bare `<NAME>` line
+/// in an `Arguments:` or `Options:` section.
+#[test]
+fn every_argument_of_every_subcommand_is_described() {
+    for (name, _) in SUBCOMMANDS.iter().filter(|(n, _)| *n != "help") {
+        let text = help(&[name, "--help"]);
+        let mut in_list = false;
+        for line in text.lines() {
+            if line == "Arguments:" || line == "Options:" {
+                in_list = true;
+                continue;
+            }
+            if line.is_empty() {
+                in_list = false;
+                continue;
+            }
+            // An entry starts at column 2; its description follows on the line, or on the
+            // next lines (indented further) when clap wraps it.
+            if in_list && line.starts_with("  ") && !line.starts_with("   ") {
+                let entry = line.trim();
+                let described = entry.contains("  ")
+                    || text
+                        .lines()
+                        .skip_while(|l| *l != line)
+                        .nth(1)
+                        .is_some_and(|next| next.starts_with("          "));
+                assert!(
+                    described,
+                    "`sec {name} --help`: {entry:?} has no description\n{text}"
+                );
+            }
+        }
+    }
+}

@@ -43,16 +43,19 @@ pub fn open(options: &mut OpenOptions, path: &Path) -> io::Result<File> {
     })
 }
 
-/// Opens `path` for appending, creating it with `mode` (Unix) when missing; never through
-/// a link.
+/// Opens `path` for appending, with `mode` (Unix) whether it is created now or was left
+/// more open by an older version; never through a link.
 pub fn open_append(path: &Path, mode: u32) -> io::Result<File> {
     let mut options = OpenOptions::new();
     options.create(true).append(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
+    let file = open(&mut options, path)?;
+    #[cfg(unix)]
+    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))?;
     #[cfg(not(unix))]
     let _ = mode;
-    open(&mut options, path)
+    Ok(file)
 }
 
 /// Reads the whole file; never through a link.
@@ -115,7 +118,18 @@ mod tests {
     fn regular_files_open_as_usual() {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("log");
+        std::fs::write(&path, "").unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .unwrap();
         std::io::Write::write_all(&mut open_append(&path, 0o600).unwrap(), b"a\n").unwrap();
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(&path).unwrap().permissions(),
+        );
+        assert_eq!(
+            mode & 0o777,
+            0o600,
+            "an older, more open file is made private"
+        );
         std::io::Write::write_all(&mut open_append(&path, 0o600).unwrap(), b"b\n").unwrap();
         assert_eq!(read_to_string(&path).unwrap(), "a\nb\n");
         assert!(refuse_link(&path).is_ok());
