@@ -109,7 +109,17 @@ fn revoke_locks_the_vault_and_the_next_lookup_asks_again() {
         "served while unlocked"
     );
     assert_eq!(count(), 1);
-    world.run(&["revoke"]).assert_success();
+    let revoked = world.run(&["revoke"]);
+    revoked.assert_success();
+    assert!(
+        revoked.stdout.contains("the local vault is locked again"),
+        "revoke does not say it locked the vault: {revoked}"
+    );
+    let again = world.run(&["revoke"]);
+    assert!(
+        !again.stdout.contains("locked again"),
+        "a vault already locked is not locked again: {again}"
+    );
     assert_eq!(world.child_sees(&world.project, "TOKEN").0, token);
     assert_eq!(
         count(),

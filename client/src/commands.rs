@@ -332,8 +332,13 @@ pub async fn revoke(
         0 => String::new(),
         n => format!(", {n} grant(s) in progress refused"),
     };
+    let locked = if reply.local_vault_locked {
+        "; the local vault is locked again (the next command that needs it asks for its passphrase)"
+    } else {
+        ""
+    };
     println!(
-        "revoked: {} cached secret(s) dropped, {} lease(s) ended{refused}",
+        "revoked: {} cached secret(s) dropped, {} lease(s) ended{refused}{locked}",
         reply.secrets_dropped, reply.leases_ended
     );
     Ok(0)

@@ -308,22 +308,13 @@ impl Daemon {
         })
     }
 
-    /// Drops the selected cached values and ends the selected leases (their clients are told
-    /// why, `by` says who asked). Returns (values dropped, leases ended); all recorded in the
-    /// audit log.
-    /// Revokes what `selector` covers: cached values, live leases, and grants in progress.
-    /// Returns how many of each.
-    pub fn revoke(
-        &self,
-        selector: &Selector,
-        by: &str,
-        requester: Option<u32>,
-    ) -> (usize, usize, usize) {
+    /// Revokes what `selector` covers: cached values, live leases (their clients are told
+    /// why; `by` says who asked) and grants in progress; revoking everything also locks the
+    /// local vault. Recorded in the audit log.
+    pub fn revoke(&self, selector: &Selector, by: &str, requester: Option<u32>) -> Revoked {
         let stopped = self.in_flight.revoke(selector, by);
         let reason = format!("the lease was revoked by {by}");
-        if matches!(selector, Selector::All) {
-            self.local.lock();
-        }
+        let vault_locked = matches!(selector, Selector::All) && self.local.lock();
         let end = |matches: &dyn Fn(&LeaseRecord) -> bool| {
             self.end_leases(matches, &reason, AuditEvent::Revoke)
         };
@@ -349,8 +340,13 @@ impl Daemon {
             references,
             pid: requester,
             reason: format!(
-                "{by}: {dropped} cached secret(s) dropped, {} lease(s) ended, {stopped} grant(s) in progress refused",
-                ended.len()
+                "{by}: {dropped} cached secret(s) dropped, {} lease(s) ended, {stopped} grant(s) in progress refused{}",
+                ended.len(),
+                if vault_locked {
+                    ", the local vault locked"
+                } else {
+                    ""
+                }
             ),
             ..Default::default()
         };
@@ -361,7 +357,12 @@ impl Daemon {
             grants = stopped,
             "revoked by {by}"
         );
-        (dropped, ended.len(), stopped)
+        Revoked {
+            dropped,
+            ended: ended.len(),
+            refused: stopped,
+            vault_locked,
+        }
     }
 
     /// Ends the selected leases: their clients are told `reason`, their secret files go,
@@ -434,4 +435,15 @@ fn local_limits(config: &Config) -> Limits {
         ttl: config.local.ttl,
         max_ttl: config.local.max_ttl,
     }
+}
+
+/// What a revocation did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Revoked {
+    pub dropped: usize,
+    pub ended: usize,
+    /// Grants in progress that were refused.
+    pub refused: usize,
+    /// Whether an unlocked local vault was locked.
+    pub vault_locked: bool,
 }

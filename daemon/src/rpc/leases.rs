@@ -125,18 +125,19 @@ pub(super) async fn revoke(
         Selector::All
     };
     let requester = peer.pid.map(|p| p as u32);
-    let (dropped, ended, refused) = service.daemon.revoke(&selector, "`sec revoke`", requester);
+    let revoked = service.daemon.revoke(&selector, "`sec revoke`", requester);
     if let Selector::Lease(id) = &selector
-        && ended == 0
+        && revoked.ended == 0
     {
         return Err(Status::not_found(format!(
             "no live lease {id}; `sec status` lists them"
         )));
     }
     Ok(Response::new(pb::RevokeReply {
-        secrets_dropped: dropped as u32,
-        leases_ended: ended as u32,
-        grants_refused: refused as u32,
+        secrets_dropped: revoked.dropped as u32,
+        leases_ended: revoked.ended as u32,
+        grants_refused: revoked.refused as u32,
+        local_vault_locked: revoked.vault_locked,
     }))
 }
 
