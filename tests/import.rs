@@ -168,10 +168,67 @@ fn a_failure_half_way_leaves_the_original_and_says_what_was_stored() {
         "import",
         "pypirc",
         &pypirc.display().to_string(),
+        "--backend",
+        "keyring",
+        "--remove",
+    ]);
+    out.assert_failure().assert_stderr_contains(&[
+        "stored so far: nothing",
+        "left untouched",
+        "`--backend local`",
+    ]);
+    assert_eq!(std::fs::read_to_string(&pypirc).unwrap(), text);
+}
+
+/// Without a keychain, `sec import` stores where `sec set` would: sec's own vault (the
+/// quick start's second step on such a machine).
+#[test]
+fn without_a_keychain_import_uses_the_local_vault_like_sec_set() {
+    let world = World::without_keyring();
+    let pypirc = world.root().join("pypirc");
+    let token = sec_tests::unique("pypi-local-import");
+    std::fs::write(
+        &pypirc,
+        format!("[pypi]\nusername = __token__\npassword = {token}\n"),
+    )
+    .unwrap();
+    let project = world.project.display().to_string();
+    let out = world.run_with_passphrase(
+        &[
+            "import",
+            "pypirc",
+            &pypirc.display().to_string(),
+            "--write",
+            "--dir",
+            &project,
+        ],
+        "a passphrase for the import\n",
+        None,
+    );
+    out.assert_success()
+        .assert_stderr_contains(&["importing into local", "as local:"]);
+    assert!(!out.stdout.contains(&token) && !out.stderr.contains(&token));
+    assert_eq!(world.child_sees(&world.project, "TWINE_PASSWORD").0, token);
+}
+
+/// The kernel keyring forgets at reboot: removing the file after importing there would lose
+/// the only lasting copy, so sec refuses before storing anything.
+#[test]
+fn remove_refuses_to_leave_only_a_kernel_keyring_copy() {
+    let world = World::without_keyring();
+    let pypirc = world.root().join("pypirc");
+    let text = "[pypi]\nusername = __token__\npassword = pypi-keep\n";
+    std::fs::write(&pypirc, text).unwrap();
+    let out = world.run(&[
+        "import",
+        "pypirc",
+        &pypirc.display().to_string(),
+        "--backend",
+        "keyutils",
         "--remove",
     ]);
     out.assert_failure()
-        .assert_stderr_contains(&["stored so far: nothing", "left untouched"]);
+        .assert_stderr_contains(&["forgets it at reboot", "left untouched"]);
     assert_eq!(std::fs::read_to_string(&pypirc).unwrap(), text);
 }
 

@@ -147,9 +147,13 @@ pub struct ImportArgs {
     pub kind: ImportKind,
     /// The file (default: ~/.pypirc or ~/.netrc).
     pub path: Option<PathBuf>,
-    /// Where to store them: a reference scheme such as keyring, pass, local, keyutils.
-    #[arg(long, default_value = "keyring", value_name = "SCHEME")]
-    pub backend: String,
+    /// Where to store them: a reference scheme such as keyring, pass, local, keyutils
+    /// (default: where `sec set NAME` stores, the keychain or else the local vault).
+    #[arg(long, value_name = "SCHEME")]
+    pub backend: Option<String>,
+    /// Read the local vault's passphrase from this file descriptor.
+    #[arg(long, value_name = "N")]
+    pub passphrase_fd: Option<i32>,
     /// Add the printed scope to config.toml (needs --dir).
     #[arg(long, requires = "dir")]
     pub write: bool,

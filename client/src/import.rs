@@ -49,10 +49,31 @@ pub async fn run(args: ImportArgs) -> Result<u8, Failure> {
             path.display()
         )));
     }
+    if args.remove && args.backend.as_deref() == Some("keyutils") {
+        return Err(Failure::new(format!(
+            "--remove with --backend keyutils would leave the kernel keyring's copy as the only one, and the kernel forgets it at reboot; import into a persistent store (keyring, local, pass) or without --remove; {} was left untouched",
+            path.display()
+        )));
+    }
     let mut client = connect(true).await?;
+    let (scheme, explicit) = match &args.backend {
+        Some(scheme) => (scheme.clone(), true),
+        None => {
+            let status = crate::passphrase::local_status(&mut client).await?;
+            eprintln!(
+                "sec: importing into {} ({}); --backend SCHEME chooses another store",
+                status.default_store, status.default_reason
+            );
+            (status.default_store, false)
+        }
+    };
+    if scheme == "local" {
+        let source = crate::passphrase::Source::from_flag(args.passphrase_fd);
+        crate::passphrase::ensure_unlocked(&mut client, &source, true).await?;
+    }
     let mut stored: Vec<Stored<'_>> = Vec::new();
     for credential in &credentials {
-        let reference = format!("{}:{}", args.backend, credential.suggested_name);
+        let reference = format!("{scheme}:{}", credential.suggested_name);
         let secret_url = credential
             .repository
             .as_deref()
@@ -70,8 +91,14 @@ pub async fn run(args: ImportArgs) -> Result<u8, Failure> {
             } else {
                 done.join(", ")
             };
+            // The way out when the chosen store does not answer: sec's own vault.
+            let instead = if explicit && scheme != "local" {
+                "; `--backend local` imports into sec's own encrypted vault instead"
+            } else {
+                ""
+            };
             return Err(Failure::new(format!(
-                "{} ({}): {}; stored so far: {done}; {} was left untouched",
+                "{} ({}): {}; stored so far: {done}; {} was left untouched{instead}",
                 credential.origin,
                 reference,
                 failure.message,
