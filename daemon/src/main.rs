@@ -89,6 +89,9 @@ fn config_path() -> anyhow::Result<PathBuf> {
 
 fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
     let config = config::Config::load(path, &home_dir()?)?;
+    for warning in &config.warnings {
+        eprintln!("secd: warning: {warning}");
+    }
     println!("{}: ok, {} scope(s)", path.display(), config.scopes.len());
     Ok(())
 }

@@ -40,3 +40,18 @@ fn a_mistake_is_reported_with_file_line_and_column() {
         "a pasted token is never echoed: {stderr}"
     );
 }
+
+#[test]
+fn warnings_are_printed_and_the_file_is_still_ok() {
+    let (_dir, path, out) = check("[[scope]]\ndir = \"/nonexistent/sec-project\"\n");
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "secd: warning: {}:2:7: this directory does not exist (yet)",
+            path.display()
+        )),
+        "{stderr}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok, 1 scope(s)"));
+}

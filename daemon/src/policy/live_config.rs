@@ -116,6 +116,9 @@ impl LiveConfig {
             Ok(config) => {
                 let config = Arc::new(config);
                 tracing::info!(path = %self.path.display(), scopes = config.scopes.len(), "config loaded");
+                for warning in &config.warnings {
+                    tracing::warn!("{warning}");
+                }
                 if let Some(text) = &text {
                     self.keep(text);
                 }

@@ -21,7 +21,33 @@ pub(super) fn position_error(
 /// A TOML error with its position and a message that never repeats the text at fault.
 pub(super) fn toml_error(text: &str, path: &Path, error: &toml::de::Error) -> ConfigError {
     let span = error.span().unwrap_or(0..0);
-    position_error(text, path, span, &safe_toml_message(error.message()))
+    let mut message = safe_toml_message(error.message());
+    if let Some(hint) = common_slip(text, span.start, &message) {
+        message.push_str("; ");
+        message.push_str(hint);
+    }
+    position_error(text, path, span, &message)
+}
+
+/// What a mistake that many make means, judged from the line it is on: `[scope]` for
+/// `[[scope]]`, a bare number for a duration.
+fn common_slip(text: &str, at: usize, message: &str) -> Option<&'static str> {
+    let start = text.get(..at)?.rfind('\n').map_or(0, |i| i + 1);
+    let line = text[start..].lines().next().unwrap_or("").trim();
+    let key = line.split('=').next().unwrap_or("").trim();
+    if message.contains("found a table; expected an array") {
+        if line.starts_with("[scope]") {
+            return Some("write [[scope]] (two brackets): each scope is one entry of a list");
+        }
+        if line.starts_with("[untrusted]") {
+            return Some("write [[untrusted]] (two brackets): each one is an entry of a list");
+        }
+    }
+    let durations = ["ttl", "max_ttl", "confirm_timeout", "max_lease"];
+    if message.contains("found a number") && durations.contains(&key) {
+        return Some("a duration is a string with its unit, such as \"15m\", \"1h\" or \"30s\"");
+    }
+    None
 }
 
 /// The words a message from toml may quote: the keys and values of the config's own schema.

@@ -59,6 +59,9 @@ pub struct Config {
     pub shield: ShieldSettings,
     /// `[[untrusted]]` directories (absolute, symlinks resolved where they exist).
     pub untrusted: Vec<PathBuf>,
+    /// What is valid but probably not meant (a scope for a directory that does not exist, an
+    /// askpass program that is not there), as `file:line:column: what`.
+    pub warnings: Vec<String>,
 }
 
 /// `[shield]`: the user's additions to what `sec shield` shows and hides.
@@ -255,6 +258,18 @@ impl Config {
                 format!("`askpass` names a program, but this {TOKEN_HINT}"),
             )));
         }
+        let mut warnings = Vec::new();
+        let warn = |span: Range<usize>, message: String| {
+            position_error(text, path, span, &message).to_string()
+        };
+        if let Some(askpass) = &raw.defaults.askpass
+            && !program_exists(askpass.get_ref())
+        {
+            warnings.push(warn(
+                askpass.span(),
+                "this askpass program is not found; without a terminal, sec cannot ask for the local vault's passphrase".into(),
+            ));
+        }
         let mut scopes: Vec<Scope> = Vec::with_capacity(raw.scope.len());
         // Where each scope's `dir` is written, to name the first of two for the same directory.
         let mut dir_spans: Vec<Range<usize>> = Vec::with_capacity(raw.scope.len());
@@ -269,6 +284,12 @@ impl Config {
             };
             let dir_span = dir.span();
             let dir = scope_dir(dir, home).map_err(located)?;
+            if !dir.exists() {
+                warnings.push(warn(
+                    dir_span.clone(),
+                    "this directory does not exist (yet); the scope applies once it does".into(),
+                ));
+            }
             let scope = build_scope(raw_scope, dir, default_ttl, default_max, Origin::UserConfig)
                 .map_err(located)?;
             if let Some(first) = scopes.iter().position(|s| s.dir == scope.dir) {
@@ -308,6 +329,7 @@ impl Config {
             scopes,
             shield,
             untrusted,
+            warnings,
         })
     }
 
@@ -561,6 +583,15 @@ fn duration_or(raw: Option<&Spanned<String>>, default: Duration) -> Result<Durat
         ));
     }
     Ok(parsed)
+}
+
+/// Whether `program` names something to run: an existing path, or a name on PATH.
+fn program_exists(program: &str) -> bool {
+    if program.contains('/') {
+        return Path::new(program).is_file();
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
 }
 
 fn is_env_name(name: &str) -> bool {

@@ -543,3 +543,50 @@ fn line_column_counts_characters() {
     assert_eq!(line_column("ab\ncdé\nx", 8), (3, 1));
     assert_eq!(line_column("ab\ncdé\nx", 7), (2, 4));
 }
+
+#[test]
+fn common_slips_get_a_hint() {
+    let err = parse("[scope]\ndir = \"/p\"\n").unwrap_err();
+    assert_eq!((err.line, err.column), (1, 1), "{err}");
+    assert!(
+        err.message.contains("write [[scope]] (two brackets)"),
+        "{err}"
+    );
+    let err = parse("[untrusted]\ndir = \"/p\"\n").unwrap_err();
+    assert!(err.message.contains("write [[untrusted]]"), "{err}");
+    for key in ["ttl", "max_ttl", "max_lease"] {
+        let err = parse(&format!("[[scope]]\ndir = \"/p\"\n{key} = 15\n")).unwrap_err();
+        assert_eq!(err.line, 3, "{err}");
+        assert!(err.message.contains("such as \"15m\""), "{key}: {err}");
+    }
+    let err = parse("[defaults]\nconfirm_timeout = 15\n").unwrap_err();
+    assert!(err.message.contains("such as \"15m\""), "{err}");
+    // Another wrong type gets no duration hint.
+    let err = parse("[[scope]]\ndir = \"/p\"\nprompt = 15\n").unwrap_err();
+    assert!(!err.message.contains("duration"), "{err}");
+}
+
+#[test]
+fn valid_but_probably_unmeant_settings_are_warned_about_with_their_position() {
+    let tmp = tempfile::tempdir().unwrap();
+    let here = tmp.path().display();
+    let text = format!(
+        "[defaults]\naskpass = \"/nonexistent/sec-askpass\"\n[[scope]]\ndir = \"/nonexistent/project\"\n[[scope]]\ndir = \"{here}\"\n"
+    );
+    let config = parse(&text).unwrap();
+    assert_eq!(config.warnings.len(), 2, "{:?}", config.warnings);
+    assert!(
+        config.warnings[0].starts_with("/c/config.toml:2:11: this askpass program is not found"),
+        "{:?}",
+        config.warnings
+    );
+    assert!(
+        config.warnings[1].starts_with("/c/config.toml:4:7: this directory does not exist"),
+        "{:?}",
+        config.warnings
+    );
+    let fine = parse(&format!(
+        "[defaults]\naskpass = \"sh\"\n[[scope]]\ndir = \"{here}\"\n"
+    ));
+    assert!(fine.unwrap().warnings.is_empty());
+}
