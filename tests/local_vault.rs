@@ -375,3 +375,22 @@ fn unlocking_a_scope_asks_for_the_local_vaults_passphrase() {
         true
     );
 }
+
+/// No terminal and no askpass: the refusal names both ways out (an askpass program, and
+/// that secd reads SEC_ASKPASS only when it starts; or the passphrase on a descriptor).
+#[test]
+fn without_a_terminal_or_askpass_the_refusal_names_every_way_out() {
+    let world = world_with_vault(&unique("local-token"));
+    world.run(&["revoke"]).assert_success();
+    // A new session without a controlling terminal, even when the tests run in one.
+    let mut cmd = world.command("setsid");
+    cmd.arg("--wait")
+        .arg(sec_tests::sec_bin())
+        .args(["unlock", "--local"]);
+    let out = world.output(cmd);
+    out.assert_failure().assert_stderr_contains(&[
+        "no askpass program is set",
+        "`sec daemon stop`",
+        "--passphrase-fd N",
+    ]);
+}

@@ -137,9 +137,13 @@ async fn unlock(client: &mut Client, source: &Source, path: &str) -> Result<(), 
                     from_terminal(&format!("passphrase for the local vault {path}: "))
                 else {
                     // No terminal: the daemon asks through its askpass program.
-                    return send(client, None, false)
-                        .await
-                        .map_err(Failure::from_status);
+                    return send(client, None, false).await.map_err(|status| {
+                        let mut failure = Failure::from_status(status);
+                        failure.message.push_str(
+                            "; without a terminal or askpass, give the passphrase on a descriptor: --passphrase-fd N",
+                        );
+                        failure
+                    });
                 };
                 match send(client, Some(typed?), false).await {
                     Ok(()) => return Ok(()),

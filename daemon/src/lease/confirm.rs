@@ -9,7 +9,7 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfirmError {
     #[error(
-        "secd must ask you, but no askpass program is set; set `askpass = \"...\"` under [defaults] in config.toml or SEC_ASKPASS in secd's environment"
+        "secd must ask you, but no askpass program is set; set `askpass = \"...\"` under [defaults] in config.toml, or SEC_ASKPASS in secd's environment (read when secd starts: run `sec daemon stop` after setting it)"
     )]
     NoProgram,
     #[error("the confirmation was refused")]
