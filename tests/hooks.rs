@@ -585,3 +585,93 @@ fn the_hook_does_not_wait_for_a_daemon_that_does_not_start() {
     let _ = holder.kill();
     let _ = holder.wait();
 }
+
+/// `sec completions SHELL`, loaded in the real shell: bash completes a subcommand and a
+/// flag, zsh registers `_sec` with compinit, fish lists the subcommand with its description.
+#[test]
+fn completions_load_and_complete_in_real_shells() {
+    for (program, package) in [("bash", "bash"), ("zsh", "zsh"), ("fish", "fish")] {
+        sec_tests::require_program(program, package);
+    }
+    let home = tempfile::tempdir().unwrap();
+    let run = |program: &str, args: &[&str]| {
+        let out = std::process::Command::new(program)
+            .args(args)
+            .env("SEC", sec_bin())
+            .env("HOME", home.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{program}: {out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let bash = |words: &str, cword: usize| {
+        let script = format!(
+            "source <(\"$SEC\" completions bash); COMP_WORDS=({words}); COMP_CWORD={cword}; \
+             _sec sec \"${{COMP_WORDS[$COMP_CWORD]}}\" \"${{COMP_WORDS[$COMP_CWORD-1]}}\"; \
+             printf '%s\\n' \"${{COMPREPLY[@]}}\""
+        );
+        run("bash", &["--norc", "--noprofile", "-c", &script])
+    };
+    assert_eq!(bash("sec ex", 1).trim(), "exec");
+    assert_eq!(bash("sec shield --no", 2).trim(), "--no-network");
+    let zsh = run(
+        "zsh",
+        &[
+            "-fc",
+            "autoload -Uz compinit; compinit -u -d \"$HOME/.zcompdump\"; \
+             source <(\"$SEC\" completions zsh); print -r -- $_comps[sec]",
+        ],
+    );
+    assert_eq!(zsh.trim(), "_sec");
+    let fish = run(
+        "fish",
+        &[
+            "--no-config",
+            "-c",
+            "$SEC completions fish | source; complete -C 'sec ex'",
+        ],
+    );
+    assert!(
+        fish.lines()
+            .any(|l| l
+                == "exec\tRun a command with the current directory's secrets in its environment"),
+        "{fish}"
+    );
+}
+
+/// `sec man DIR` writes a page per visible subcommand, and `man -l` renders them.
+#[test]
+fn manual_pages_render_with_man() {
+    sec_tests::require_program("man", "man-db");
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(sec_bin())
+        .args(["man"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    for page in ["sec.1", "sec-exec.1", "sec-shield.1", "sec-daemon-stop.1"] {
+        assert!(dir.path().join(page).is_file(), "{page} was not written");
+    }
+    assert!(
+        !dir.path().join("sec-hook-event.1").exists(),
+        "a hidden command got a page"
+    );
+    let rendered = std::process::Command::new("man")
+        .args(["-P", "cat", "-l"])
+        .arg(dir.path().join("sec-shield.1"))
+        .env("MANWIDTH", "100")
+        .output()
+        .unwrap();
+    assert!(rendered.status.success(), "{rendered:?}");
+    let text = String::from_utf8_lossy(&rendered.stdout);
+    for needle in [
+        "NAME",
+        "SYNOPSIS",
+        "sec shield",
+        "--no-network",
+        "--writable-git",
+    ] {
+        assert!(text.contains(needle), "{needle:?} not in:\n{text}");
+    }
+}

@@ -111,6 +111,16 @@ pub enum Command {
     },
     /// Print the shell hook: eval "$(sec hook bash)" in ~/.bashrc (zsh alike; fish: `sec hook fish | source`).
     Hook { shell: Shell },
+    /// Print shell completions: source <(sec completions bash) (zsh alike; fish: `sec completions fish | source`).
+    Completions {
+        /// The shell to complete in
+        shell: Shell,
+    },
+    /// Write the manual pages (sec.1 and one per subcommand) into DIR.
+    Man {
+        /// Where to write them, e.g. ~/.local/share/man/man1
+        dir: PathBuf,
+    },
     /// What the shell hook runs when the directory changed (prompts, then prints shell code).
     #[command(hide = true)]
     HookEvent {

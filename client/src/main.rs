@@ -5,6 +5,7 @@ mod audit_log;
 mod cli;
 mod commands;
 mod daemon_conn;
+mod docs;
 mod exec;
 mod hardening;
 mod hook;
@@ -83,6 +84,8 @@ fn main() -> ExitCode {
             Command::Unlock { passphrase_fd, .. } => commands::unlock_local(passphrase_fd).await,
             Command::Passwd { passphrase_fd, .. } => commands::passwd(passphrase_fd).await,
             Command::Hook { shell } => hook::print_script(shell),
+            Command::Completions { shell } => docs::completions(shell),
+            Command::Man { dir } => docs::man_pages(&dir),
             Command::HookEvent {
                 shell,
                 from,

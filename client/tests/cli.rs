@@ -54,6 +54,14 @@ const SUBCOMMANDS: &[(&str, &str)] = &[
         "Print the shell hook: eval \"$(sec hook bash)\" in ~/.bashrc (zsh alike; fish: `sec hook fish | source`)",
     ),
     (
+        "completions",
+        "Print shell completions: source <(sec completions bash) (zsh alike; fish: `sec completions fish | source`)",
+    ),
+    (
+        "man",
+        "Write the manual pages (sec.1 and one per subcommand) into DIR",
+    ),
+    (
         "log",
         "Show the audit log: every grant, refusal, revocation, expiry, unlock and trust decision",
     ),
