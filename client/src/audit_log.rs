@@ -17,8 +17,9 @@ fn log_files() -> Result<Vec<PathBuf>, Failure> {
 
 pub fn show(last: Option<usize>, json: bool) -> Result<u8, Failure> {
     let mut lines = Vec::new();
-    for path in log_files()? {
-        match std::fs::read_to_string(&path) {
+    let files = log_files()?;
+    for path in &files {
+        match std::fs::read_to_string(path) {
             Ok(text) => lines.extend(
                 text.lines()
                     .filter(|l| !l.trim().is_empty())
@@ -27,6 +28,16 @@ pub fn show(last: Option<usize>, json: bool) -> Result<u8, Failure> {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(Failure::new(format!("cannot read {}: {e}", path.display()))),
         }
+    }
+    if lines.is_empty() && !json {
+        // On stderr, so that scripts reading stdout see an empty log.
+        eprintln!(
+            "sec: the audit log is empty: nothing was granted, refused or revoked yet ({})",
+            files
+                .first()
+                .map_or(String::new(), |p| p.display().to_string())
+        );
+        return Ok(0);
     }
     let skip = last.map_or(0, |n| lines.len().saturating_sub(n));
     for line in &lines[skip..] {

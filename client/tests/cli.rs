@@ -282,3 +282,29 @@ fn every_argument_of_every_subcommand_is_described() {
         }
     }
 }
+
+/// `sec log` on a fresh install says the log is empty (on stderr; stdout stays empty for
+/// scripts), instead of printing nothing.
+#[test]
+fn an_empty_audit_log_says_so() {
+    let home = tempfile::tempdir().unwrap();
+    let log = |args: &[&str]| {
+        sec()
+            .args(args)
+            .env_clear()
+            .env("HOME", home.path())
+            .env("XDG_STATE_HOME", home.path().join("state"))
+            .output()
+            .unwrap()
+    };
+    let out = log(&["log"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(out.stdout.is_empty(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("the audit log is empty"), "{stderr}");
+    let json = log(&["log", "--json"]);
+    assert!(
+        json.status.success() && json.stdout.is_empty() && json.stderr.is_empty(),
+        "{json:?}"
+    );
+}
