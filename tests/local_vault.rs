@@ -394,3 +394,14 @@ fn without_a_terminal_or_askpass_the_refusal_names_every_way_out() {
         "--passphrase-fd N",
     ]);
 }
+
+/// A new vault's passphrase guards a file that can be tried offline: too short is refused,
+/// and nothing is created.
+#[test]
+fn a_too_short_passphrase_creates_no_vault() {
+    let world = World::without_keyring();
+    let out = world.run_with_passphrase(&["set", "local:pypi/demo"], "short\n", Some("value"));
+    out.assert_failure()
+        .assert_stderr_contains(&["fewer than 8 characters", "choose a longer one"]);
+    assert!(!vault_path(&world).exists(), "a vault was created");
+}

@@ -118,11 +118,15 @@ fn a_local_vault_replaced_by_a_link_is_refused_and_its_target_untouched() {
     let (target, text) = canary_target(&world, ".bashrc");
     let link = world.data_home.join("sec/vault.age");
     plant_link(&link, &target);
-    let out = world.run_with_passphrase(&["set", "local:pypi/demo"], "pass\npass\n", Some("value"));
+    let out = world.run_with_passphrase(
+        &["set", "local:pypi/demo"],
+        "a long passphrase\na long passphrase\n",
+        Some("value"),
+    );
     out.assert_failure()
         .assert_stderr_contains(&[&link.display().to_string(), "symbolic link"]);
     assert_untouched(&target, &text, &link);
-    let out = world.run_with_passphrase(&["unlock", "--local"], "pass\n", None);
+    let out = world.run_with_passphrase(&["unlock", "--local"], "a long passphrase\n", None);
     out.assert_failure()
         .assert_stderr_contains(&[&link.display().to_string(), "symbolic link"]);
     assert_untouched(&target, &text, &link);

@@ -123,7 +123,9 @@ pub(super) async fn unlock_local(
     } else {
         vault::into_secret(passphrase)
     };
-    if passphrase.expose_secret().is_empty() {
+    if create {
+        check_new_passphrase(&passphrase)?;
+    } else if passphrase.expose_secret().is_empty() {
         return Err(Status::invalid_argument(
             "an empty passphrase is not accepted",
         ));
@@ -164,11 +166,7 @@ pub(super) async fn change_local_passphrase(
         vault::into_secret(old_passphrase),
         vault::into_secret(new_passphrase),
     );
-    if new.expose_secret().is_empty() {
-        return Err(Status::invalid_argument(
-            "an empty passphrase is not accepted",
-        ));
-    }
+    check_new_passphrase(&new)?;
     service
         .daemon
         .local
@@ -187,4 +185,18 @@ pub(super) fn local_error_status(error: vault::LocalError) -> Status {
         vault::LocalError::Exists(_) => Status::already_exists(error.to_string()),
         _ => Status::failed_precondition(error.to_string()),
     }
+}
+
+/// The shortest passphrase a new vault (or a re-keyed one) takes, in characters.
+const MIN_PASSPHRASE_CHARS: usize = 8;
+
+/// A new passphrase guards a file that anyone who copies it can try offline: refuse one
+/// too short to resist that.
+fn check_new_passphrase(passphrase: &SecretString) -> Result<(), Status> {
+    if passphrase.expose_secret().chars().count() < MIN_PASSPHRASE_CHARS {
+        return Err(Status::invalid_argument(format!(
+            "a passphrase of fewer than {MIN_PASSPHRASE_CHARS} characters is too easy to guess for a vault file that can be tried offline; choose a longer one (a few words work well)"
+        )));
+    }
+    Ok(())
 }
