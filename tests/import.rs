@@ -4,9 +4,10 @@
 //! on request, after every credential was stored and read back.
 
 use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
-use sec_tests::{World, unique};
+use sec_tests::{Output, World, unique};
 
 /// A local HTTP server that answers 200 only to Basic auth `user:password`.
 struct AuthServer {
@@ -138,18 +139,22 @@ fn netrc_entries_become_files_that_curl_reads_and_remove_deletes_the_original() 
     assert!(!refused.success());
 }
 
+/// Writes `text` as a pypirc file in the world and runs `sec import pypirc FILE EXTRA...`.
+fn import_pypirc(world: &World, text: &str, extra: &[&str]) -> (PathBuf, Output) {
+    let pypirc = world.root().join("pypirc");
+    std::fs::write(&pypirc, text).unwrap();
+    let file = pypirc.display().to_string();
+    let mut args = vec!["import", "pypirc", file.as_str()];
+    args.extend_from_slice(extra);
+    let out = world.run(&args);
+    (pypirc, out)
+}
+
 #[test]
 fn a_malformed_file_gets_a_line_number_and_nothing_is_stored() {
     let world = World::new();
-    let pypirc = world.root().join("pypirc");
     let text = "[pypi]\nusername = __token__\npassword = pypi-secret-one\nthis line is broken\n";
-    std::fs::write(&pypirc, text).unwrap();
-    let out = world.run(&[
-        "import",
-        "pypirc",
-        &pypirc.display().to_string(),
-        "--remove",
-    ]);
+    let (pypirc, out) = import_pypirc(&world, text, &["--remove"]);
     out.assert_failure().assert_stderr_contains(&[":line 4:"]);
     assert!(!out.stderr.contains("pypi-secret-one"), "{out}");
     assert_eq!(std::fs::read_to_string(&pypirc).unwrap(), text);
@@ -160,18 +165,9 @@ fn a_malformed_file_gets_a_line_number_and_nothing_is_stored() {
 fn a_failure_half_way_leaves_the_original_and_says_what_was_stored() {
     // No Secret Service runs in this world: the very first store fails.
     let world = World::without_keyring();
-    let pypirc = world.root().join("pypirc");
     let text =
         "[pypi]\nusername = __token__\npassword = pypi-one\n[testpypi]\npassword = pypi-two\n";
-    std::fs::write(&pypirc, text).unwrap();
-    let out = world.run(&[
-        "import",
-        "pypirc",
-        &pypirc.display().to_string(),
-        "--backend",
-        "keyring",
-        "--remove",
-    ]);
+    let (pypirc, out) = import_pypirc(&world, text, &["--backend", "keyring", "--remove"]);
     out.assert_failure().assert_stderr_contains(&[
         "stored so far: nothing",
         "left untouched",
@@ -216,17 +212,8 @@ fn without_a_keychain_import_uses_the_local_vault_like_sec_set() {
 #[test]
 fn remove_refuses_to_leave_only_a_kernel_keyring_copy() {
     let world = World::without_keyring();
-    let pypirc = world.root().join("pypirc");
     let text = "[pypi]\nusername = __token__\npassword = pypi-keep\n";
-    std::fs::write(&pypirc, text).unwrap();
-    let out = world.run(&[
-        "import",
-        "pypirc",
-        &pypirc.display().to_string(),
-        "--backend",
-        "keyutils",
-        "--remove",
-    ]);
+    let (pypirc, out) = import_pypirc(&world, text, &["--backend", "keyutils", "--remove"]);
     out.assert_failure()
         .assert_stderr_contains(&["forgets it at reboot", "left untouched"]);
     assert_eq!(std::fs::read_to_string(&pypirc).unwrap(), text);
