@@ -58,7 +58,13 @@ enum Attempt {
 async fn attempt(path: &Path) -> Attempt {
     let channel = match socket::connect(path).await {
         Ok(channel) => channel,
-        Err(e) => return Attempt::Absent(error_chain(&e)),
+        // An older secd may already fail the greeted connection itself.
+        Err(e) => {
+            return match older_daemon(path).await {
+                Some(mismatch) => mismatch,
+                None => Attempt::Absent(error_chain(&e)),
+            };
+        }
     };
     let mut client = SecClient::new(channel);
     let hello = HelloRequest {
@@ -152,8 +158,16 @@ pub async fn connect_within(autostart: bool, patience: Duration) -> Result<Clien
         Attempt::Absent(_) => {}
     }
     let _lock = startup_lock(path.parent().unwrap_or(Path::new(".")), deadline).await?;
-    if let Attempt::Ready(client) = attempt(&path).await {
-        return Ok(client);
+    match attempt(&path).await {
+        Attempt::Ready(client) => return Ok(client),
+        // Another sec started one of another protocol meanwhile, or the first look
+        // could not tell.
+        Attempt::Mismatch {
+            pid,
+            version,
+            protocol,
+        } => replace_daemon(&path, pid, &version, protocol).await?,
+        Attempt::Absent(_) => {}
     }
     let left = deadline.saturating_duration_since(Instant::now());
     sec_proto::launch::launch_daemon(&secd_program(), &[], &log_path(), left)?;
