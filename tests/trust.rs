@@ -197,3 +197,34 @@ fn approval_shows_everything_safely_and_binds_to_what_was_shown() {
     assert_eq!(seen, "<unset>", "the swapped file was approved:\n{out}");
     out.assert_stderr_contains(&["changed since you approved it"]);
 }
+
+/// An approved repository file, edited: it gives nothing, and what secd cached for it is
+/// dropped at the next look (not kept until its TTL), and said so in the audit log.
+#[test]
+fn an_edited_repo_file_loses_its_cached_secrets() {
+    let world = World::without_keyring();
+    let op = world.op_standin();
+    op.add_item("op://V/repo/token", &unique("repo-token"));
+    write_repo_file(
+        &world.project,
+        "[env]\nREPO_TOKEN = \"op://V/repo/token\"\n",
+    );
+    world.write_config(&yes_askpass(&world));
+    world.run(&["allow"]).assert_success();
+    world.run(&["unlock"]).assert_success();
+    let cached = |world: &World| {
+        world.run(&["status", "--json"]).json()["cached"]
+            .as_array()
+            .map_or(0, Vec::len)
+    };
+    assert_eq!(cached(&world), 1, "the approved file's secret is cached");
+
+    write_repo_file(
+        &world.project,
+        "[env]\nREPO_TOKEN = \"op://V/repo/token\"\nMORE = \"op://V/repo/token\"\n",
+    );
+    world.run(&["ls"]).assert_success();
+    assert_eq!(cached(&world), 0, "an inert file's secret stayed cached");
+    let log = world.run(&["log"]);
+    assert!(log.stdout.contains("is no longer approved"), "{log}");
+}

@@ -230,7 +230,39 @@ impl Daemon {
             }
             (user, repo) => user.or(repo).cloned(),
         };
+        if let Some(view) = repo.as_ref().filter(|r| r.trust != Trust::Allowed) {
+            self.forget_inert(&view.file.dir, scope.as_ref());
+        }
         Effective { scope, repo }
+    }
+
+    /// A repository file that is no longer approved (edited, or denied) gives nothing: the
+    /// values cached for it go too, except what the scope in force still uses.
+    fn forget_inert(&self, repo_dir: &Path, in_force: Option<&Scope>) {
+        let used = |reference: &Reference| {
+            in_force.is_some_and(|scope| {
+                scope
+                    .env
+                    .values()
+                    .any(|v| matches!(v, Value::Secret(r) if r == reference))
+            })
+        };
+        let dropped = self
+            .cache
+            .revoke(|k| k.scope == repo_dir && !used(&k.reference));
+        if dropped > 0 {
+            tracing::info!(scope = %repo_dir.display(), dropped, "repository file no longer approved; its cached secrets dropped");
+            self.audit.note(
+                AuditEvent::Revoke,
+                &Record {
+                    scope: repo_dir.display().to_string(),
+                    reason: format!(
+                        "{REPO_FILE} is no longer approved: {dropped} cached secret(s) dropped"
+                    ),
+                    ..Default::default()
+                },
+            );
+        }
     }
 
     /// Looks up (or serves from cache) the values of `names` (all of the scope's when
