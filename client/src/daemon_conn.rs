@@ -147,27 +147,16 @@ pub async fn connect_within(autostart: bool, patience: Duration) -> Result<Clien
         return Err(ConnError::Shielded);
     }
     let path = socket::socket_path()?;
-    match attempt(&path).await {
-        Attempt::Ready(client) => return Ok(client),
-        Attempt::Mismatch {
-            pid,
-            version,
-            protocol,
-        } => replace_daemon(&path, pid, &version, protocol).await?,
-        Attempt::Absent(_) if !autostart => return Err(ConnError::NotRunning),
-        Attempt::Absent(_) => {}
+    if let Some(client) = ready_after_replacing(&path).await? {
+        return Ok(client);
+    }
+    if !autostart {
+        return Err(ConnError::NotRunning);
     }
     let _lock = startup_lock(path.parent().unwrap_or(Path::new(".")), deadline).await?;
-    match attempt(&path).await {
-        Attempt::Ready(client) => return Ok(client),
-        // Another sec started one of another protocol meanwhile, or the first look
-        // could not tell.
-        Attempt::Mismatch {
-            pid,
-            version,
-            protocol,
-        } => replace_daemon(&path, pid, &version, protocol).await?,
-        Attempt::Absent(_) => {}
+    // Another sec may have started one meanwhile (of either protocol).
+    if let Some(client) = ready_after_replacing(&path).await? {
+        return Ok(client);
     }
     let left = deadline.saturating_duration_since(Instant::now());
     sec_proto::launch::launch_daemon(&secd_program(), &[], &log_path(), left)?;
@@ -182,6 +171,23 @@ pub async fn connect_within(autostart: bool, patience: Duration) -> Result<Clien
             reason,
             log: log_path(),
         }),
+    }
+}
+
+/// A client when a daemon of our protocol answers. A daemon of another protocol is stopped
+/// first, and then, as when none answers, there is none (`None`).
+async fn ready_after_replacing(path: &Path) -> Result<Option<Client>, ConnError> {
+    match attempt(path).await {
+        Attempt::Ready(client) => Ok(Some(client)),
+        Attempt::Mismatch {
+            pid,
+            version,
+            protocol,
+        } => {
+            replace_daemon(path, pid, &version, protocol).await?;
+            Ok(None)
+        }
+        Attempt::Absent(_) => Ok(None),
     }
 }
 
