@@ -228,3 +228,56 @@ fn an_edited_repo_file_loses_its_cached_secrets() {
     let log = world.run(&["log"]);
     assert!(log.stdout.contains("is no longer approved"), "{log}");
 }
+
+/// `sec ls --json`: the scope in force and the repository file, names and references, never
+/// a value (a literal is marked as one, without its text).
+#[test]
+fn ls_json_lists_names_and_references_never_values() {
+    let world = World::without_keyring();
+    let literal = unique("literal-text");
+    world.write_config(&format!(
+        "[[scope]]\ndir = {{project}}\n[scope.env]\nUSER_NAME = {{ value = \"{literal}\" }}\nTOKEN = \"op://V/item/token\"\n"
+    ));
+    let repo_literal = unique("repo-literal");
+    write_repo_file(
+        &world.project,
+        &format!(
+            "[env]\nREPO_TOKEN = \"op://V/repo/token\"\nREPO_NAME = {{ value = \"{repo_literal}\" }}\n"
+        ),
+    );
+    let out = world.run(&["ls", "--json"]);
+    out.assert_success();
+    assert!(
+        !out.stdout.contains(&literal) && !out.stdout.contains(&repo_literal),
+        "{out}"
+    );
+    let json = out.json();
+    let scope_vars = json["scope"]["vars"]
+        .as_array()
+        .expect("the scope's variables");
+    assert!(
+        scope_vars.contains(&serde_json::json!({
+            "name": "TOKEN", "reference": "op://V/item/token", "literal": false, "cached": false
+        })),
+        "{json}"
+    );
+    assert!(
+        scope_vars.contains(&serde_json::json!({
+            "name": "USER_NAME", "reference": null, "literal": true, "cached": false
+        })),
+        "{json}"
+    );
+    assert_eq!(
+        json["scope"]["source"]
+            .as_str()
+            .map(|s| s.contains("config")),
+        Some(true),
+        "{json}"
+    );
+    assert_eq!(json["repo"]["trust"], "new", "{json}");
+    assert_eq!(
+        json["repo"]["vars"].as_array().map(Vec::len),
+        Some(2),
+        "{json}"
+    );
+}

@@ -44,6 +44,9 @@ pub enum Command {
     Ls {
         /// Directory (default: the current one).
         dir: Option<PathBuf>,
+        /// Print JSON instead of text (names and references, never a value).
+        #[arg(long)]
+        json: bool,
     },
     /// Show the daemon, its cached scopes with their time left, and live leases.
     Status {

@@ -22,11 +22,15 @@ pub fn absolute(dir: Option<PathBuf>) -> Result<PathBuf, Failure> {
     })
 }
 
-pub async fn ls(dir: Option<PathBuf>) -> Result<u8, Failure> {
+pub async fn ls(dir: Option<PathBuf>, as_json: bool) -> Result<u8, Failure> {
     let dir = absolute(dir)?;
     let mut client = connect(true).await?;
     let info = resolve(&mut client, &dir).await?;
     warn_config(&info.config_error);
+    if as_json {
+        println!("{}", scope_json(&dir, &info));
+        return Ok(0);
+    }
     if let Some(repo) = &info.repo {
         println!("repository file {} ({})", repo.path, repo.trust);
         if !repo.error.is_empty() {
@@ -53,6 +57,42 @@ pub async fn ls(dir: Option<PathBuf>) -> Result<u8, Failure> {
     );
     print_vars(&info.vars);
     Ok(0)
+}
+
+/// `sec ls --json`: the scope and the repository file as `sec ls` shows them; names and
+/// references, never a value (a literal is marked as one, without its text).
+fn scope_json(dir: &std::path::Path, info: &pb::ScopeInfo) -> serde_json::Value {
+    let vars = |vars: &[pb::VarInfo]| {
+        vars.iter()
+            .map(|v| {
+                json!({
+                    "name": v.name,
+                    "reference": (!v.literal).then_some(&v.reference),
+                    "literal": v.literal,
+                    "cached": v.cached,
+                })
+            })
+            .collect::<Vec<_>>()
+    };
+    json!({
+        "dir": dir.display().to_string(),
+        "scope": info.found.then(|| json!({
+            "dir": info.dir,
+            "source": info.source,
+            "unlocked": info.unlocked,
+            "ttl_secs": info.ttl_secs,
+            "max_ttl_secs": info.max_ttl_secs,
+            "vars": vars(&info.vars),
+        })),
+        "repo": info.repo.as_ref().map(|r| json!({
+            "path": r.path,
+            "trust": r.trust,
+            "error": (!r.error.is_empty()).then_some(&r.error),
+            "vars": vars(&r.vars),
+        })),
+        "notice": (!info.notice.is_empty()).then_some(&info.notice),
+        "config_error": (!info.config_error.is_empty()).then_some(&info.config_error),
+    })
 }
 
 /// One line per variable: name and reference (or "(literal)"), never a value; references

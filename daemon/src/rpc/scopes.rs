@@ -23,20 +23,26 @@ impl Service {
             ..Default::default()
         };
         if let Some(scope) = &effective.scope {
-            let from_repo = effective
+            // Where the scope in force comes from: the user's config, an approved
+            // repository file for the same directory, or both merged.
+            let repo_file = effective
                 .repo
                 .as_ref()
-                .is_some_and(|r| r.file.dir == scope.dir);
+                .filter(|r| r.trust == crate::policy::trust::Trust::Allowed && r.parsed.is_ok())
+                .filter(|r| r.file.dir == scope.dir)
+                .map(|r| r.file.path.display().to_string());
+            let config_file = snapshot
+                .config
+                .scope_for(dir)
+                .filter(|user| user.dir == scope.dir)
+                .map(|_| self.daemon.config.path().display().to_string());
             info.found = true;
             info.dir = scope.dir.display().to_string();
-            info.source = if from_repo {
-                effective
-                    .repo
-                    .as_ref()
-                    .map(|r| r.file.path.display().to_string())
-                    .unwrap_or_default()
-            } else {
-                self.daemon.config.path().display().to_string()
+            info.source = match (config_file, repo_file) {
+                (Some(config), Some(repo)) => format!("{config} and {repo}"),
+                (Some(config), None) => config,
+                (None, Some(repo)) => repo,
+                (None, None) => self.daemon.config.path().display().to_string(),
             };
             info.vars = var_infos(scope, &self.daemon, false);
             info.ttl_secs = scope.ttl.as_secs();
