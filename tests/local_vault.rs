@@ -405,3 +405,29 @@ fn a_too_short_passphrase_creates_no_vault() {
         .assert_stderr_contains(&["fewer than 8 characters", "choose a longer one"]);
     assert!(!vault_path(&world).exists(), "a vault was created");
 }
+
+/// `sec ls --local` lists the names the local vault holds (unlocking it first), never a value.
+#[test]
+fn ls_local_lists_names_never_values() {
+    let token = unique("local-token");
+    let world = world_with_vault(&token);
+    let out = world.run(&["ls", "--local"]);
+    out.assert_success();
+    assert!(
+        out.stdout.contains("1 secret(s)") && out.stdout.contains("local:pypi/demo"),
+        "{out}"
+    );
+    assert!(
+        !out.stdout.contains(&token) && !out.stderr.contains(&token),
+        "{out}"
+    );
+    world.run(&["revoke"]).assert_success();
+    let out = world.run_with_passphrase(&["ls", "--local", "--json"], PASSPHRASE, None);
+    out.assert_success();
+    assert_eq!(
+        out.json()["names"],
+        serde_json::json!(["pypi/demo"]),
+        "{out}"
+    );
+    assert!(!out.stdout.contains(&token), "{out}");
+}

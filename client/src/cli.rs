@@ -47,6 +47,12 @@ pub enum Command {
         /// Print JSON instead of text (names and references, never a value).
         #[arg(long)]
         json: bool,
+        /// List the names stored in the local vault instead (never a value; unlocks it).
+        #[arg(long, conflicts_with = "dir")]
+        local: bool,
+        /// Read the local vault's passphrase from this file descriptor.
+        #[arg(long, value_name = "N", requires = "local")]
+        passphrase_fd: Option<i32>,
     },
     /// Show the daemon, its cached scopes with their time left, and live leases.
     Status {

@@ -59,6 +59,27 @@ pub async fn ls(dir: Option<PathBuf>, as_json: bool) -> Result<u8, Failure> {
     Ok(0)
 }
 
+/// `sec ls --local`: the names in the local vault (unlocking it first), never a value.
+pub async fn ls_local(as_json: bool, passphrase_fd: Option<i32>) -> Result<u8, Failure> {
+    let mut client = connect(true).await?;
+    let source = passphrase::Source::from_flag(passphrase_fd);
+    passphrase::ensure_unlocked(&mut client, &source, false).await?;
+    let status = passphrase::local_status(&mut client).await?;
+    if as_json {
+        println!("{}", json!({ "path": status.path, "names": status.names }));
+    } else {
+        println!(
+            "local vault {}: {} secret(s)",
+            status.path,
+            status.names.len()
+        );
+        for name in &status.names {
+            println!("  local:{}", sec_proto::display::visible(name));
+        }
+    }
+    Ok(0)
+}
+
 /// `sec ls --json`: the scope and the repository file as `sec ls` shows them; names and
 /// references, never a value (a literal is marked as one, without its text).
 fn scope_json(dir: &std::path::Path, info: &pb::ScopeInfo) -> serde_json::Value {

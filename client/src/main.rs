@@ -61,7 +61,13 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Exec { only, argv } => exec::run(argv, only).await,
             Command::Shield(_) => unreachable!("the shield runs without the runtime"),
-            Command::Ls { dir, json } => commands::ls(dir, json).await,
+            Command::Ls {
+                local: true,
+                json,
+                passphrase_fd,
+                ..
+            } => commands::ls_local(json, passphrase_fd).await,
+            Command::Ls { dir, json, .. } => commands::ls(dir, json).await,
             Command::Status { json } => commands::status(json).await,
             Command::Revoke {
                 dir,

@@ -14,6 +14,7 @@ impl Service {
             expires_in_secs: local.expires_in.map(|d| d.as_secs()).unwrap_or_default(),
             default_store: default.scheme.into(),
             default_reason: default.reason,
+            names: local.names,
         }
     }
 

@@ -163,7 +163,6 @@ impl Contents {
     }
 
     /// The names, in sorted order.
-    #[cfg(test)]
     pub fn names(&self) -> impl Iterator<Item = &str> + '_ {
         self.secrets.keys().map(String::as_str)
     }

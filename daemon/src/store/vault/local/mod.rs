@@ -45,6 +45,9 @@ pub struct LocalStatus {
     pub exists: bool,
     pub unlocked: bool,
     pub expires_in: Option<Duration>,
+    /// The names it holds, sorted; known only while it is unlocked (on disk they are
+    /// encrypted too).
+    pub names: Vec<String>,
 }
 
 /// Why unlocking, creating or re-keying failed.
@@ -99,11 +102,17 @@ impl LocalVault {
         let expires_in = state.as_ref().map(|u| {
             compute_expiration(u.since, u.used, self.limits()).saturating_duration_since(now)
         });
+        // Sorted already: the contents are a sorted map.
+        let names: Vec<String> = state
+            .as_ref()
+            .map(|u| u.contents.names().map(str::to_string).collect())
+            .unwrap_or_default();
         LocalStatus {
             path: self.file.path().to_path_buf(),
             exists: self.file.exists(),
             unlocked: state.is_some(),
             expires_in,
+            names,
         }
     }
 
