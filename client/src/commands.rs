@@ -446,7 +446,7 @@ pub async fn set(reference: String, passphrase_fd: Option<i32>) -> Result<u8, Fa
 
 /// The reference for a bare name in the default store: `local:NAME`, or in the keychain
 /// `keyring:SERVICE/ACCOUNT` (a name without a slash gets the service `sec`).
-fn default_reference(store: &str, name: &str) -> String {
+pub fn default_reference(store: &str, name: &str) -> String {
     match store {
         "local" => format!("local:{name}"),
         _ if name.contains('/') => format!("keyring:{name}"),

@@ -73,7 +73,13 @@ pub async fn run(args: ImportArgs) -> Result<u8, Failure> {
     }
     let mut stored: Vec<Stored<'_>> = Vec::new();
     for credential in &credentials {
-        let reference = format!("{scheme}:{}", credential.suggested_name);
+        let name = &credential.suggested_name;
+        // Without --backend, named as `sec set NAME` names it.
+        let reference = if explicit {
+            format!("{scheme}:{name}")
+        } else {
+            crate::commands::default_reference(&scheme, name)
+        };
         let secret_url = credential
             .repository
             .as_deref()

@@ -88,8 +88,10 @@ fn config_path() -> anyhow::Result<PathBuf> {
 }
 
 fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
-    let config = config::Config::load(path, &home_dir()?)?;
-    for warning in &config.warnings {
+    let home = home_dir()?;
+    let text = config::Config::read(path)?.unwrap_or_default();
+    let config = config::Config::parse(&text, path, &home)?;
+    for warning in config::Config::warnings(&text, path, &home) {
         eprintln!("secd: warning: {warning}");
     }
     println!("{}: ok, {} scope(s)", path.display(), config.scopes.len());

@@ -95,18 +95,9 @@ impl LiveConfig {
         }
         let first = state.seen.is_none();
         state.seen = now;
-        let text = match crate::config::read_bounded(&self.path, crate::config::MAX_CONFIG_BYTES) {
-            Ok(text) => Some(text),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => {
-                let error = ConfigError {
-                    path: self.path.clone(),
-                    line: 0,
-                    column: 0,
-                    message: format!("cannot read the file: {e}"),
-                };
-                return self.broken(&mut state, error, first);
-            }
+        let text = match Config::read(&self.path) {
+            Ok(text) => text,
+            Err(error) => return self.broken(&mut state, error, first),
         };
         let parsed = match &text {
             Some(text) => Config::parse(text, &self.path, &self.home),
@@ -116,10 +107,10 @@ impl LiveConfig {
             Ok(config) => {
                 let config = Arc::new(config);
                 tracing::info!(path = %self.path.display(), scopes = config.scopes.len(), "config loaded");
-                for warning in &config.warnings {
-                    tracing::warn!("{warning}");
-                }
                 if let Some(text) = &text {
+                    for warning in Config::warnings(text, &self.path, &self.home) {
+                        tracing::warn!("{warning}");
+                    }
                     self.keep(text);
                 }
                 state.config = Arc::clone(&config);

@@ -59,9 +59,6 @@ pub struct Config {
     pub shield: ShieldSettings,
     /// `[[untrusted]]` directories (absolute, symlinks resolved where they exist).
     pub untrusted: Vec<PathBuf>,
-    /// What is valid but probably not meant (a scope for a directory that does not exist, an
-    /// askpass program that is not there), as `file:line:column: what`.
-    pub warnings: Vec<String>,
 }
 
 /// `[shield]`: the user's additions to what `sec shield` shows and hides.
@@ -226,9 +223,17 @@ pub fn read_bounded(path: &Path, limit: u64) -> std::io::Result<String> {
 impl Config {
     /// Reads `path`. A missing file is an empty config (no scopes), not an error.
     pub fn load(path: &Path, home: &Path) -> Result<Config, ConfigError> {
+        match Config::read(path)? {
+            Some(text) => Config::parse(&text, path, home),
+            None => Ok(Config::default()),
+        }
+    }
+
+    /// The text of config.toml at `path` (bounded), or `None` when there is none.
+    pub fn read(path: &Path) -> Result<Option<String>, ConfigError> {
         match read_bounded(path, MAX_CONFIG_BYTES) {
-            Ok(text) => Config::parse(&text, path, home),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+            Ok(text) => Ok(Some(text)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(ConfigError {
                 path: path.to_path_buf(),
                 line: 0,
@@ -258,18 +263,6 @@ impl Config {
                 format!("`askpass` names a program, but this {TOKEN_HINT}"),
             )));
         }
-        let mut warnings = Vec::new();
-        let warn = |span: Range<usize>, message: String| {
-            position_error(text, path, span, &message).to_string()
-        };
-        if let Some(askpass) = &raw.defaults.askpass
-            && !program_exists(askpass.get_ref())
-        {
-            warnings.push(warn(
-                askpass.span(),
-                "this askpass program is not found; without a terminal, sec cannot ask for the local vault's passphrase".into(),
-            ));
-        }
         let mut scopes: Vec<Scope> = Vec::with_capacity(raw.scope.len());
         // Where each scope's `dir` is written, to name the first of two for the same directory.
         let mut dir_spans: Vec<Range<usize>> = Vec::with_capacity(raw.scope.len());
@@ -284,12 +277,6 @@ impl Config {
             };
             let dir_span = dir.span();
             let dir = scope_dir(dir, home).map_err(located)?;
-            if !dir.exists() {
-                warnings.push(warn(
-                    dir_span.clone(),
-                    "this directory does not exist (yet); the scope applies once it does".into(),
-                ));
-            }
             let scope = build_scope(raw_scope, dir, default_ttl, default_max, Origin::UserConfig)
                 .map_err(located)?;
             if let Some(first) = scopes.iter().position(|s| s.dir == scope.dir) {
@@ -329,8 +316,41 @@ impl Config {
             scopes,
             shield,
             untrusted,
-            warnings,
         })
+    }
+
+    /// What is valid in config text but probably not meant (a scope for a directory that
+    /// does not exist, an askpass program that is not there), as `file:line:column: what`.
+    /// Apart from [`Config::parse`], which stays free of such checks of the machine: only the
+    /// config checker and secd's reload ask.
+    pub fn warnings(text: &str, path: &Path, home: &Path) -> Vec<String> {
+        let Ok(raw) = toml::from_str::<RawConfig>(text) else {
+            return Vec::new();
+        };
+        let warn = |span: Range<usize>, message: &str| {
+            position_error(text, path, span, message).to_string()
+        };
+        let mut warnings = Vec::new();
+        if let Some(askpass) = &raw.defaults.askpass
+            && !program_exists(askpass.get_ref())
+        {
+            warnings.push(warn(
+                askpass.span(),
+                "this askpass program is not found; without a terminal, sec cannot ask for the local vault's passphrase",
+            ));
+        }
+        for raw_scope in &raw.scope {
+            let Some(dir) = &raw_scope.get_ref().dir else {
+                continue;
+            };
+            if scope_dir(dir, home).is_ok_and(|d| !d.exists()) {
+                warnings.push(warn(
+                    dir.span(),
+                    "this directory does not exist (yet); the scope applies once it does",
+                ));
+            }
+        }
+        warnings
     }
 
     /// The `[[untrusted]]` directory that is `dir` or one of its ancestors, if any.

@@ -573,20 +573,18 @@ fn valid_but_probably_unmeant_settings_are_warned_about_with_their_position() {
     let text = format!(
         "[defaults]\naskpass = \"/nonexistent/sec-askpass\"\n[[scope]]\ndir = \"/nonexistent/project\"\n[[scope]]\ndir = \"{here}\"\n"
     );
-    let config = parse(&text).unwrap();
-    assert_eq!(config.warnings.len(), 2, "{:?}", config.warnings);
+    parse(&text).unwrap();
+    let warnings = Config::warnings(&text, Path::new("/c/config.toml"), Path::new("/home/u"));
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
     assert!(
-        config.warnings[0].starts_with("/c/config.toml:2:11: this askpass program is not found"),
-        "{:?}",
-        config.warnings
+        warnings[0].starts_with("/c/config.toml:2:11: this askpass program is not found"),
+        "{warnings:?}"
     );
     assert!(
-        config.warnings[1].starts_with("/c/config.toml:4:7: this directory does not exist"),
-        "{:?}",
-        config.warnings
+        warnings[1].starts_with("/c/config.toml:4:7: this directory does not exist"),
+        "{warnings:?}"
     );
-    let fine = parse(&format!(
-        "[defaults]\naskpass = \"sh\"\n[[scope]]\ndir = \"{here}\"\n"
-    ));
-    assert!(fine.unwrap().warnings.is_empty());
+    let fine = format!("[defaults]\naskpass = \"sh\"\n[[scope]]\ndir = \"{here}\"\n");
+    parse(&fine).unwrap();
+    assert!(Config::warnings(&fine, Path::new("/c/config.toml"), Path::new("/home/u")).is_empty());
 }
