@@ -84,7 +84,7 @@ pub fn run(args: ShieldArgs) -> Result<u8, Failure> {
         .ok_or_else(|| Failure::new("cannot tell your home directory; set HOME"))?;
     // The user's settings, read here (not asked of secd, which need not run for this): a
     // config that cannot be read is a refusal, never a shield with less than it asks for.
-    let settings = shield_settings()?;
+    let settings = shield_settings(&home)?;
     let env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
     let keep_env: Vec<String> = settings
         .keep_env
@@ -129,12 +129,10 @@ pub fn run(args: ShieldArgs) -> Result<u8, Failure> {
 
 /// config.toml's `[shield]`; a config with a mistake anywhere is refused.
 #[cfg(target_os = "linux")]
-fn shield_settings() -> Result<ShieldSettings, Failure> {
+fn shield_settings(home: &Path) -> Result<ShieldSettings, Failure> {
     let path = sec_proto::paths::config_file()
         .ok_or_else(|| Failure::new("cannot tell your config directory; set HOME"))?;
-    let home = sec_proto::paths::home_dir()
-        .ok_or_else(|| Failure::new("cannot tell your home directory; set HOME"))?;
-    Config::load(&path, &home)
+    Config::load(&path, home)
         .map(|config| config.shield)
         .map_err(|e| {
             Failure::new(format!(
