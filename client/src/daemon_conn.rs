@@ -58,8 +58,12 @@ enum Attempt {
 async fn attempt(path: &Path) -> Attempt {
     let channel = match socket::connect(path).await {
         Ok(channel) => channel,
-        // An older secd may already fail the greeted connection itself.
+        // An older secd may already fail the greeted connection itself (where no socket
+        // exists, there is nobody to ask).
         Err(e) => {
+            if !path.exists() {
+                return Attempt::Absent(error_chain(&e));
+            }
             return match older_daemon(path).await {
                 Some(mismatch) => mismatch,
                 None => Attempt::Absent(error_chain(&e)),

@@ -18,7 +18,6 @@ mod shield;
 use std::process::ExitCode;
 
 use clap::Parser;
-use clap::error::ErrorKind;
 
 use crate::cli::{Cli, Command};
 use crate::report::Failure;
@@ -126,13 +125,8 @@ fn finish(result: Result<u8, Failure>, runs_a_child: bool) -> ExitCode {
 /// mistaken for the command's own status 2), elsewhere with clap's 2.
 fn usage_error(error: &clap::Error) -> ExitCode {
     let _ = error.print();
-    if matches!(
-        error.kind(),
-        ErrorKind::DisplayHelp
-            | ErrorKind::DisplayVersion
-            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
-    ) && error.exit_code() == 0
-    {
+    // Help and version are "errors" with status 0.
+    if error.exit_code() == 0 {
         return ExitCode::SUCCESS;
     }
     let runs_a_command = std::env::args_os()
