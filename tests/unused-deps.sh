@@ -14,7 +14,7 @@
 #
 # The sources are every `.rs` file in the crate's folder, except target/ and folders that
 # are crates of their own. Comment lines do not count as a use. Exits 1 and names every
-# finding; findings listed in KNOWN below are printed as known instead and do not fail.
+# finding.
 #
 #   tests/unused-deps.sh        (run by .ci/run before the tests)
 set -euo pipefail
@@ -25,11 +25,6 @@ readonly GENERATED=(
     "sec-proto prost"       # the messages tonic-prost-build generates derive prost::Message
     "sec-proto tonic-prost" # and are encoded with tonic_prost::ProstCodec
 )
-
-# Findings already reported to the crate's owner, to be removed from its Cargo.toml (and
-# then from here). "CRATE DEPENDENCY". While one still holds it is printed as known; an
-# entry that no longer holds is pointed out, so that it is deleted.
-readonly KNOWN=()
 
 # The members listed in the root Cargo.toml's `members = [...]`.
 members() {
@@ -160,7 +155,6 @@ listed() {
 }
 
 findings=()
-still_known=()
 for member in $(members); do
     crate=$(package_name "$member")
     mapfile -t files < <(sources "$member")
@@ -209,19 +203,8 @@ for member in $(members); do
             build) names "$ident" <<<"$build_code" || problem="unused in [build-dependencies]" ;;
         esac
         [[ -n $problem ]] || continue
-        if listed "$crate $name" "${KNOWN[@]}"; then
-            still_known+=("$crate $name")
-            echo "known, to be removed: $member/Cargo.toml: $name: $problem"
-        else
-            findings+=("$member/Cargo.toml: $name: $problem")
-        fi
+        findings+=("$member/Cargo.toml: $name: $problem")
     done < <(dependencies "$member" | sort -u)
-done
-
-for entry in "${KNOWN[@]}"; do
-    if ! listed "$entry" "${still_known[@]+"${still_known[@]}"}"; then
-        echo "note: \"$entry\" no longer holds; delete it from KNOWN in $0"
-    fi
 done
 
 if ((${#findings[@]})); then
