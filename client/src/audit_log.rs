@@ -79,6 +79,10 @@ fn human_line(line: &str) -> String {
         },
         record.pid.map(|p| format!("pid {p}")).unwrap_or_default(),
         record.lease.chars().take(12).collect::<String>(),
+        match record.engine_leases {
+            ids if ids.is_empty() => String::new(),
+            ids => format!("engine lease {}", ids.join(", ")),
+        },
     ] {
         if !part.is_empty() {
             out.push(' ');

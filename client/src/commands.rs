@@ -297,6 +297,9 @@ pub async fn status(as_json: bool) -> Result<u8, Failure> {
                 "id": l.id, "scope": l.scope, "names": l.names, "command": l.command,
                 "pid": l.pid, "child_pid": l.child_pid, "granted_at_unix": l.granted_at_unix,
                 "expires_at_unix": l.expires_at_unix, "orphaned": l.orphaned,
+                "engine_leases": l.engine_leases.iter().map(|e| json!({
+                    "id": e.id, "expires_at_unix": e.expires_at_unix,
+                })).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
         });
         warn_config(&s.config_error);
@@ -360,6 +363,14 @@ pub async fn status(as_json: bool) -> Result<u8, Failure> {
                 l.names.join(","),
                 l.command.join(" ")
             );
+            for engine in &l.engine_leases {
+                let left = u64::try_from(engine.expires_at_unix - now_unix()).unwrap_or(0);
+                println!(
+                    "    engine lease {}  (ends in {} unless renewed)",
+                    engine.id,
+                    human(left)
+                );
+            }
         }
     }
     Ok(0)
@@ -585,4 +596,11 @@ pub async fn daemon(action: DaemonAction) -> Result<u8, Failure> {
 
 pub fn human(secs: u64) -> String {
     humantime::format_duration(Duration::from_secs(secs)).to_string()
+}
+
+/// Seconds since the epoch now, as secd counts them in its replies.
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }

@@ -178,6 +178,15 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
     let shutdown = Arc::new(Notify::new());
     tokio::spawn(handle_signals(Arc::clone(&daemon), Arc::clone(&shutdown)));
     tokio::spawn(housekeeping(Arc::clone(&daemon)));
+    tokio::spawn(keep_engine_leases(Arc::clone(&daemon)));
+    if let Some(releases) = daemon
+        .engine_releases
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take()
+    {
+        tokio::spawn(Arc::clone(&daemon).run_engine_revoker(releases));
+    }
 
     tracing::info!(
         pid = std::process::id(),
@@ -203,6 +212,9 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
     // Zeroize everything before going.
     let dropped = daemon.cache.revoke(|_| true);
     daemon.leases.end(|_| true, "secd stopped");
+    // Dynamic credentials go with secd; an engine that does not answer in time ends them
+    // at their (short) TTL.
+    let _ = tokio::time::timeout(Duration::from_secs(5), daemon.revoke_all_engine_leases()).await;
     daemon.files.remove_all();
     let _ = std::fs::remove_file(&socket_path);
     tracing::info!(dropped, "stopped");
@@ -237,6 +249,17 @@ async fn handle_signals(daemon: Arc<Daemon>, shutdown: Arc<Notify>) {
 async fn handle_signals(_daemon: Arc<Daemon>, shutdown: Arc<Notify>) {
     if tokio::signal::ctrl_c().await.is_ok() {
         shutdown.notify_one();
+    }
+}
+
+/// Once a second: renew dynamic credentials of live leases and secd's OpenBao/Vault token
+/// (on its own task: a slow engine never holds up housekeeping).
+async fn keep_engine_leases(daemon: Arc<Daemon>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        daemon.renew_engine_leases().await;
     }
 }
 

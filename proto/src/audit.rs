@@ -18,6 +18,8 @@ pub enum Event {
     Config,
     /// A change the user may not have made (see `tripwire`).
     Tripwire,
+    /// Dynamic credentials of a lease revoked in OpenBao/Vault (or why they could not be).
+    EngineRevoke,
 }
 
 /// One line of the log. Empty fields are left out.
@@ -38,6 +40,9 @@ pub struct Record {
     pub exe: String,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub lease: String,
+    /// OpenBao/Vault lease ids of the dynamic credentials the lease holds.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub engine_leases: Vec<String>,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub reason: String,
 }

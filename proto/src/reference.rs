@@ -23,6 +23,8 @@ pub enum Reference {
     Keyutils(KeyutilsRef),
     /// `local:NAME`: sec's own encrypted vault file.
     Local(LocalRef),
+    /// `vault:PATH[#FIELD]`: OpenBao or HashiCorp Vault, over its HTTP API.
+    Vault(VaultRef),
 }
 
 /// `keyring:SERVICE/ACCOUNT`.
@@ -65,6 +67,15 @@ pub struct LocalRef {
     pub name: String,
 }
 
+/// `vault:PATH[#FIELD]`: a read of PATH in OpenBao or Vault (`secret/pypi` for a KV v2
+/// mount at `secret/`, `database/creds/app` for a dynamic credential), and the FIELD of its
+/// data; without FIELD the data must have exactly one field.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct VaultRef {
+    pub path: String,
+    pub field: Option<String>,
+}
+
 /// For each scheme's type: its `Display` (the reference as written, which every error names)
 /// and `TryFrom<Reference>` (to pick one scheme's reference out of a parsed one).
 macro_rules! scheme_type {
@@ -104,8 +115,12 @@ scheme_type!(Keyutils, KeyutilsRef, |r, f| write!(
     r.name
 ));
 scheme_type!(Local, LocalRef, |r, f| write!(f, "local:{}", r.name));
+scheme_type!(Vault, VaultRef, |r, f| match &r.field {
+    None => write!(f, "vault:{}", r.path),
+    Some(field) => write!(f, "vault:{}#{field}", r.path),
+});
 
-const KNOWN_SCHEMES: &str = "`keyring:SERVICE/ACCOUNT`, `op://VAULT/ITEM/FIELD`, `pass:PATH[#KEY]`, `keyutils:NAME`, `local:NAME`, `cmd:PROGRAM ARG...`";
+const KNOWN_SCHEMES: &str = "`keyring:SERVICE/ACCOUNT`, `op://VAULT/ITEM/FIELD`, `pass:PATH[#KEY]`, `keyutils:NAME`, `local:NAME`, `vault:PATH#FIELD`, `cmd:PROGRAM ARG...`";
 
 impl Reference {
     /// Parses `SCHEME:REST`. Error messages never repeat the text after the scheme: a user
@@ -143,6 +158,7 @@ impl Reference {
             "cmd" => parse_cmd(rest),
             "keyutils" => parse_keyutils(rest),
             "local" => parse_local(rest),
+            "vault" => parse_vault(rest),
             other if other.len() <= 12 && other.chars().all(|c| c.is_ascii_lowercase()) => Err(
                 format!("unknown scheme `{other}`; known are {KNOWN_SCHEMES}; {literal_hint}"),
             ),
@@ -169,6 +185,7 @@ impl fmt::Display for Reference {
             Reference::Command(r) => r.fmt(f),
             Reference::Keyutils(r) => r.fmt(f),
             Reference::Local(r) => r.fmt(f),
+            Reference::Vault(r) => r.fmt(f),
         }
     }
 }
@@ -218,6 +235,44 @@ fn parse_pass(rest: &str) -> Result<Reference, String> {
     Ok(Reference::Pass(PassRef {
         path: path.to_string(),
         key: key.map(str::to_string),
+    }))
+}
+
+const VAULT_SYNTAX: &str = "a vault reference is `vault:PATH#FIELD` or `vault:PATH`, PATH as the `bao`/`vault` CLI reads it (e.g. `vault:secret/pypi#token`, `vault:database/creds/app#username`)";
+
+/// Parses the text after `vault:`. Errors never repeat the text.
+fn parse_vault(rest: &str) -> Result<Reference, String> {
+    let (path, field) = match rest.split_once('#') {
+        Some((path, field)) => (path, Some(field)),
+        None => (rest, None),
+    };
+    let path_ok = |c: char| c.is_ascii_alphanumeric() || "-_.@+=:".contains(c);
+    if path.is_empty() {
+        return Err(format!("{VAULT_SYNTAX}; its PATH is empty"));
+    }
+    if path.starts_with('/') || path.ends_with('/') {
+        return Err(format!(
+            "{VAULT_SYNTAX}; its PATH starts or ends with `/` (write it without, as `bao read` takes it)"
+        ));
+    }
+    if path
+        .split('/')
+        .any(|c| c.is_empty() || c == "." || c == ".." || !c.chars().all(path_ok))
+    {
+        return Err(format!(
+            "{VAULT_SYNTAX}; its PATH has an empty, `.` or `..` component, or a character other than letters, digits and `-_.@+=:`"
+        ));
+    }
+    if let Some(field) = field
+        && (field.is_empty() || field.chars().any(|c| c.is_control() || c == '#'))
+    {
+        return Err(format!(
+            "{VAULT_SYNTAX}; the FIELD after `#` is empty or holds control characters"
+        ));
+    }
+    Ok(Reference::Vault(VaultRef {
+        path: path.to_string(),
+        field: field.map(str::to_string),
     }))
 }
 
@@ -372,6 +427,34 @@ mod tests {
 
     fn words(line: &str) -> Vec<String> {
         split_words(line).unwrap_or_else(|e| panic!("{line:?}: {e}"))
+    }
+
+    #[test]
+    fn vault_references_name_a_path_and_a_field() {
+        let r = Reference::parse("vault:secret/pypi#token").unwrap();
+        assert_eq!(
+            r,
+            Reference::Vault(VaultRef {
+                path: "secret/pypi".into(),
+                field: Some("token".into())
+            })
+        );
+        assert_eq!(r.to_string(), "vault:secret/pypi#token");
+        let whole = Reference::parse("vault:database/creds/app").unwrap();
+        assert_eq!(whole.to_string(), "vault:database/creds/app");
+        for bad in [
+            "vault:",
+            "vault:/secret/x",
+            "vault:secret/x/",
+            "vault:secret//x",
+            "vault:secret/../sys/x",
+            "vault:secret/x?list=true",
+            "vault:secret/x y",
+            "vault:secret/x#",
+        ] {
+            let err = Reference::parse(bad).unwrap_err();
+            assert!(err.contains("vault:PATH#FIELD"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use secrecy::SecretString;
 
 use crate::config::{Scope, Value};
-use crate::daemon::{Daemon, LeaseError, RepoView, Resolved};
+use crate::daemon::{Daemon, LeaseError, RepoView, Resolution, Resolved};
 use crate::lease::audit::{Event, Record};
 use crate::lease::confirm;
 use crate::lease::files::FileVar;
@@ -88,12 +88,19 @@ impl Daemon {
         let decided = self
             .check_and_resolve(&scope, ask, &names, &snapshot.config)
             .await
-            .and_then(|vars| match ticket.revoked_by() {
-                Some(by) => Err(LeaseError::RevokedInFlight { by }),
-                None => Ok(vars),
+            .and_then(|resolution| match ticket.revoked_by() {
+                Some(by) => {
+                    self.revoke_minted(
+                        "",
+                        resolution.minted,
+                        "the lease was revoked while it was being granted",
+                    );
+                    Err(LeaseError::RevokedInFlight { by })
+                }
+                None => Ok(resolution),
             });
-        let vars = match decided {
-            Ok(vars) => vars,
+        let Resolution { vars, minted } = match decided {
+            Ok(resolution) => resolution,
             Err(error) => {
                 let refusal = Record {
                     reason: error.to_string(),
@@ -105,13 +112,21 @@ impl Daemon {
         };
         let mut record = self.record(ask, Some(&scope), names, references);
         record.expires_at = scope.max_lease.map(|d| record.granted_at + d);
-        let vars = self.deliver_files(&scope, &record.id, vars)?;
+        let vars = match self.deliver_files(&scope, &record.id, vars) {
+            Ok(vars) => vars,
+            Err(error) => {
+                self.revoke_minted(&record.id, minted, "the lease was refused");
+                return Err(error);
+            }
+        };
         let granted = Record {
             lease: record.id.clone(),
+            engine_leases: minted.iter().map(|h| h.lease.id.clone()).collect(),
             ..audit_record
         };
         if let Err(source) = self.audit.write(Event::Grant, &granted) {
             self.files.remove(&record.id);
+            self.revoke_minted(&record.id, minted, "the lease was refused");
             let error = LeaseError::Audit {
                 path: self.audit.path().to_path_buf(),
                 source,
@@ -120,6 +135,7 @@ impl Daemon {
             tracing::error!(scope = %granted.scope, "lease refused: {error}");
             return Err(error);
         }
+        self.engine_leases.attach(&record.id, minted);
         Ok(Granted {
             record,
             vars,
@@ -136,7 +152,7 @@ impl Daemon {
         ask: &LeaseAsk,
         names: &[String],
         config: &crate::config::Config,
-    ) -> Result<Vec<Resolved>, LeaseError> {
+    ) -> Result<Resolution, LeaseError> {
         let defaults = &config.defaults;
         if !scope.commands.is_empty() && !command_allowed(&scope.commands, &ask.argv) {
             return Err(LeaseError::CommandNotAllowed {

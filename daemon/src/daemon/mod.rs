@@ -1,6 +1,7 @@
 //! The daemon's state and the operations the gRPC surface exposes: scopes from the live
 //! config, secrets from the cache or the vaults, leases.
 
+pub mod engine;
 pub mod grant;
 mod vaults;
 
@@ -25,7 +26,9 @@ use crate::policy::tripwire::Tripwires;
 use crate::policy::trust::{RepoFile, Trust, TrustStore, find_repo_file};
 use crate::store::cache::{Cache, Key, Source};
 use crate::store::expiry::Limits;
+use crate::store::vault::openbao::leases::{EngineLeases, Held};
 use crate::store::vault::{LocalVault, Reference, VaultError, Vaults};
+use engine::{Release, ReleaseSender, VaultBatch};
 
 pub struct Daemon {
     pub config: LiveConfig,
@@ -40,6 +43,11 @@ pub struct Daemon {
     pub tripwires: Tripwires,
     pub files: LeaseFiles,
     pub local: Arc<LocalVault>,
+    /// Dynamic credentials held by live leases, and where ended ones go to be revoked.
+    pub engine_leases: EngineLeases,
+    engine_revoker: ReleaseSender,
+    /// The revoker's end of that channel, until main starts it.
+    pub engine_releases: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Release>>>,
     pub started: Instant,
     pub protocol: u32,
 }
@@ -81,6 +89,13 @@ impl RepoView {
 pub struct Resolved {
     pub name: String,
     pub value: SecretString,
+}
+
+/// The variables of a lease, and the dynamic credentials minted for them (which whoever
+/// resolved them must hand to a lease or revoke).
+pub struct Resolution {
+    pub vars: Vec<Resolved>,
+    pub minted: Vec<Held>,
 }
 
 /// Why a lease could not be granted, naming the variable.
@@ -134,6 +149,8 @@ impl Daemon {
     ) -> Self {
         let vaults = Vaults::new(Arc::clone(&local));
         let first = config.snapshot().config;
+        vaults.openbao.configure(first.vault.as_ref());
+        let (engine_revoker, releases) = tokio::sync::mpsc::unbounded_channel();
         local.set_limits(local_limits(&first));
         let askpass = crate::lease::confirm::askpass_program(first.defaults.askpass.as_deref());
         let tripwires = Tripwires::start(policy_state, &first, askpass, &audit);
@@ -155,6 +172,9 @@ impl Daemon {
             local,
             cache: Cache::new(),
             vaults,
+            engine_leases: EngineLeases::default(),
+            engine_revoker,
+            engine_releases: std::sync::Mutex::new(Some(releases)),
             leases: Leases::new(),
             in_flight: InFlight::default(),
             trust,
@@ -170,6 +190,7 @@ impl Daemon {
         if let Refresh::Reloaded(config) = self.config.refresh_if_changed() {
             self.tripwires.config_changed(&before, &config, &self.audit);
             self.local.set_limits(local_limits(&config));
+            self.vaults.openbao.configure(config.vault.as_ref());
             // Repository-file scopes are not in config.toml; their entries are left to expire.
             let dropped = self.cache.revoke(|key| {
                 let used = config.scopes.iter().any(|s| {
@@ -266,40 +287,48 @@ impl Daemon {
     }
 
     /// Looks up (or serves from cache) the values of `names` (all of the scope's when
-    /// empty), in name order.
+    /// empty), in name order. Dynamic credentials minted before a later variable failed
+    /// are revoked.
     pub async fn resolve_vars(
         &self,
         scope: &Scope,
         names: &[String],
-    ) -> Result<Vec<Resolved>, LeaseError> {
-        let mut out = Vec::with_capacity(scope.env.len());
+    ) -> Result<Resolution, LeaseError> {
+        let mut vars = Vec::with_capacity(scope.env.len());
+        let mut batch = VaultBatch::default();
         for (name, value) in &scope.env {
             if !names.is_empty() && !names.contains(name) {
                 continue;
             }
             let value = match value {
-                Value::Literal(text) => SecretString::from(text.as_str()),
-                Value::Secret(reference) => {
-                    self.secret(scope, reference)
-                        .await
-                        .map_err(|source| LeaseError::Vault {
-                            name: name.clone(),
-                            source,
-                        })?
-                }
+                Value::Literal(text) => Ok(SecretString::from(text.as_str())),
+                Value::Secret(reference) => self.secret(scope, reference, &mut batch).await,
             };
-            out.push(Resolved {
-                name: name.clone(),
-                value,
-            });
+            match value {
+                Ok(value) => vars.push(Resolved {
+                    name: name.clone(),
+                    value,
+                }),
+                Err(source) => {
+                    self.revoke_minted("", batch.minted, "the lease was refused");
+                    return Err(LeaseError::Vault {
+                        name: name.clone(),
+                        source,
+                    });
+                }
+            }
         }
-        Ok(out)
+        Ok(Resolution {
+            vars,
+            minted: batch.minted,
+        })
     }
 
     async fn secret(
         &self,
         scope: &Scope,
         reference: &Reference,
+        batch: &mut VaultBatch,
     ) -> Result<SecretString, VaultError> {
         let key = Key {
             scope: scope.dir.clone(),
@@ -310,10 +339,21 @@ impl Daemon {
             max_ttl: scope.max_ttl,
         };
         let started = Instant::now();
-        let (value, source) = self
-            .cache
-            .get_or_fetch(&key, limits, || self.vaults.get(reference))
-            .await?;
+        let (value, source) = match reference {
+            Reference::Vault(r) if self.vaults.openbao.is_dynamic(r) => {
+                (batch.value(&self.vaults, r).await?.0, Source::Vault)
+            }
+            Reference::Vault(r) => {
+                self.cache
+                    .get_or_fetch_unless(&key, limits, || batch.value(&self.vaults, r))
+                    .await?
+            }
+            _ => {
+                self.cache
+                    .get_or_fetch(&key, limits, || self.vaults.get(reference))
+                    .await?
+            }
+        };
         match source {
             Source::Vault => {
                 tracing::info!(reference = %reference, elapsed = ?started.elapsed(), "looked up in the vault")
@@ -325,10 +365,12 @@ impl Daemon {
         Ok(value)
     }
 
-    /// Whether every secret of `scope` is cached right now.
+    /// Whether every secret of `scope` is cached right now (a dynamic credential, minted
+    /// per command, counts once the engine answered a read of it).
     pub fn scope_unlocked(&self, scope: &Scope) -> bool {
         scope.env.values().all(|v| match v {
             Value::Literal(_) => true,
+            Value::Secret(Reference::Vault(r)) if self.vaults.openbao.is_dynamic(r) => true,
             Value::Secret(reference) => self.is_cached(&scope.dir, reference),
         })
     }
@@ -409,6 +451,7 @@ impl Daemon {
         let ended = self.leases.end(matches, reason);
         for (lease, heard) in &ended {
             self.files.remove(&lease.id);
+            self.release_engine_leases(&lease.id, reason);
             self.audit.note(event, &lease.audit_record(reason));
             if lease.on_revoke == OnRevoke::Terminate {
                 // A `sec` that heard the notice stops its own child (it holds the child's

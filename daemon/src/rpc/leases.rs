@@ -186,6 +186,7 @@ pub(super) async fn watch_lease(
                 tracing::info!(lease = %id, "lease ended");
             }
             daemon.files.remove(&id);
+            daemon.release_engine_leases(&id, "the command ended");
             return;
         }
         if !lease.orphaned && daemon.leases.orphan(&id) {

@@ -24,6 +24,7 @@ use crate::lease::live::{EventSender, LeaseRecord};
 use crate::store::vault;
 use crate::store::vault::Reference;
 use crate::store::vault::local::format::LocalVaultError;
+use crate::store::vault::openbao::EngineLease;
 
 mod leases;
 mod scopes;
@@ -134,7 +135,10 @@ impl Sec for Service {
             .leases
             .list()
             .into_iter()
-            .map(lease_info)
+            .map(|record| {
+                let engine = self.daemon.engine_leases.of(&record.id);
+                lease_info(record, engine)
+            })
             .collect();
         Ok(Response::new(pb::StatusReply {
             pid: std::process::id(),
@@ -279,8 +283,15 @@ fn lease_status(error: LeaseError) -> Status {
     }
 }
 
-fn lease_info(record: LeaseRecord) -> pb::LeaseInfo {
+fn lease_info(record: LeaseRecord, engine_leases: Vec<EngineLease>) -> pb::LeaseInfo {
     pb::LeaseInfo {
+        engine_leases: engine_leases
+            .into_iter()
+            .map(|l| pb::EngineLease {
+                id: l.id,
+                expires_at_unix: unix_time(l.expires),
+            })
+            .collect(),
         id: record.id,
         scope: record
             .scope

@@ -72,11 +72,17 @@ pub(super) async fn unlock(
     let dir = absolute_dir(&request.get_ref().dir)?;
     let snapshot = service.daemon.current_config();
     if let Some(scope) = &service.daemon.effective(&snapshot.config, &dir).scope {
-        service
+        let resolved = service
             .daemon
             .resolve_vars(scope, &[])
             .await
             .map_err(lease_status)?;
+        // Unlocking checks access; a credential minted per command is not kept for later.
+        service.daemon.revoke_minted(
+            "",
+            resolved.minted,
+            "minted while unlocking the scope; each command gets its own",
+        );
         tracing::info!(scope = %scope.dir.display(), "unlocked");
         service.daemon.audit.note(
             Event::Unlock,

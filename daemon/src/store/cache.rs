@@ -81,6 +81,24 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<SecretString, VaultError>>,
     {
+        self.get_or_fetch_unless(key, limits, || async {
+            fetch().await.map(|value| (value, false))
+        })
+        .await
+    }
+
+    /// As [`Cache::get_or_fetch`], but `fetch` also says whether its value must not be kept
+    /// (a credential minted for one lease).
+    pub async fn get_or_fetch_unless<F, Fut>(
+        &self,
+        key: &Key,
+        limits: Limits,
+        fetch: F,
+    ) -> Result<(SecretString, Source), VaultError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<(SecretString, bool), VaultError>>,
+    {
         let slot = self.slot(key);
         let mut entry = slot.lock().await;
         let now = Instant::now();
@@ -91,7 +109,10 @@ impl Cache {
             }
             *entry = None;
         }
-        let value = fetch().await?;
+        let (value, not_kept) = fetch().await?;
+        if not_kept {
+            return Ok((value, Source::Vault));
+        }
         let now = Instant::now();
         *entry = Some(Entry {
             value: value.clone(),

@@ -59,6 +59,8 @@ pub struct Config {
     pub shield: ShieldSettings,
     /// `[[untrusted]]` directories (absolute, symlinks resolved where they exist).
     pub untrusted: Vec<PathBuf>,
+    /// `[vault]`: OpenBao or Vault, for `vault:` references.
+    pub vault: Option<VaultSettings>,
 }
 
 /// `[shield]`: the user's additions to what `sec shield` shows and hides.
@@ -316,6 +318,10 @@ impl Config {
             scopes,
             shield,
             untrusted,
+            vault: match &raw.vault {
+                Some(table) => Some(vault_settings(table, home).map_err(located)?),
+                None => None,
+            },
         })
     }
 
@@ -629,11 +635,14 @@ pub fn toml_string(text: &str) -> String {
 mod errors;
 mod raw;
 mod shield;
+mod vault;
 
 pub use crate::paths::{canonical_or_normal, valid_file_name};
 use errors::{line_column, position_error, safe_toml_message, toml_error};
 use raw::*;
 use shield::shield_settings;
+use vault::vault_settings;
+pub use vault::{DEFAULT_ENGINE_LEASE_TTL, DEFAULT_VAULT_TIMEOUT, VaultAuth, VaultSettings};
 
 #[cfg(test)]
 mod fuzz;

@@ -16,6 +16,7 @@ pub(super) struct RawConfig {
     pub(super) shield: RawShield,
     #[serde(default)]
     pub(super) untrusted: Vec<Spanned<RawUntrusted>>,
+    pub(super) vault: Option<Spanned<super::vault::RawVault>>,
 }
 
 #[derive(Deserialize, Default)]

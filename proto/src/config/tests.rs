@@ -77,8 +77,8 @@ fn a_bare_word_is_an_error_that_suggests_a_literal() {
 
 #[test]
 fn an_unknown_scheme_is_an_error_that_suggests_a_literal() {
-    let err = parse("[[scope]]\ndir = \"/p\"\n[scope.env]\nX = \"vault:a/b\"\n").unwrap_err();
-    assert!(err.message.contains("unknown scheme `vault`"), "{err}");
+    let err = parse("[[scope]]\ndir = \"/p\"\n[scope.env]\nX = \"hashi:a/b\"\n").unwrap_err();
+    assert!(err.message.contains("unknown scheme `hashi`"), "{err}");
     assert!(err.message.contains("{ value = "), "{err}");
 }
 

@@ -9,6 +9,7 @@ mod keyring;
 mod keyutils;
 pub mod local;
 mod op;
+pub mod openbao;
 mod pass;
 mod program;
 
@@ -26,9 +27,10 @@ pub struct DefaultStore {
     pub reason: String,
 }
 pub use self::op::OpBackend;
+pub use self::openbao::OpenBaoBackend;
 pub use self::pass::PassBackend;
 pub use sec_proto::reference::{
-    CmdRef, KeyringRef, KeyutilsRef, LocalRef, OpRef, PassRef, Reference,
+    CmdRef, KeyringRef, KeyutilsRef, LocalRef, OpRef, PassRef, Reference, VaultRef,
 };
 
 /// Why a vault could not give, store or delete a secret. Every message names the reference
@@ -90,6 +92,7 @@ pub struct Vaults {
     cmd: CmdBackend,
     keyutils: KeyutilsBackend,
     local: LocalBackend,
+    pub openbao: OpenBaoBackend,
 }
 
 impl Vaults {
@@ -101,6 +104,7 @@ impl Vaults {
             pass: PassBackend::new(),
             cmd: CmdBackend::new(),
             keyutils: KeyutilsBackend::new(),
+            openbao: OpenBaoBackend::new(),
         }
     }
 
@@ -130,6 +134,7 @@ impl Vaults {
             Reference::Command(r) => self.cmd.get(r).await,
             Reference::Keyutils(r) => self.keyutils.get(r).await,
             Reference::Local(r) => self.local.get(r).await,
+            Reference::Vault(r) => self.vault_static(r).await,
         }
     }
 
@@ -146,6 +151,7 @@ impl Vaults {
             Reference::Command(r) => Err(cmd::refusal(r, "store")),
             Reference::Keyutils(r) => self.keyutils.store(r, value).await,
             Reference::Local(r) => self.local.store(r, value).await,
+            Reference::Vault(r) => self.openbao.engine(r)?.store(r, value, self).await,
         }
     }
 
@@ -158,7 +164,24 @@ impl Vaults {
             Reference::Command(r) => Err(cmd::refusal(r, "delete")),
             Reference::Keyutils(r) => self.keyutils.delete(r).await,
             Reference::Local(r) => self.local.delete(r).await,
+            Reference::Vault(r) => self.openbao.engine(r)?.delete(r, self).await,
         }
+    }
+
+    /// A `vault:` value outside a lease (read-back after `sec set`, a login credential):
+    /// a dynamic credential minted by this read is revoked at once, and refused.
+    async fn vault_static(&self, reference: &VaultRef) -> Result<SecretString, VaultError> {
+        let engine = self.openbao.engine(reference)?;
+        let read = engine.read(reference, self).await?;
+        if let Some(lease) = &read.lease {
+            let _ = engine.revoke_lease(&lease.id, self).await;
+            return Err(VaultError::Failed {
+                reference: reference.to_string(),
+                backend: "OpenBao/Vault",
+                reason: "this path gives a new credential at each read (an engine lease); only `sec exec` gets one, revoked when its command ends".into(),
+            });
+        }
+        read.value(reference)
     }
 }
 
@@ -224,8 +247,8 @@ mod tests {
 
     #[test]
     fn unknown_schemes_list_every_backend() {
-        let err = Reference::parse("vault:x").unwrap_err();
-        for scheme in ["keyring:", "op://", "pass:", "keyutils:", "cmd:"] {
+        let err = Reference::parse("hashi:x").unwrap_err();
+        for scheme in ["keyring:", "op://", "pass:", "keyutils:", "vault:", "cmd:"] {
             assert!(err.contains(scheme), "{err}");
         }
     }

@@ -1,0 +1,301 @@
+//! HTTP to OpenBao or Vault: one JSON request at a time over HTTP/1.1 (TLS by rustls), at
+//! each address of the cluster in turn. A node that does not answer, answers late, or is
+//! sealed sends the request on to the next; a standby's redirect is followed (never from
+//! https to http). The token travels only in the `X-Vault-Token` header, marked sensitive.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Bytes;
+use hyper::header::{HeaderValue, LOCATION};
+use hyper::{Method, Request, StatusCode, Uri};
+use hyper_util::rt::TokioIo;
+use secrecy::{ExposeSecret, SecretString};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_rustls::rustls;
+
+use sec_proto::config::VaultSettings;
+
+/// The most a reply may hold; a secret engine's answers are a few KiB.
+const MAX_REPLY: usize = 1024 * 1024;
+/// How many redirects one request follows.
+const MAX_REDIRECTS: usize = 3;
+
+/// An answer: its status and JSON body (`null` when empty).
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: serde_json::Value,
+}
+
+impl Reply {
+    /// The engine's own `errors` list, joined, cut short: it describes the request,
+    /// never holds a value.
+    pub fn errors(&self) -> String {
+        let text = self.body["errors"]
+            .as_array()
+            .map(|errors| {
+                errors
+                    .iter()
+                    .filter_map(serde_json::Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+            .unwrap_or_default();
+        let text = if text.is_empty() {
+            format!("HTTP {}", self.status)
+        } else {
+            text
+        };
+        text.chars().take(300).collect()
+    }
+}
+
+/// Why no node gave an answer.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum HttpError {
+    /// Every address failed; each with why.
+    #[error("{0}")]
+    Unreachable(String),
+    /// Every node that answered is sealed.
+    #[error("sealed ({0}); unseal it (`bao operator unseal`) or ask its operators")]
+    Sealed(String),
+    /// The TLS settings cannot be used (ca_cert unreadable).
+    #[error("{0}")]
+    Setup(String),
+}
+
+pub struct Http {
+    addresses: Vec<String>,
+    namespace: Option<String>,
+    timeout: Duration,
+    tls: Result<Option<tokio_rustls::TlsConnector>, String>,
+    /// The address that answered last, tried first.
+    preferred: AtomicUsize,
+}
+
+impl Http {
+    pub fn new(settings: &VaultSettings) -> Http {
+        let needs_tls = settings.addresses.iter().any(|a| a.starts_with("https://"));
+        let tls = if needs_tls {
+            tls_connector(settings.ca_cert.as_deref()).map(Some)
+        } else {
+            Ok(None)
+        };
+        Http {
+            addresses: settings.addresses.clone(),
+            namespace: settings.namespace.clone(),
+            timeout: settings.timeout,
+            tls,
+            preferred: AtomicUsize::new(0),
+        }
+    }
+
+    /// `METHOD /v1/PATH` with `token` and a JSON `body`, at the first node that answers.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&SecretString>,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Reply, HttpError> {
+        let body = match body {
+            Some(value) => Bytes::from(serde_json::to_vec(value).unwrap_or_default()),
+            None => Bytes::new(),
+        };
+        let first = self.preferred.load(Ordering::Relaxed) % self.addresses.len().max(1);
+        let mut failures = Vec::new();
+        let mut sealed = Vec::new();
+        for i in (0..self.addresses.len()).map(|k| (first + k) % self.addresses.len()) {
+            let address = &self.addresses[i];
+            let url = format!("{address}/v1/{path}");
+            let attempt = tokio::time::timeout(
+                self.timeout,
+                self.follow(method.clone(), &url, token, body.clone()),
+            )
+            .await
+            .unwrap_or_else(|_| {
+                Err(format!(
+                    "no answer within {}",
+                    humantime::format_duration(self.timeout)
+                ))
+            });
+            match attempt {
+                Ok(reply) if reply.status == StatusCode::SERVICE_UNAVAILABLE => {
+                    // Sealed, or a standby that cannot serve: the next node may.
+                    sealed.push(format!("{address}: {}", reply.errors()));
+                }
+                Ok(reply) => {
+                    self.preferred.store(i, Ordering::Relaxed);
+                    return Ok(reply);
+                }
+                Err(why) => failures.push(format!("{address}: {why}")),
+            }
+        }
+        if failures.is_empty() && !sealed.is_empty() {
+            return Err(HttpError::Sealed(sealed.join("; ")));
+        }
+        failures.extend(sealed);
+        Err(HttpError::Unreachable(failures.join("; ")))
+    }
+
+    /// One request at one address, following redirects.
+    async fn follow(
+        &self,
+        method: Method,
+        url: &str,
+        token: Option<&SecretString>,
+        body: Bytes,
+    ) -> Result<Reply, String> {
+        let mut url: Uri = url.parse().map_err(|_| "not a valid URL".to_string())?;
+        for _ in 0..=MAX_REDIRECTS {
+            let (status, location, bytes) =
+                self.send(method.clone(), &url, token, body.clone()).await?;
+            if status.is_redirection() {
+                let next: Uri = location
+                    .as_deref()
+                    .and_then(|l| l.parse().ok())
+                    .ok_or("a redirect without a valid Location")?;
+                if url.scheme_str() == Some("https") && next.scheme_str() != Some("https") {
+                    return Err("refused a redirect from https to http".into());
+                }
+                url = next;
+                continue;
+            }
+            let body = if bytes.is_empty() {
+                serde_json::Value::Null
+            } else {
+                serde_json::from_slice(&bytes)
+                    .map_err(|_| format!("HTTP {status} with a body that is not JSON; is this an OpenBao or Vault server?"))?
+            };
+            return Ok(Reply { status, body });
+        }
+        Err(format!("more than {MAX_REDIRECTS} redirects"))
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        url: &Uri,
+        token: Option<&SecretString>,
+        body: Bytes,
+    ) -> Result<(StatusCode, Option<String>, Bytes), String> {
+        let host = url.host().ok_or("a URL without a host")?.to_string();
+        let https = url.scheme_str() == Some("https");
+        let port = url.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let mut request = Request::builder()
+            .method(method)
+            .uri(url.path_and_query().map(|p| p.as_str()).unwrap_or("/"))
+            .header(
+                hyper::header::HOST,
+                url.authority().map(|a| a.as_str()).unwrap_or(&host),
+            )
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .body(Full::new(body))
+            .map_err(|e| format!("cannot build the request: {e}"))?;
+        if let Some(token) = token {
+            let mut value = HeaderValue::from_str(token.expose_secret())
+                .map_err(|_| "the token holds characters a header cannot carry".to_string())?;
+            value.set_sensitive(true);
+            request.headers_mut().insert("x-vault-token", value);
+        }
+        if let Some(namespace) = &self.namespace {
+            let value = HeaderValue::from_str(namespace)
+                .map_err(|_| "the namespace holds characters a header cannot carry")?;
+            request.headers_mut().insert("x-vault-namespace", value);
+        }
+        let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
+            .await
+            .map_err(|e| format!("cannot connect: {e}"))?;
+        let _ = tcp.set_nodelay(true);
+        if !https {
+            return exchange(tcp, request).await;
+        }
+        let connector = match &self.tls {
+            Ok(Some(connector)) => connector.clone(),
+            Ok(None) => tls_connector(None)?,
+            Err(e) => return Err(e.clone()),
+        };
+        let name = rustls::pki_types::ServerName::try_from(host)
+            .map_err(|_| "the host is not a valid TLS server name".to_string())?;
+        let tls = connector
+            .connect(name, tcp)
+            .await
+            .map_err(|e| format!("TLS handshake failed: {e}; if the server's certificate is signed by your own CA, set `ca_cert` in [vault]"))?;
+        exchange(tls, request).await
+    }
+
+    /// Whether the TLS settings could be used (an unreadable `ca_cert` fails every call).
+    pub fn setup_error(&self) -> Option<HttpError> {
+        self.tls.as_ref().err().map(|e| HttpError::Setup(e.clone()))
+    }
+}
+
+async fn exchange<S>(
+    io: S,
+    request: Request<Full<Bytes>>,
+) -> Result<(StatusCode, Option<String>, Bytes), String>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+        .await
+        .map_err(|e| format!("HTTP handshake failed: {e}"))?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| format!("the request failed: {e}"))?;
+    let status = response.status();
+    let location = response
+        .headers()
+        .get(LOCATION)
+        .and_then(|l| l.to_str().ok())
+        .map(String::from);
+    let bytes = Limited::new(response.into_body(), MAX_REPLY)
+        .collect()
+        .await
+        .map_err(|e| format!("cannot read the reply: {e}"))?
+        .to_bytes();
+    Ok((status, location, bytes))
+}
+
+/// TLS with the CA in `ca_cert` (PEM), or the system's roots.
+fn tls_connector(ca_cert: Option<&std::path::Path>) -> Result<tokio_rustls::TlsConnector, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    match ca_cert {
+        Some(path) => {
+            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+                .and_then(|certs| certs.collect())
+                .map_err(|e| format!("cannot read ca_cert {}: {e}", path.display()))?;
+            if certs.is_empty() {
+                return Err(format!(
+                    "ca_cert {} holds no PEM certificate",
+                    path.display()
+                ));
+            }
+            for cert in certs {
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("ca_cert {}: {e}", path.display()))?;
+            }
+        }
+        None => {
+            for cert in rustls_native_certs::load_native_certs().certs {
+                let _ = roots.add(cert);
+            }
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS setup failed: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+}
