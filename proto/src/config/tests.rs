@@ -588,3 +588,78 @@ fn valid_but_probably_unmeant_settings_are_warned_about_with_their_position() {
     parse(&fine).unwrap();
     assert!(Config::warnings(&fine, Path::new("/c/config.toml"), Path::new("/home/u")).is_empty());
 }
+
+#[test]
+fn the_vault_table_says_where_and_how_to_log_in() {
+    let config = parse(
+        r#"
+[vault]
+address = ["https://a:8200/", "https://b:8200"]
+namespace = "/team/"
+ca_cert = "~/ca.pem"
+auth = "approle"
+role_id = "local:bao-role-id"
+secret_id = "keyring:bao/secret-id"
+lease_ttl = "30s"
+"#,
+    )
+    .unwrap();
+    let vault = config.vault.unwrap();
+    assert_eq!(vault.addresses, ["https://a:8200", "https://b:8200"]);
+    assert_eq!(vault.namespace.as_deref(), Some("team"));
+    assert_eq!(vault.ca_cert, Some(PathBuf::from("/home/u/ca.pem")));
+    assert_eq!(vault.lease_ttl, Duration::from_secs(30));
+    assert_eq!(vault.timeout, DEFAULT_VAULT_TIMEOUT);
+    assert!(matches!(vault.auth, VaultAuth::AppRole { ref mount, .. } if mount == "approle"));
+    let token = parse("[vault]\naddress = \"http://127.0.0.1:8200\"\n").unwrap();
+    assert_eq!(
+        token.vault.unwrap().auth,
+        VaultAuth::Token { token: None },
+        "without auth: the CLI's ~/.vault-token"
+    );
+}
+
+#[test]
+fn vault_mistakes_are_located_and_never_repeat_a_pasted_token() {
+    for (text, line, says) in [
+        ("[vault]\nauth = \"token\"\n", 1, "needs `address`"),
+        ("[vault]\naddress = \"bao:8200\"\n", 2, "https://HOST:PORT"),
+        ("[vault]\naddress = []\n", 2, "a URL or a list"),
+        (
+            "[vault]\naddress = \"http://h\"\nauth = \"ldap\"\n",
+            3,
+            "one of \"token\", \"approle\" or \"userpass\"",
+        ),
+        (
+            "[vault]\naddress = \"http://h\"\nauth = \"approle\"\nrole_id = \"local:r\"\n",
+            1,
+            "needs `secret_id",
+        ),
+        (
+            "[vault]\naddress = \"http://h\"\ntoken = \"vault:secret/t#t\"\n",
+            3,
+            "cannot come from the vault it logs in to",
+        ),
+        (
+            "[vault]\naddress = \"http://h\"\nusername = \"u\"\n",
+            1,
+            "`username` is not used with auth = \"token\"",
+        ),
+        (
+            "[vault]\naddress = \"http://h\"\ntimeout = \"soon\"\n",
+            3,
+            "not a duration",
+        ),
+    ] {
+        let err = parse(text).unwrap_err();
+        assert_eq!(err.line, line, "{text}: {err}");
+        assert!(err.message.contains(says), "{text}: {err}");
+    }
+    let pasted = "hvs.CAESIJxkLRp7Zc1o2b3Wq9vKhyPzXa0ftmUqX";
+    let err = parse(&format!(
+        "[vault]\naddress = \"http://h\"\ntoken = \"{pasted}\"\n"
+    ))
+    .unwrap_err();
+    assert_eq!(err.line, 3, "{err}");
+    assert!(!err.to_string().contains("CAESIJ"), "{err}");
+}

@@ -157,9 +157,7 @@ impl Http {
                     .as_deref()
                     .and_then(|l| l.parse().ok())
                     .ok_or("a redirect without a valid Location")?;
-                if url.scheme_str() == Some("https") && next.scheme_str() != Some("https") {
-                    return Err("refused a redirect from https to http".into());
-                }
+                downgrade_check(&url, &next)?;
                 url = next;
                 continue;
             }
@@ -232,6 +230,14 @@ impl Http {
     }
 }
 
+/// A redirect may not take the token from https to plain http.
+fn downgrade_check(from: &Uri, to: &Uri) -> Result<(), String> {
+    if from.scheme_str() == Some("https") && to.scheme_str() != Some("https") {
+        return Err("refused a redirect from https to http".into());
+    }
+    Ok(())
+}
+
 async fn exchange<S>(
     io: S,
     request: Request<Full<Bytes>>,
@@ -298,4 +304,104 @@ fn tls_connector(ca_cert: Option<&std::path::Path>) -> Result<tokio_rustls::TlsC
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A one-answer-per-connection HTTP server on loopback that replies `reply` (status
+    /// line and headers, then a JSON body) to whatever it is asked; returns its address.
+    async fn serve(reply: &'static str, body: &'static str) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut buf = [0u8; 4096];
+                let _ = stream.read(&mut buf).await;
+                let text = format!(
+                    "{reply}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(text.as_bytes()).await;
+            }
+        });
+        address
+    }
+
+    fn settings(addresses: Vec<String>) -> VaultSettings {
+        VaultSettings {
+            addresses,
+            namespace: None,
+            ca_cert: None,
+            auth: sec_proto::config::VaultAuth::Token { token: None },
+            timeout: Duration::from_secs(2),
+            lease_ttl: Duration::from_secs(60),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_dead_or_sealed_node_passes_the_request_to_the_next() {
+        let dead = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            format!("http://{}", l.local_addr().unwrap())
+        };
+        let sealed = serve(
+            "HTTP/1.1 503 Service Unavailable",
+            r#"{"errors":["Vault is sealed"]}"#,
+        )
+        .await;
+        let good = serve("HTTP/1.1 200 OK", r#"{"data":{"x":"1"}}"#).await;
+        let http = Http::new(&settings(vec![dead.clone(), sealed, good]));
+        let reply = http
+            .call(Method::GET, "secret/x", None, None)
+            .await
+            .unwrap();
+        assert_eq!(reply.body["data"]["x"], "1");
+        let only_sealed = serve(
+            "HTTP/1.1 503 Service Unavailable",
+            r#"{"errors":["Vault is sealed"]}"#,
+        )
+        .await;
+        let http = Http::new(&settings(vec![only_sealed]));
+        let err = http
+            .call(Method::GET, "secret/x", None, None)
+            .await
+            .err()
+            .unwrap();
+        assert!(matches!(err, HttpError::Sealed(_)), "{err}");
+        let http = Http::new(&settings(vec![dead.clone()]));
+        let err = http.call(Method::GET, "x", None, None).await.err().unwrap();
+        assert!(err.to_string().contains(&dead), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_standby_redirect_is_followed_but_never_down_to_http() {
+        let leader = serve("HTTP/1.1 200 OK", r#"{"data":{"leader":true}}"#).await;
+        let redirect: &'static str = Box::leak(
+            format!("HTTP/1.1 307 Temporary Redirect\r\nlocation: {leader}/v1/secret/x")
+                .into_boxed_str(),
+        );
+        let standby = serve(redirect, "").await;
+        let http = Http::new(&settings(vec![standby]));
+        let reply = http
+            .call(Method::GET, "secret/x", None, None)
+            .await
+            .unwrap();
+        assert_eq!(reply.body["data"]["leader"], true);
+        let err = downgrade_check(
+            &"https://a/v1/x".parse().unwrap(),
+            &"http://b/v1/x".parse().unwrap(),
+        )
+        .unwrap_err();
+        assert!(err.contains("https to http"), "{err}");
+        assert!(
+            downgrade_check(
+                &"http://a/v1/x".parse().unwrap(),
+                &"https://b/v1/x".parse().unwrap()
+            )
+            .is_ok()
+        );
+    }
 }

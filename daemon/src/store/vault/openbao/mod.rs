@@ -686,10 +686,10 @@ impl Engine {
                 format!("{action} of {api} failed: {}", reply.errors()),
             );
         }
-        let needed = match action {
-            "read" => "read",
-            "delete" => "delete",
-            _ => "create/update",
+        let (needed, snippet) = match action {
+            "read" => ("`read`", "\"read\""),
+            "delete" => ("`delete`", "\"delete\""),
+            _ => ("`create` and `update`", "\"create\", \"update\""),
         };
         let body = json!({ "paths": [api] });
         let granted = match self
@@ -721,7 +721,7 @@ impl Engine {
         failed(
             reference,
             format!(
-                "permission denied: {action} of `{api}` needs the `{needed}` capability, and secd's token has [{granted}] there; add `path \"{api}\" {{ capabilities = [\"{needed}\"] }}` to one of its policies"
+                "permission denied: {action} of `{api}` needs {needed}, and secd's token has [{granted}] there; add `path \"{api}\" {{ capabilities = [{snippet}] }}` to one of its policies"
             ),
         )
     }
