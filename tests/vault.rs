@@ -448,3 +448,42 @@ fn an_ha_cluster_keeps_serving_while_its_leader_stops() {
         assert_eq!(seen, "from-the-cluster", "{out}");
     }
 }
+
+#[test]
+fn a_slow_engine_holds_up_only_the_commands_that_need_it() {
+    // An "engine" that accepts connections and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = format!("http://{}", silent.local_addr().unwrap());
+    let world = world_with_vault(
+        std::slice::from_ref(&address),
+        "timeout = \"10m\"",
+        "TOKEN = \"vault:secret/app#token\"",
+    );
+    let other = world.root().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    let mut config = std::fs::read_to_string(world.config_path()).unwrap();
+    config.push_str(&format!(
+        "\n[[scope]]\ndir = {}\n[scope.env]\nOTHER = {{ value = \"served\" }}\n",
+        sec_tests::toml_path(&other)
+    ));
+    std::fs::write(world.config_path(), config).unwrap();
+
+    let mut stuck = world.sec(&["exec", "--", "true"]);
+    stuck
+        .current_dir(&world.project)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut stuck = stuck.spawn().unwrap();
+    wait_until("the stuck lease to reach the engine", || {
+        silent.set_nonblocking(true).unwrap();
+        silent.accept().map(|(s, _)| std::mem::forget(s)).is_ok()
+    });
+    let (seen, out) = world.child_sees(&other, "OTHER");
+    assert_eq!(seen, "served", "{out}");
+    assert!(
+        stuck.try_wait().unwrap().is_none(),
+        "the command that needs the silent engine did not wait for it: the test proves nothing"
+    );
+    let _ = stuck.kill();
+    let _ = stuck.wait();
+}
