@@ -487,3 +487,43 @@ fn a_slow_engine_holds_up_only_the_commands_that_need_it() {
     let _ = stuck.kill();
     let _ = stuck.wait();
 }
+
+#[test]
+fn a_killed_secd_leaves_a_credential_that_the_engine_ends_at_sec_s_short_ttl() {
+    require_program("psql", "postgresql-client");
+    let venv = venv();
+    let tmp = tempfile::tempdir().unwrap();
+    let pg = Postgres::start(&tmp.path().join("pg"));
+    let bao = OpenBao::dev(&venv, &tmp.path().join("bao"));
+    // The role's own TTL is an hour: only the short lease sec asked for can end it soon.
+    bao.database_engine(&pg, "1h", "2h");
+    let world = world_with_vault(&[bao.addr()], "lease_ttl = \"2s\"", DB_ENV);
+    let dir = world.root().join(unique("run"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = format!(
+        "psql -tAc 'select current_user' > {d}/user && touch {d}/ready && sleep 600",
+        d = dir.display()
+    );
+    let mut child = spawn_exec(&world, &pg, &script);
+    wait_until("the command to connect", || dir.join("ready").exists());
+    let user = std::fs::read_to_string(dir.join("user"))
+        .unwrap()
+        .trim()
+        .to_string();
+    // While secd lives, it renews the 2-second lease: the role outlives several TTLs.
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    assert!(
+        pg.roles_like("v-").contains(&user),
+        "secd did not keep the credential alive while its command ran"
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(world.daemon_pid() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    wait_until("the engine to end the credential of a dead secd", || {
+        !pg.roles_like("v-").contains(&user)
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+}
