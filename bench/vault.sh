@@ -126,7 +126,7 @@ hyperfine -N --runs "$RUNS" --warmup 5 --export-json "$OUT/kv.json" \
     -n 'bao kv get -field=token secret/bench' "$BAO kv get -field=token secret/bench" >&2
 cd "$D/project/db"
 hyperfine --runs "$RUNS" --warmup 3 --export-json "$OUT/dynamic.json" \
-    -n 'sec exec -- true (PostgreSQL role minted and revoked)' "$SEC exec -- true" \
+    -n 'sec exec -- true (a PostgreSQL role minted for it)' "$SEC exec -- true" \
     -n 'bao read database/creds/app + bao lease revoke' "$read_and_revoke" >&2
 # secd revokes each command's role after the command ended, on its own task: wait for the last.
 for _ in $(seq 100); do
@@ -151,7 +151,7 @@ row() { printf '| %s | %.2f ms |\n' "$(jq -r ".results[$2].command" "$OUT/$1.jso
     echo
     printf 'Cached KV read: sec exec is %.1f× faster than one `bao kv get` process.\n' \
         "$(echo "$(median kv 1) / $(median kv 0)" | bc -l)"
-    printf 'Dynamic credential per exec (mint + revoke): %.1f ms with sec exec, %.1f ms by hand with two bao processes.\n' \
+    printf 'Dynamic credential per exec: %.1f ms with sec exec (minted and shortened before the command starts; secd revokes it after the command ended, off its path), %.1f ms by hand with two bao processes (read, revoke).\n' \
         "$(median dynamic 0)" "$(median dynamic 1)"
     echo "Roles left in pg_roles after the runs: $left (the reference's are revoked too; sec's by secd when each command ended)."
 } >"$RESULTS"
