@@ -10,7 +10,11 @@
 #
 #     eval "$(sec hook bash)"
 #
-# At a prompt where the directory did not change, the hook starts no process.
+# At a prompt where the directory did not change, the hook starts no process. Most changes
+# of directory start none either: with the map sec left at its last run (the config's
+# scopes, and files secd keeps current) the hook settles them itself, with builtins only,
+# when no scope is involved or an unlocked scope is entered. It runs sec when it cannot be
+# sure (see __sec_quick).
 
 if [[ $- == *i* ]]; then
 
@@ -25,8 +29,10 @@ if [[ $- == *i* ]]; then
             __sec_pwd=${PWD-}
             # stdout is the code to apply; stdin and stderr stay on the terminal for the
             # questions. On failure sec has said what went wrong, in one line at most.
-            if __sec_code=$(\command @SEC@ hook-event bash --from "${__sec_from}" --to "${PWD-}" --declined "${__sec_declined-}"); then
-                \builtin eval "${__sec_code}" || \builtin :
+            if ! __sec_quick "${__sec_from}" "${PWD-}"; then
+                if __sec_code=$(\command @SEC@ hook-event bash --from "${__sec_from}" --to "${PWD-}" --declined "${__sec_declined-}"); then
+                    \builtin eval "${__sec_code}" || \builtin :
+                fi
             fi
         fi
         # Under errexit, a nonzero return from a prompt hook would close the shell; bash
@@ -35,6 +41,106 @@ if [[ $- == *i* ]]; then
             \builtin return 0
         fi
         \builtin return "${__sec_status}"
+    }
+
+    # Settles the change from directory $1 (empty at the first prompt) to $2 without sec,
+    # as sec would: sets or unsets SEC_SCOPE and returns 0. Returns 1 when sec must run:
+    # there is no map (__sec_cfg empty), or config.toml changed since it was taken; a
+    # .sec.toml or a symbolic link is at or above either directory (repository files need
+    # sec's trust checks; the map's directories have their links resolved); the old
+    # directory is in a scope with on_leave = "revoke" that the new one is not in; the new
+    # one is [[untrusted]] and the old one was not (sec reminds of `sec shield`); the new
+    # one is in a scope that may offer to unlock (prompt) whose secrets are not all cached
+    # (no marker) and that was not declined in this shell.
+    __sec_quick() {
+        \builtin local __sec_found __sec_flags __sec_dir __sec_u
+        [[ -n ${__sec_cfg-} && -n ${__sec_unlocked-} ]] || \builtin return 1
+        if [[ -n ${__sec_stamp-} ]]; then
+            # The stamp has the config's modification time as it was when the map was taken.
+            [[ -e ${__sec_cfg} && -e ${__sec_stamp} && ! ${__sec_cfg} -nt ${__sec_stamp} && ! ${__sec_cfg} -ot ${__sec_stamp} ]] || \builtin return 1
+        else
+            # There was no config file.
+            [[ ! -e ${__sec_cfg} && ! -L ${__sec_cfg} ]] || \builtin return 1
+        fi
+        # Directories compared case-insensitively would match the wrong scope.
+        if \builtin shopt -q nocasematch; then
+            \builtin return 1
+        fi
+        __sec_plain "$2" || \builtin return 1
+        if [[ -n $1 ]]; then
+            __sec_plain "$1" || \builtin return 1
+            __sec_scope_of "$1"
+            if [[ $__sec_flags == *r* ]] && ! __sec_covers "$__sec_dir" "$2"; then
+                \builtin return 1
+            fi
+        fi
+        # The map's arrays are set by the code sec prints.
+        # shellcheck disable=SC2154
+        for __sec_u in ${__sec_untrusted[@]+"${__sec_untrusted[@]}"}; do
+            if __sec_covers "$__sec_u" "$2"; then
+                if [[ -z $1 ]] || ! __sec_covers "$__sec_u" "$1"; then
+                    \builtin return 1
+                fi
+                # sec advertises no scope there.
+                \builtin unset SEC_SCOPE
+                \builtin return 0
+            fi
+        done
+        __sec_scope_of "$2"
+        if [[ -z $__sec_found ]]; then
+            \builtin unset SEC_SCOPE
+            \builtin return 0
+        fi
+        if [[ $__sec_flags == *p* && ! -e ${__sec_unlocked}/${__sec_found} && ":${__sec_declined-}:" != *":${__sec_dir}:"* ]]; then
+            \builtin return 1
+        fi
+        # For prompt themes and the programs started here.
+        # shellcheck disable=SC2034
+        \builtin export SEC_SCOPE="$__sec_dir"
+    }
+
+    # Whether directory $1 is as it is on disk (absolute, no `.`, `..` or `//`, no symbolic
+    # link on the way) with no .sec.toml at or above it.
+    __sec_plain() {
+        \builtin local __sec_d=$1
+        [[ $__sec_d == /* ]] || \builtin return 1
+        if [[ $__sec_d == / ]]; then
+            __sec_d=
+        fi
+        case $__sec_d/ in
+            *//* | */./* | */../*) \builtin return 1 ;;
+        esac
+        while :; do
+            if [[ -L $__sec_d || -e $__sec_d/.sec.toml || -L $__sec_d/.sec.toml ]]; then
+                \builtin return 1
+            fi
+            [[ -n $__sec_d ]] || \builtin return 0
+            __sec_d=${__sec_d%/*}
+        done
+    }
+
+    # The deepest scope of the map that covers directory $1: sets the caller's __sec_found
+    # (its marker id), __sec_flags and __sec_dir, all empty when none does.
+    __sec_scope_of() {
+        \builtin local __sec_e __sec_s __sec_len=-1
+        __sec_found='' __sec_flags='' __sec_dir=''
+        # shellcheck disable=SC2154
+        for __sec_e in ${__sec_map[@]+"${__sec_map[@]}"}; do
+            __sec_s=${__sec_e#* }
+            __sec_s=${__sec_s#* }
+            if __sec_covers "$__sec_s" "$1" && ((${#__sec_s} >= __sec_len)); then
+                __sec_len=${#__sec_s}
+                __sec_dir=$__sec_s
+                __sec_flags=${__sec_e%% *}
+                __sec_found=${__sec_e#* }
+                __sec_found=${__sec_found%% *}
+            fi
+        done
+    }
+
+    # Whether directory $1 is $2 or one of its ancestors (whole components).
+    __sec_covers() {
+        [[ $2 == "$1" || $2 == "$1"/* || $1 == / ]]
     }
 
     # Put the hook first in PROMPT_COMMAND, once, so prompt themes there see SEC_SCOPE.

@@ -8,7 +8,11 @@
 #
 #     sec hook fish | source
 #
-# At a prompt where the directory did not change, the hook starts no process.
+# At a prompt where the directory did not change, the hook starts no process. Most changes
+# of directory start none either (fish 3.5 and later): with the map sec left at its last
+# run (the config's scopes, and files secd keeps current) the hook settles them itself,
+# with builtins only, when no scope is involved or an unlocked scope is entered. It runs
+# sec when it cannot be sure (see __sec_quick).
 
 if status is-interactive
 
@@ -23,10 +27,109 @@ if status is-interactive
             set -g __sec_pwd "$PWD"
             # stdout is the code to apply; stdin and stderr stay on the terminal for the
             # questions. On failure sec has said what went wrong, in one line at most.
-            set -l __sec_code (command @SEC@ hook-event fish --from "$__sec_from" --to "$PWD" --declined "$__sec_declined")
-            and builtin printf '%s\n' $__sec_code | builtin source
+            if not __sec_quick "$__sec_from" "$PWD"
+                set -l __sec_code (command @SEC@ hook-event fish --from "$__sec_from" --to "$PWD" --declined "$__sec_declined")
+                and builtin printf '%s\n' $__sec_code | builtin source
+            end
         end
         return $__sec_status
+    end
+
+    # Settles the change from directory $argv[1] (empty at the first prompt) to $argv[2]
+    # without sec, as sec would: sets or erases SEC_SCOPE and returns 0. Returns 1 when sec
+    # must run: there is no map (__sec_cfg empty), or config.toml changed since it was
+    # taken; a .sec.toml or a symbolic link is at or above either directory (repository
+    # files need sec's trust checks; the map's directories have their links resolved); the
+    # old directory is in a scope with on_leave = "revoke" that the new one is not in; the
+    # new one is [[untrusted]] and the old one was not (sec reminds of `sec shield`); the
+    # new one is in a scope that may offer to unlock (prompt) whose secrets are not all
+    # cached (no marker) and that was not declined in this shell.
+    function __sec_quick --argument-names from to
+        test -n "$__sec_cfg"; and test -n "$__sec_unlocked"; or return 1
+        if test -n "$__sec_cfg_mtime"
+            # The config's modification time, in whole seconds, as it was when the map was
+            # taken (secd hands out no map for a config edited a moment before). `path` is
+            # a builtin from fish 3.5 on.
+            contains -- path (builtin -n); or return 1
+            set -l mtime (path mtime -- $__sec_cfg); or return 1
+            test "$mtime" = "$__sec_cfg_mtime"; or return 1
+        else
+            # There was no config file.
+            not test -e "$__sec_cfg"; and not test -L "$__sec_cfg"; or return 1
+        end
+        __sec_plain "$to"; or return 1
+        if test -n "$from"
+            __sec_plain "$from"; or return 1
+            set -l i (__sec_scope_of "$from")
+            if test -n "$i"; and string match -q -- '*r*' $__sec_map_flags[$i]
+                __sec_covers $__sec_map_dir[$i] "$to"; or return 1
+            end
+        end
+        set -l u
+        for u in $__sec_untrusted
+            if __sec_covers "$u" "$to"
+                test -n "$from"; and __sec_covers "$u" "$from"; or return 1
+                # sec advertises no scope there.
+                set -e SEC_SCOPE
+                return 0
+            end
+        end
+        set -l i (__sec_scope_of "$to")
+        if test -z "$i"
+            set -e SEC_SCOPE
+            return 0
+        end
+        set -l dir $__sec_map_dir[$i]
+        if string match -q -- '*p*' $__sec_map_flags[$i]
+            and not test -e "$__sec_unlocked/$__sec_map_id[$i]"
+            and not contains -- $dir (string split : -- "$__sec_declined")
+            return 1
+        end
+        set -gx SEC_SCOPE $dir
+    end
+
+    # Whether directory $argv[1] is as it is on disk (absolute, no `.`, `..` or `//`, no
+    # symbolic link on the way) with no .sec.toml at or above it.
+    function __sec_plain --argument-names d
+        string match -q -- '/*' "$d"; or return 1
+        test "$d" = /; and set d ''
+        string match -q -r -- '//|/\.\.?/' "$d/"; and return 1
+        while true
+            if test -L "$d"; or test -e "$d/.sec.toml"; or test -L "$d/.sec.toml"
+                return 1
+            end
+            test -n "$d"; or return 0
+            set d (string replace -r -- '/[^/]*$' '' "$d")
+        end
+    end
+
+    # The deepest scope of the map that covers directory $argv[1]: prints its index in the
+    # map's lists, nothing when none does.
+    function __sec_scope_of --argument-names p
+        set -l best
+        set -l len -1
+        set -l i 0
+        set -l dir
+        for dir in $__sec_map_dir
+            set i (math $i + 1)
+            if __sec_covers "$dir" "$p"
+                set -l n (string length -- "$dir")
+                if test $n -ge $len
+                    set best $i
+                    set len $n
+                end
+            end
+        end
+        test -n "$best"; and echo $best
+    end
+
+    # Whether directory $argv[1] is $argv[2] or one of its ancestors (whole components).
+    function __sec_covers --argument-names top p
+        if test "$top" = /; or test "$p" = "$top"
+            return 0
+        end
+        set -l head (string sub -l (string length -- "$top/") -- "$p")
+        test "$head" = "$top/"
     end
 
 end

@@ -401,6 +401,296 @@ fn bash_prompt_without_cd_starts_no_process() {
     );
 }
 
+/// How one shell says the commands of [`quick_path_session`], with builtins only (so that
+/// whatever process the trace shows was started by the hook).
+struct QuickShell {
+    name: &'static str,
+    program: &'static str,
+    args: &'static [&'static str],
+    /// Loads the hook from the file `{hook}` (bash and zsh in strict mode).
+    source: &'static str,
+    /// What follows each line that changes the directory, for the hook to run: bash and zsh
+    /// run it before reading each line, also from a pipe; fish from a pipe does not.
+    prompt: &'static str,
+    /// Prints `state {label} scope=SEC_SCOPE|unset exported=yes|no`.
+    state: &'static str,
+}
+
+const QUICK_BASH: QuickShell = QuickShell {
+    name: "bash",
+    program: "bash",
+    args: &["--norc", "--noprofile", "-i"],
+    source: "set -euo pipefail; source {hook}",
+    prompt: "",
+    state: r#"if [[ -v SEC_SCOPE && ${SEC_SCOPE@a} == *x* ]]; then x=yes; else x=no; fi; echo "state {label} scope=${SEC_SCOPE-unset} exported=$x""#,
+};
+
+const QUICK_ZSH: QuickShell = QuickShell {
+    name: "zsh",
+    program: "zsh",
+    args: &["-f", "-i"],
+    source: "setopt nounset errexit pipefail; source {hook}",
+    prompt: "",
+    state: r#"if [[ -v SEC_SCOPE && ${(t)SEC_SCOPE} == *export* ]]; then x=yes; else x=no; fi; echo "state {label} scope=${SEC_SCOPE-unset} exported=$x""#,
+};
+
+const QUICK_FISH: QuickShell = QuickShell {
+    name: "fish",
+    program: "fish",
+    args: &["--no-config", "-i"],
+    source: "source {hook}",
+    prompt: "emit fish_prompt",
+    state: r#"if set -qx SEC_SCOPE; set x yes; else; set x no; end; set -q SEC_SCOPE; and set s $SEC_SCOPE; or set s unset; echo "state {label} scope=$s exported=$x""#,
+};
+
+/// What a traced shell did after each change of its directory: per `cd` (in order), the
+/// calls that started a process (forks, not threads) until the next one. Counted from the
+/// first process it started (sec at the first prompt; zsh changes directories while it
+/// starts), which is the first entry.
+fn processes_per_cd(trace: &str) -> Vec<Vec<String>> {
+    let mut windows: Vec<Vec<String>> = Vec::new();
+    for line in trace.lines() {
+        let call = |name: &str| line.starts_with(&format!("{name}("));
+        if call("chdir") || call("fchdir") {
+            if !windows.is_empty() {
+                windows.push(Vec::new());
+            }
+        } else if ["fork", "vfork", "clone", "clone3"].into_iter().any(call)
+            && !line.contains("CLONE_THREAD")
+        {
+            if windows.is_empty() {
+                windows.push(Vec::new());
+            }
+            windows.last_mut().unwrap().push(line.to_string());
+        }
+    }
+    windows
+}
+
+/// The hook settles most changes of directory itself, counted with strace: none of these
+/// starts a process: between directories no scope covers, into a config scope whose
+/// secrets are cached (SEC_SCOPE exported there), deeper in it, and out of it (SEC_SCOPE
+/// unset), in and out of a scope with `prompt = false`, within an `[[untrusted]]`
+/// directory and out of it. sec still runs where it has something to do, or where the hook
+/// cannot be sure (a directory reached through a symbolic link, and leaving it): a scope whose
+/// secrets are not cached (it may offer to unlock), leaving a scope with `on_leave =
+/// "revoke"` (which does revoke it, so entering it again runs sec too), a directory with a
+/// `.sec.toml` (and leaving it), entering an `[[untrusted]]` directory (the reminder), and
+/// the first change after config.toml was edited (a scope added there is applied).
+fn quick_path_session(shell: &QuickShell) {
+    sec_tests::require_program("strace", "strace");
+    let world = World::without_keyring();
+    let op = world.op_standin();
+    let dir = |name: &str| {
+        let path = world.project.join(name);
+        std::fs::create_dir_all(&path).expect("cannot create a directory");
+        path
+    };
+    let (out1, out2) = (dir("out1"), dir("out2"));
+    let (unlocked, sub) = (dir("unlocked"), dir("unlocked/sub"));
+    let (locked, revoke, repo, added) = (dir("locked"), dir("revoke"), dir("repo"), dir("added"));
+    let (quiet, untrusted, inside) = (dir("quiet"), dir("untrusted"), dir("untrusted/sub"));
+    let link = world.project.join("link");
+    std::os::unix::fs::symlink(&unlocked, &link).expect("cannot create a link");
+    for item in ["u", "l", "r"] {
+        op.add_item(&format!("op://v/{item}/x"), &unique("value"));
+    }
+    let scope = |dir: &Path, extra: &str, item: &str| {
+        format!(
+            "[[scope]]\ndir = {}\n{extra}[scope.env]\nX = \"op://v/{item}/x\"\n\n",
+            sec_tests::toml_path(dir)
+        )
+    };
+    world.write_config(&format!(
+        "{}{}{}{}[[untrusted]]\ndir = {}\n\n",
+        scope(&unlocked, "", "u"),
+        scope(&locked, "", "l"),
+        scope(&revoke, "on_leave = \"revoke\"\n", "r"),
+        scope(&quiet, "prompt = false\n", "l"),
+        sec_tests::toml_path(&untrusted),
+    ));
+    // Edited a while ago: secd hands out no map for a config.toml edited a moment before.
+    let config = std::fs::File::options()
+        .write(true)
+        .open(world.config_path())
+        .expect("cannot open the config");
+    config
+        .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(60))
+        .expect("cannot set the config's time");
+    drop(config);
+    std::fs::write(repo.join(".sec.toml"), "[env]\nR = \"op://v/r/x\"\n")
+        .expect("cannot write .sec.toml");
+    for dir in [&unlocked, &revoke] {
+        world.run_in(dir, &["unlock"]).assert_success();
+    }
+
+    let hook = world.root().join(format!("hook.{}", shell.name));
+    std::fs::write(&hook, hook_script(shell.name, sec_bin().to_str().unwrap()))
+        .expect("cannot write the hook script");
+    let mut input = format!(
+        "{}\n{}\n",
+        shell.source.replace("{hook}", &display(&hook)),
+        shell.prompt
+    );
+    let step = |input: &mut String, line: String, label: &str| {
+        input.push_str(&format!(
+            "{line}\n{}\n{}\n",
+            shell.prompt,
+            shell.state.replace("{label}", label)
+        ));
+    };
+    let cd = |dir: &Path| format!("cd {}", sec_tests::shell_quoted(dir));
+    // (label, processes the hook may start, SEC_SCOPE after it, or "unset")
+    let plan: Vec<(&str, usize, String)> = vec![
+        ("uncovered", 0, "unset".into()),
+        ("into-unlocked", 0, display(&unlocked)),
+        ("deeper", 0, display(&unlocked)),
+        ("out-of-unlocked", 0, "unset".into()),
+        ("into-locked", 1, display(&locked)),
+        ("out-of-locked", 0, "unset".into()),
+        ("into-revoke", 0, display(&revoke)),
+        ("out-of-revoke", 1, "unset".into()),
+        ("into-revoked", 1, display(&revoke)),
+        ("out-of-revoked", 1, "unset".into()),
+        ("into-repo", 1, "unset".into()),
+        ("out-of-repo", 1, "unset".into()),
+        ("into-no-prompt", 0, display(&quiet)),
+        ("out-of-no-prompt", 0, "unset".into()),
+        ("into-untrusted", 1, "unset".into()),
+        ("within-untrusted", 0, "unset".into()),
+        ("out-of-untrusted", 0, "unset".into()),
+        ("through-a-link", 1, display(&unlocked)),
+        ("out-of-the-link", 1, "unset".into()),
+        ("into-added", 1, display(&added)),
+    ];
+    for (label, dir) in [
+        ("uncovered", &out2),
+        ("into-unlocked", &unlocked),
+        ("deeper", &sub),
+        ("out-of-unlocked", &out1),
+        ("into-locked", &locked),
+        ("out-of-locked", &out1),
+        ("into-revoke", &revoke),
+        ("out-of-revoke", &out1),
+        ("into-revoked", &revoke),
+        ("out-of-revoked", &out1),
+        ("into-repo", &repo),
+        ("out-of-repo", &out1),
+        ("into-no-prompt", &quiet),
+        ("out-of-no-prompt", &out1),
+        ("into-untrusted", &untrusted),
+        ("within-untrusted", &inside),
+        ("out-of-untrusted", &out1),
+        ("through-a-link", &link),
+        ("out-of-the-link", &out1),
+    ] {
+        step(&mut input, cd(dir), label);
+    }
+    // config.toml edited with the shell's own printf: a new scope, applied at the next cd.
+    let dir_line = format!("dir = {}", sec_tests::toml_path(&added));
+    input.push_str(&format!(
+        "printf '%s\\n' '[[scope]]' {} >> {}\n",
+        sec_tests::shell_quoted(Path::new(&dir_line)),
+        sec_tests::shell_quoted(&world.config_path())
+    ));
+    step(&mut input, cd(&added), "into-added");
+    input.push_str("exit\n");
+
+    // The shell alone (no -f): its own forks are the processes it starts, and sec, which
+    // refuses to run under a tracer, is not traced.
+    let log = world.root().join("strace.log");
+    let mut args = vec![
+        "-qq",
+        "-e",
+        "trace=execve,execveat,fork,vfork,clone,clone3,chdir,fchdir",
+        "-o",
+        log.to_str().expect("path is not UTF-8"),
+        shell.program,
+    ];
+    args.extend(shell.args);
+    let out = run_with_input(&world, &out1, "strace", &args, &[("TERM", "dumb")], &input);
+    out.assert_success();
+    let trace = std::fs::read_to_string(&log).expect("cannot read the strace log");
+    let windows = processes_per_cd(&trace);
+    assert_eq!(
+        windows.len(),
+        plan.len() + 1,
+        "{}: expected {} changes of directory in the trace:\n{trace}\n{out}",
+        shell.name,
+        plan.len()
+    );
+    assert!(
+        !windows[0].is_empty(),
+        "{}: sec did not run at the first prompt:\n{trace}",
+        shell.name
+    );
+    let mut seen = Vec::new();
+    for (i, (label, processes, scope)) in plan.iter().enumerate() {
+        let started = &windows[i + 1];
+        seen.push(format!("{label} {}", started.len()));
+        assert_eq!(
+            started.len(),
+            *processes,
+            "{}: {label}: the hook started {} process(es), expected {processes}:\n{}\n{out}",
+            shell.name,
+            started.len(),
+            started.join("\n")
+        );
+        let exported = if scope == "unset" { "no" } else { "yes" };
+        let expected = format!("state {label} scope={scope} exported={exported}");
+        assert!(
+            out.stdout.lines().any(|l| l.trim() == expected),
+            "{}: expected {expected:?}:\n{out}",
+            shell.name
+        );
+    }
+    eprintln!("{}: processes per cd: {}", shell.name, seen.join(", "));
+    assert_eq!(
+        out.stderr
+            .matches(" is untrusted: run its code with `sec shield")
+            .count(),
+        1,
+        "{}: the reminder is said once, on the way in:\n{out}",
+        shell.name
+    );
+    assert!(
+        out.stderr.contains(&format!(
+            "left {}, its secrets are revoked",
+            display(&revoke)
+        )),
+        "{}: leaving the scope did not revoke it:\n{out}",
+        shell.name
+    );
+    let status = world.run(&["status", "--json"]);
+    status.assert_success();
+    let cached: Vec<String> = status.json()["cached"]
+        .as_array()
+        .expect("no cached list")
+        .iter()
+        .map(|c| c["dir"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(
+        cached.contains(&display(&unlocked)) && !cached.contains(&display(&revoke)),
+        "{}: cached afterwards: {cached:?}",
+        shell.name
+    );
+}
+
+#[test]
+fn bash_quick_path_starts_no_process_where_sec_has_nothing_to_do() {
+    quick_path_session(&QUICK_BASH);
+}
+
+#[test]
+fn zsh_quick_path_starts_no_process_where_sec_has_nothing_to_do() {
+    quick_path_session(&QUICK_ZSH);
+}
+
+#[test]
+fn fish_quick_path_starts_no_process_where_sec_has_nothing_to_do() {
+    quick_path_session(&QUICK_FISH);
+}
+
 /// How one shell says the commands of [`allow_unlock_and_revoke_in_a_terminal`].
 struct TerminalShell {
     name: &'static str,
@@ -546,6 +836,110 @@ fn zsh_hook_allows_unlocks_and_revokes_in_a_terminal() {
 #[test]
 fn fish_hook_allows_unlocks_and_revokes_in_a_terminal() {
     allow_unlock_and_revoke_in_a_terminal(&FISH);
+}
+
+/// With the hook's map in place, a terminal session still gets what sec does: entering a
+/// config scope whose secret is not cached offers to unlock it (yes unlocks it), leaving it
+/// (`on_leave = "revoke"`) revokes it, so the next visit asks again (no: not asked again in
+/// this shell), and a scope added to config.toml applies at the next `cd`.
+fn unlock_question_with_the_map_in_a_terminal(shell: &TerminalShell) {
+    let world = World::without_keyring();
+    world.op_standin().add_item("op://v/q/x", &unique("value"));
+    let q = world.project.join("q");
+    let z = world.project.join("z");
+    for dir in [&q, &z] {
+        std::fs::create_dir(dir).expect("cannot create a directory");
+    }
+    let first = format!(
+        "[[scope]]\ndir = {}\non_leave = \"revoke\"\n[scope.env]\nX = \"op://v/q/x\"\n",
+        sec_tests::toml_path(&q)
+    );
+    world.write_config(&first);
+    // Edited a while ago: secd hands out no map for a config.toml edited a moment before.
+    std::fs::File::options()
+        .write(true)
+        .open(world.config_path())
+        .and_then(|f| {
+            f.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(60))
+        })
+        .expect("cannot set the config's time");
+    std::os::unix::fs::symlink(sec_bin(), world.bin.join("sec"))
+        .expect("cannot link sec into the world's bin");
+    let cached = || -> bool {
+        let out = world.run(&["status", "--json"]);
+        out.assert_success();
+        out.json()["cached"]
+            .as_array()
+            .expect("no cached list")
+            .iter()
+            .any(|c| c["dir"].as_str() == Some(&display(&q)))
+    };
+
+    let tmux = Tmux::start(&world, &world.project, shell.start);
+    tmux.send_line(shell.install);
+    let hook = tmux.wait_for_line("hook=");
+    assert!(hook.contains("function"), "{}: {hook}", shell.name);
+    let question = format!("Unlock 1 secret for {}", display(&q));
+    let revoked = format!("left {}, its secrets are revoked", display(&q));
+
+    tmux.send_line("cd q");
+    tmux.wait_for(&question);
+    tmux.send_line("");
+    sec_tests::wait_until("the scope to be unlocked", cached);
+    tmux.send_line("cd ..");
+    tmux.wait_for(&revoked);
+    sec_tests::wait_until("the scope to be revoked", || !cached());
+
+    tmux.send_line("cd q");
+    tmux.wait_for_nth(&question, 1);
+    tmux.send_line("n");
+    tmux.send_line("cd ..");
+    tmux.wait_for_nth(&revoked, 1);
+    tmux.send_line("cd q");
+    tmux.send_line(r#"echo "declined-scope=$SEC_SCOPE""#);
+    assert_eq!(
+        tmux.wait_for_line("declined-scope="),
+        format!("declined-scope={}", display(&q)),
+        "{}: SEC_SCOPE in the declined scope",
+        shell.name
+    );
+    tmux.send_line("cd ..");
+    let screen = tmux.wait_for_nth(&revoked, 2);
+    assert_eq!(
+        screen.matches(&question).count(),
+        2,
+        "{}: asked again in a scope declined in this shell:\n{screen}",
+        shell.name
+    );
+
+    // config.toml edited now: the map the shell holds is out of date, so sec decides.
+    world.write_config(&format!(
+        "{first}\n[[scope]]\ndir = {}\n[scope.env]\nL = {{ value = \"literal\" }}\n",
+        sec_tests::toml_path(&z)
+    ));
+    tmux.send_line("cd z");
+    tmux.send_line(r#"echo "added-scope=$SEC_SCOPE""#);
+    assert_eq!(
+        tmux.wait_for_line("added-scope="),
+        format!("added-scope={}", display(&z)),
+        "{}: the scope added to config.toml was not applied",
+        shell.name
+    );
+}
+
+#[test]
+fn bash_hook_with_the_map_still_asks_and_revokes_in_a_terminal() {
+    unlock_question_with_the_map_in_a_terminal(&BASH);
+}
+
+#[test]
+fn zsh_hook_with_the_map_still_asks_and_revokes_in_a_terminal() {
+    unlock_question_with_the_map_in_a_terminal(&ZSH);
+}
+
+#[test]
+fn fish_hook_with_the_map_still_asks_and_revokes_in_a_terminal() {
+    unlock_question_with_the_map_in_a_terminal(&FISH);
 }
 
 /// The hook's bound covers starting the daemon: with another `sec` holding the startup lock

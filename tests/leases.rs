@@ -19,8 +19,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use sec_tests::{
-    OpStandin, Output, SEC_FAILED, World, shell_quoted, toml_path, unique, wait_output, wait_until,
-    write_file_with_mode,
+    Askpass, OpStandin, Output, SEC_FAILED, World, shell_quoted, toml_path, unique, wait_output,
+    wait_until,
 };
 use serde_json::Value;
 
@@ -259,59 +259,6 @@ fn wait_for_lease(world: &World, run: &Running) -> Value {
         found.is_some()
     });
     found.unwrap()
-}
-
-/// An askpass program whose answer is set per call from a file: `yes`, `no` or `slow`
-/// (sleeps 10 s). It records each call, its prompt (the single argument) and
-/// `SSH_ASKPASS_PROMPT`.
-struct Askpass {
-    program: PathBuf,
-    dir: PathBuf,
-}
-
-impl Askpass {
-    fn install(world: &World) -> Self {
-        let dir = world.root().join("askpass");
-        std::fs::create_dir_all(&dir).unwrap();
-        let program = world.root().join("askpass.sh");
-        let quoted = shell_quoted(&dir);
-        let script = format!(
-            r#"#!/bin/sh
-dir={quoted}
-echo "$#" >> "$dir/calls"
-printf '%s' "$1" > "$dir/prompt"
-printf '%s' "$SSH_ASKPASS_PROMPT" > "$dir/env"
-case "$(cat "$dir/answer" 2>/dev/null)" in
-    no) exit 1 ;;
-    slow) sleep 10; exit 0 ;;
-    *) exit 0 ;;
-esac
-"#
-        );
-        write_file_with_mode(&program, &script, 0o755);
-        Askpass { program, dir }
-    }
-
-    fn answer(&self, answer: &str) {
-        std::fs::write(self.dir.join("answer"), answer).unwrap();
-    }
-
-    /// The argument count of each call so far.
-    fn calls(&self) -> Vec<String> {
-        std::fs::read_to_string(self.dir.join("calls"))
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_string)
-            .collect()
-    }
-
-    fn last_prompt(&self) -> String {
-        std::fs::read_to_string(self.dir.join("prompt")).unwrap_or_default()
-    }
-
-    fn last_env(&self) -> String {
-        std::fs::read_to_string(self.dir.join("env")).unwrap_or_default()
-    }
 }
 
 fn audit_path(world: &World) -> PathBuf {

@@ -130,6 +130,17 @@ pub enum Command {
         /// Where to write them, e.g. ~/.local/share/man/man1
         dir: PathBuf,
     },
+    /// A git credential helper: answers git from the `[scope.git]` of git's directory.
+    ///
+    /// Install: `git config --global credential.helper '!sec git-credential'`. For `get`,
+    /// prints `username=` and `password=` when the scope maps the host (and path), through
+    /// the same rules as a lease (commands, confirm, audit); otherwise nothing, so git asks
+    /// elsewhere. `store` writes to the vault only for an entry with `store = true`; `erase`
+    /// drops the cached copy and leaves the vault alone.
+    GitCredential {
+        /// get, store or erase (git passes it).
+        action: String,
+    },
     /// What the shell hook runs when the directory changed (prompts, then prints shell code).
     #[command(hide = true)]
     HookEvent {
@@ -151,8 +162,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Move the credentials of ~/.pypirc or ~/.netrc into a vault and print the scope that
-    /// uses them. The file is left as it is unless --remove is given.
+    /// Move the credentials of ~/.pypirc or ~/.netrc, or an SSH key, into a vault and print the
+    /// scope that uses them. The file is left as it is unless --remove is given.
     Import(ImportArgs),
     /// Start, stop or query the daemon.
     Daemon {
@@ -164,7 +175,7 @@ pub enum Command {
 #[derive(clap::Args)]
 pub struct ImportArgs {
     pub kind: ImportKind,
-    /// The file (default: ~/.pypirc or ~/.netrc).
+    /// The file (default: ~/.pypirc, ~/.netrc, or ~/.ssh/id_ed25519 and the other usual keys).
     pub path: Option<PathBuf>,
     /// Where to store them: a reference scheme such as keyring, pass, local, keyutils
     /// (default: where `sec set NAME` stores, the keychain or else the local vault).
@@ -182,12 +193,17 @@ pub struct ImportArgs {
     /// Delete the file once every credential is stored and read back.
     #[arg(long)]
     pub remove: bool,
+    /// ssh: read the key's own passphrase from this file descriptor (else the terminal).
+    #[arg(long, value_name = "N")]
+    pub key_passphrase_fd: Option<i32>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ImportKind {
     Pypirc,
     Netrc,
+    /// An SSH private key (OpenSSH format).
+    Ssh,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

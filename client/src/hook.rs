@@ -4,7 +4,9 @@
 //! scope left with `on_leave = "revoke"`, ask about a new or changed `.sec.toml`, offer to
 //! unlock the new scope (or, in an `[[untrusted]]` directory, only remind the user of `sec
 //! shield`), then print shell code that sets non-secret variables (`SEC_SCOPE`, the list of
-//! directories declined in this shell). Never a secret value.
+//! directories declined in this shell) and the daemon's map for the hook (see
+//! [`ShellState::map_code`]), with which the script settles most later changes of directory
+//! itself, without starting sec. Never a secret value.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
@@ -50,10 +52,18 @@ fn quote(shell: Shell, text: &str) -> String {
 struct ShellState {
     scope: Option<String>,
     declined: Vec<String>,
+    /// The daemon's map for the script, when it is usable.
+    map: Option<pb::HookMapReply>,
 }
 
 impl ShellState {
     fn code(&self, shell: Shell) -> String {
+        let mut code = self.scope_code(shell);
+        code.push_str(&self.map_code(shell));
+        code
+    }
+
+    fn scope_code(&self, shell: Shell) -> String {
         let declined = quote(shell, &self.declined.join(":"));
         match (shell, &self.scope) {
             (Shell::Fish, Some(dir)) => {
@@ -72,10 +82,70 @@ impl ShellState {
             (_, None) => format!("__sec_declined={declined}\nunset SEC_SCOPE\n"),
         }
     }
+
+    /// The map the script decides with (see shell-hooks/): `__sec_cfg`, the config file (an
+    /// empty one: no map, run sec at every change of directory); its stamp (bash, zsh: a file
+    /// with the config's modification time, empty when there was no config file) or its time
+    /// (fish: whole seconds); the directory of unlock markers; each config scope as its
+    /// flags (`r`: on_leave = "revoke", `p`: may prompt, `-`: neither), marker id and
+    /// directory (bash, zsh: "FLAGS ID DIR" in one word; fish: three lists); the
+    /// `[[untrusted]]` directories.
+    fn map_code(&self, shell: Shell) -> String {
+        let none = pb::HookMapReply::default();
+        let map = self.map.as_ref().unwrap_or(&none);
+        let q = |text: &str| quote(shell, text);
+        let list = |words: Vec<String>| words.iter().map(|w| q(w)).collect::<Vec<_>>().join(" ");
+        let flags = |s: &pb::HookScope| {
+            match (s.on_leave_revoke, s.prompt) {
+                (true, true) => "rp",
+                (true, false) => "r",
+                (false, true) => "p",
+                (false, false) => "-",
+            }
+            .to_string()
+        };
+        let untrusted = list(map.untrusted.clone());
+        match shell {
+            Shell::Fish => {
+                let mtime = if map.config_stamp.is_empty() {
+                    String::new()
+                } else {
+                    map.config_mtime_secs.to_string()
+                };
+                format!(
+                    "set -g __sec_map_flags {}\nset -g __sec_map_id {}\nset -g __sec_map_dir {}\n\
+                     set -g __sec_untrusted {untrusted}\nset -g __sec_unlocked {}\n\
+                     set -g __sec_cfg_mtime {}\nset -g __sec_cfg {}\n",
+                    list(map.scopes.iter().map(flags).collect()),
+                    list(map.scopes.iter().map(|s| s.id.clone()).collect()),
+                    list(map.scopes.iter().map(|s| s.dir.clone()).collect()),
+                    q(&map.unlocked_dir),
+                    q(&mtime),
+                    q(&map.config_path),
+                )
+            }
+            Shell::Bash | Shell::Zsh => {
+                let entries = map
+                    .scopes
+                    .iter()
+                    .map(|s| format!("{} {} {}", flags(s), s.id, s.dir))
+                    .collect();
+                format!(
+                    "__sec_map=({})\n__sec_untrusted=({untrusted})\n__sec_unlocked={}\n\
+                     __sec_stamp={}\n__sec_cfg={}\n",
+                    list(entries),
+                    q(&map.unlocked_dir),
+                    q(&map.config_stamp),
+                    q(&map.config_path),
+                )
+            }
+        }
+    }
 }
 
 pub async fn event(shell: Shell, from: &str, to: &Path, declined: &str) -> Result<u8, Failure> {
     let mut state = ShellState {
+        map: None,
         scope: None,
         declined: declined
             .split(':')
@@ -114,10 +184,30 @@ async fn react(
     // to be ready (a daemon still starting is left to finish; the next prompt finds it).
     let mut client =
         patiently(async { Ok(daemon_conn::connect_within(true, DAEMON_PATIENCE).await?) }).await?;
+    react_with(&mut client, from, to, interactive, state).await?;
+    // Taken last, as an unlock or an approval left things. Without it (an older daemon, no
+    // answer in time, a config.toml edited a moment ago) the script runs sec again at the
+    // next change of directory.
+    let request = pb::HookMapRequest {};
+    state.map = patiently(async { client.hook_map(request).await.map_err(Failure::from_status) })
+        .await
+        .ok()
+        .map(tonic::Response::into_inner)
+        .filter(|map| map.usable);
+    Ok(())
+}
+
+async fn react_with(
+    client: &mut Client,
+    from: &str,
+    to: &Path,
+    interactive: bool,
+    state: &mut ShellState,
+) -> Result<(), Failure> {
     if !from.is_empty() {
-        leave(&mut client, Path::new(from), to).await?;
+        leave(client, Path::new(from), to).await?;
     }
-    let mut info = patiently(resolve(&mut client, to)).await?;
+    let mut info = patiently(resolve(client, to)).await?;
     if !info.untrusted.is_empty() {
         // Said once on the way in, not at every `cd` inside; nothing is offered there.
         if !Path::new(from).starts_with(&info.untrusted) {
@@ -127,10 +217,10 @@ async fn react(
         return Ok(());
     }
     if interactive {
-        if let Some(reply) = ask_trust(&mut client, &info, to, state).await? {
+        if let Some(reply) = ask_trust(client, &info, to, state).await? {
             info = reply;
         }
-        offer_unlock(&mut client, &info, state).await?;
+        offer_unlock(client, &info, state).await?;
     }
     state.scope = info.found.then(|| info.dir.clone());
     Ok(())
@@ -302,22 +392,73 @@ mod tests {
         let state = ShellState {
             scope: Some("/p q".into()),
             declined: vec!["/a".into(), "/b".into()],
+            map: None,
         };
         assert_eq!(
-            state.code(Shell::Bash),
+            state.scope_code(Shell::Bash),
             "__sec_declined='/a:/b'\nexport SEC_SCOPE='/p q'\n"
         );
         assert_eq!(
-            state.code(Shell::Fish),
+            state.scope_code(Shell::Fish),
             "set -g __sec_declined '/a:/b'\nset -gx SEC_SCOPE '/p q'\n"
         );
         let none = ShellState {
             scope: None,
             declined: vec![],
+            map: None,
         };
         assert_eq!(
-            none.code(Shell::Zsh),
+            none.scope_code(Shell::Zsh),
             "__sec_declined=''\nunset SEC_SCOPE\n"
+        );
+        // Without a map the script has none either: it asks sec at every change.
+        assert!(
+            none.code(Shell::Zsh)
+                .ends_with("__sec_stamp=''\n__sec_cfg=''\n")
+        );
+        assert!(
+            none.code(Shell::Fish)
+                .ends_with("set -g __sec_cfg_mtime ''\nset -g __sec_cfg ''\n")
+        );
+    }
+
+    #[test]
+    fn emits_the_map_in_the_shells_syntax() {
+        let scope = |dir: &str, id: &str, on_leave_revoke, prompt| pb::HookScope {
+            dir: dir.into(),
+            id: id.into(),
+            on_leave_revoke,
+            prompt,
+        };
+        let state = ShellState {
+            scope: None,
+            declined: vec![],
+            map: Some(pb::HookMapReply {
+                usable: true,
+                config_path: "/c/config.toml".into(),
+                config_stamp: "/r/hook/config-5.000000007".into(),
+                config_mtime_secs: 5,
+                unlocked_dir: "/r/hook/unlocked".into(),
+                scopes: vec![
+                    scope("/p q", "00aa", true, true),
+                    scope("/it's", "11bb", false, false),
+                    scope("/r", "22cc", true, false),
+                ],
+                untrusted: vec!["/u".into()],
+            }),
+        };
+        assert_eq!(
+            state.map_code(Shell::Bash),
+            "__sec_map=('rp 00aa /p q' '- 11bb /it'\\''s' 'r 22cc /r')\n__sec_untrusted=('/u')\n\
+             __sec_unlocked='/r/hook/unlocked'\n__sec_stamp='/r/hook/config-5.000000007'\n\
+             __sec_cfg='/c/config.toml'\n"
+        );
+        assert_eq!(
+            state.map_code(Shell::Fish),
+            "set -g __sec_map_flags 'rp' '-' 'r'\nset -g __sec_map_id '00aa' '11bb' '22cc'\n\
+             set -g __sec_map_dir '/p q' '/it\\'s' '/r'\nset -g __sec_untrusted '/u'\n\
+             set -g __sec_unlocked '/r/hook/unlocked'\nset -g __sec_cfg_mtime '5'\n\
+             set -g __sec_cfg '/c/config.toml'\n"
         );
     }
 }

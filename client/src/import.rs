@@ -17,6 +17,13 @@ use crate::daemon_conn::{Client, connect};
 use crate::import_files::{Credential, netrc, pypirc, url_has_credentials};
 use crate::report::Failure;
 
+/// The plaintext credential files `sec import` reads (SSH keys are `import_ssh`'s).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FileKind {
+    Pypirc,
+    Netrc,
+}
+
 /// A credential stored under a reference, with the value the vault is asked to hold.
 struct Stored<'a> {
     credential: &'a Credential,
@@ -27,6 +34,11 @@ struct Stored<'a> {
 }
 
 pub async fn run(args: ImportArgs) -> Result<u8, Failure> {
+    let kind = match args.kind {
+        ImportKind::Pypirc => FileKind::Pypirc,
+        ImportKind::Netrc => FileKind::Netrc,
+        ImportKind::Ssh => return crate::import_ssh::run(args).await,
+    };
     if args.write && args.dir.is_none() {
         return Err(Failure::new(
             "--write needs --dir DIR: the directory the new scope covers",
@@ -34,13 +46,13 @@ pub async fn run(args: ImportArgs) -> Result<u8, Failure> {
     }
     let path = match &args.path {
         Some(path) => path.clone(),
-        None => default_path(args.kind)?,
+        None => default_path(kind)?,
     };
     let text = std::fs::read_to_string(&path)
         .map_err(|e| Failure::new(format!("cannot read {}: {e}", path.display())))?;
-    let parsed = match args.kind {
-        ImportKind::Pypirc => pypirc::parse(&text),
-        ImportKind::Netrc => netrc::parse(&text),
+    let parsed = match kind {
+        FileKind::Pypirc => pypirc::parse(&text),
+        FileKind::Netrc => netrc::parse(&text),
     };
     let credentials = parsed.map_err(|e| Failure::new(format!("{}:{e}", path.display())))?;
     if credentials.is_empty() {
@@ -83,10 +95,10 @@ pub async fn run(args: ImportArgs) -> Result<u8, Failure> {
         let secret_url = credential
             .repository
             .as_deref()
-            .filter(|url| args.kind == ImportKind::Pypirc && url_has_credentials(url));
+            .filter(|url| kind == FileKind::Pypirc && url_has_credentials(url));
         let url_reference = secret_url.map(|_| format!("{reference}/url"));
         let mut result =
-            store_and_verify(&mut client, &vault_value(args.kind, credential), &reference).await;
+            store_and_verify(&mut client, &vault_value(kind, credential), &reference).await;
         if let (Ok(()), Some(url), Some(url_reference)) = (&result, secret_url, &url_reference) {
             result = store_and_verify(&mut client, url, url_reference).await;
         }
@@ -128,7 +140,7 @@ pub async fn run(args: ImportArgs) -> Result<u8, Failure> {
     }
     let dir_text = args.dir.as_deref().map(|d| d.display().to_string());
     let snippet = snippet(
-        args.kind,
+        kind,
         &stored,
         dir_text.as_deref().unwrap_or("~/src/YOUR-PROJECT"),
         &path,
@@ -149,21 +161,21 @@ pub async fn run(args: ImportArgs) -> Result<u8, Failure> {
     Ok(0)
 }
 
-fn default_path(kind: ImportKind) -> Result<PathBuf, Failure> {
+fn default_path(kind: FileKind) -> Result<PathBuf, Failure> {
     let home = sec_proto::paths::home_dir()
         .ok_or_else(|| Failure::new("cannot tell your home directory; give the file's path"))?;
     Ok(home.join(match kind {
-        ImportKind::Pypirc => ".pypirc",
-        ImportKind::Netrc => ".netrc",
+        FileKind::Pypirc => ".pypirc",
+        FileKind::Netrc => ".netrc",
     }))
 }
 
 /// What the vault holds for a credential: a pypirc password as is; a netrc entry as its
 /// own netrc stanza, so it can be delivered as a file to `curl --netrc-file`.
-fn vault_value(kind: ImportKind, credential: &Credential) -> String {
+fn vault_value(kind: FileKind, credential: &Credential) -> String {
     match kind {
-        ImportKind::Pypirc => credential.password.expose_secret().to_string(),
-        ImportKind::Netrc => {
+        FileKind::Pypirc => credential.password.expose_secret().to_string(),
+        FileKind::Netrc => {
             let mut stanza = match &credential.repository {
                 Some(host) => format!("machine {}", netrc::word(host)),
                 None => "default".to_string(),
@@ -180,7 +192,7 @@ fn vault_value(kind: ImportKind, credential: &Credential) -> String {
     }
 }
 
-async fn store_and_verify(
+pub(crate) async fn store_and_verify(
     client: &mut Client,
     value: &str,
     reference: &str,
@@ -211,7 +223,7 @@ async fn store_and_verify(
 
 /// The config snippet that uses the stored credentials: the first one in force, the others
 /// as commented alternatives (a scope has one TWINE_PASSWORD, one NETRC).
-fn snippet(kind: ImportKind, stored: &[Stored<'_>], dir: &str, source: &Path) -> String {
+fn snippet(kind: FileKind, stored: &[Stored<'_>], dir: &str, source: &Path) -> String {
     let mut out = format!(
         "\n# imported from {} by `sec import`\n[[scope]]\ndir = {}\n[scope.env]\n",
         source.display(),
@@ -219,7 +231,7 @@ fn snippet(kind: ImportKind, stored: &[Stored<'_>], dir: &str, source: &Path) ->
     );
     for (i, item) in stored.iter().enumerate() {
         let lines = match kind {
-            ImportKind::Pypirc => {
+            FileKind::Pypirc => {
                 let mut lines = vec![format!(
                     "TWINE_USERNAME = {{ value = {} }}",
                     toml_string(item.credential.username.as_deref().unwrap_or("__token__"))
@@ -238,7 +250,7 @@ fn snippet(kind: ImportKind, stored: &[Stored<'_>], dir: &str, source: &Path) ->
                 }
                 lines
             }
-            ImportKind::Netrc => vec![format!(
+            FileKind::Netrc => vec![format!(
                 "NETRC = {{ secret = {}, as = \"file\", name = \".netrc\" }}   # curl --netrc-file \"$NETRC\"",
                 toml_string(&item.reference)
             )],
@@ -363,7 +375,7 @@ mod tests {
             },
         ];
         let source = Path::new("/home/u/.pypirc");
-        let text = snippet(ImportKind::Pypirc, &stored, dir.to_str().unwrap(), source);
+        let text = snippet(FileKind::Pypirc, &stored, dir.to_str().unwrap(), source);
         let config = Config::parse(&text, Path::new("config.toml"), home.path())
             .unwrap_or_else(|e| panic!("{e}\n{text}"));
         let scope = config.scope_for(&dir).expect("the scope covers DIR");
@@ -387,7 +399,7 @@ mod tests {
             reference: "local:netrc/github.com".into(),
             url_reference: None,
         }];
-        let text = snippet(ImportKind::Netrc, &stored, dir.to_str().unwrap(), source);
+        let text = snippet(FileKind::Netrc, &stored, dir.to_str().unwrap(), source);
         let config = Config::parse(&text, Path::new("config.toml"), home.path())
             .unwrap_or_else(|e| panic!("{e}\n{text}"));
         let scope = config.scope_for(&dir).expect("the scope covers DIR");

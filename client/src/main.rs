@@ -7,10 +7,12 @@ mod commands;
 mod daemon_conn;
 mod docs;
 mod exec;
+mod git_credential;
 mod hardening;
 mod hook;
 mod import;
 mod import_files;
+mod import_ssh;
 mod passphrase;
 mod report;
 mod shield;
@@ -42,6 +44,7 @@ fn main() -> ExitCode {
             | Command::Unlock { .. }
             | Command::Passwd { .. }
             | Command::HookEvent { .. }
+            | Command::GitCredential { .. }
     );
     if let Err(failure) = hardening::protect(sees_secrets) {
         return finish(Err(failure), is_exec);
@@ -91,6 +94,7 @@ fn main() -> ExitCode {
             Command::Hook { shell } => hook::print_script(shell),
             Command::Completions { shell } => docs::completions(shell),
             Command::Man { dir } => docs::man_pages(&dir),
+            Command::GitCredential { action } => git_credential::run(&action).await,
             Command::HookEvent {
                 shell,
                 from,

@@ -50,7 +50,7 @@ pub fn read_fd(fd: i32) -> Result<Vec<SecretString>, Failure> {
 }
 
 /// A passphrase typed at the terminal without echo; `None` when there is no terminal.
-fn from_terminal(prompt: &str) -> Option<Result<SecretString, Failure>> {
+pub(crate) fn from_terminal(prompt: &str) -> Option<Result<SecretString, Failure>> {
     std::fs::File::open("/dev/tty").ok()?;
     Some(
         rpassword::prompt_password(prompt)

@@ -62,12 +62,16 @@ const SUBCOMMANDS: &[(&str, &str)] = &[
         "Write the manual pages (sec.1 and one per subcommand) into DIR",
     ),
     (
+        "git-credential",
+        "A git credential helper: answers git from the `[scope.git]` of git's directory",
+    ),
+    (
         "log",
         "Show the audit log: every grant, refusal, revocation, expiry, unlock and trust decision",
     ),
     (
         "import",
-        "Move the credentials of ~/.pypirc or ~/.netrc into a vault and print the scope that uses them. The file is left as it is unless --remove is given",
+        "Move the credentials of ~/.pypirc or ~/.netrc, or an SSH key, into a vault and print the scope that uses them. The file is left as it is unless --remove is given",
     ),
     ("daemon", "Start, stop or query the daemon"),
     (

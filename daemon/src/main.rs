@@ -216,6 +216,8 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
     // at their (short) TTL.
     let _ = tokio::time::timeout(Duration::from_secs(5), daemon.revoke_all_engine_leases()).await;
     daemon.files.remove_all();
+    daemon.hook_files.remove_all();
+    daemon.agents.stop_all();
     let _ = std::fs::remove_file(&socket_path);
     tracing::info!(dropped, "stopped");
     served.context("the gRPC server failed")
@@ -275,5 +277,6 @@ async fn housekeeping(daemon: Arc<Daemon>) {
             tracing::info!(expired, "expired cached secrets dropped");
         }
         daemon.current_config();
+        daemon.sync_hook_files();
     }
 }

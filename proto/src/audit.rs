@@ -20,6 +20,8 @@ pub enum Event {
     Tripwire,
     /// Dynamic credentials of a lease revoked in OpenBao/Vault (or why they could not be).
     EngineRevoke,
+    /// A lease's SSH agent signed with a key.
+    Sign,
 }
 
 /// One line of the log. Empty fields are left out.

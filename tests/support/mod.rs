@@ -5,6 +5,8 @@
 //! Nothing in a world is shared with the developer's session or with another test, so the
 //! tests run in parallel.
 
+mod askpass;
+mod git_http;
 mod op;
 mod openbao;
 mod output;
@@ -14,12 +16,15 @@ mod python;
 mod secret_service;
 pub mod shell;
 pub mod shield;
+mod sshd;
 mod world;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+pub use askpass::Askpass;
+pub use git_http::GitHttp;
 pub use op::OpStandin;
 pub use openbao::{DEV_ROOT_TOKEN, OpenBao, RaftCluster};
 pub use output::{Output, wait_output};
@@ -29,6 +34,7 @@ pub use procs::{
     processes_with_env,
 };
 pub use python::{DEMO_DIST, PackageIndex, Venv, build_demo_wheel};
+pub use sshd::{Sshd, fingerprint};
 pub use world::World;
 
 /// How long the fixtures wait for a condition (a socket, a file, a process) before giving up.

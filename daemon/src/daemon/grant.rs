@@ -99,7 +99,11 @@ impl Daemon {
                 }
                 None => Ok(resolution),
             });
-        let Resolution { vars, minted } = match decided {
+        let Resolution {
+            vars,
+            minted,
+            ssh_keys,
+        } = match decided {
             Ok(resolution) => resolution,
             Err(error) => {
                 let refusal = Record {
@@ -110,22 +114,35 @@ impl Daemon {
                 return Err(error);
             }
         };
+        let (mut names, mut references) = (names, references);
+        if !ssh_keys.is_empty() {
+            names.push(super::agent::AGENT_VAR.into());
+            references.extend(scope.ssh_keys.iter().map(|k| k.reference.clone()));
+        }
         let mut record = self.record(ask, Some(&scope), names, references);
         record.expires_at = scope.max_lease.map(|d| record.granted_at + d);
-        let vars = match self.deliver_files(&scope, &record.id, vars) {
+        let vars = match self
+            .deliver_files(&scope, &record.id, vars)
+            .and_then(|mut vars| {
+                self.start_agent(ssh_keys, &record, &scope, &snapshot.config, &mut vars)
+                    .map(|()| vars)
+            }) {
             Ok(vars) => vars,
             Err(error) => {
+                self.lease_gone(&record.id, "the lease was refused");
                 self.revoke_minted(&record.id, minted, "the lease was refused");
                 return Err(error);
             }
         };
         let granted = Record {
+            names: record.names.clone(),
+            references: record.references.iter().map(ToString::to_string).collect(),
             lease: record.id.clone(),
             engine_leases: minted.iter().map(|h| h.lease.id.clone()).collect(),
             ..audit_record
         };
         if let Err(source) = self.audit.write(Event::Grant, &granted) {
-            self.files.remove(&record.id);
+            self.lease_gone(&record.id, "the lease was refused");
             self.revoke_minted(&record.id, minted, "the lease was refused");
             let error = LeaseError::Audit {
                 path: self.audit.path().to_path_buf(),
@@ -211,7 +228,8 @@ impl Daemon {
                 self.tripwires.accept(reference);
             }
         }
-        self.resolve_vars(scope, names).await
+        // The agent comes with the whole scope, not with `--only` names.
+        self.resolve_vars(scope, names, ask.only.is_empty()).await
     }
 
     /// Writes the variables with `as = "file"` to the lease's files; those variables then

@@ -1,8 +1,11 @@
 //! The daemon's state and the operations the gRPC surface exposes: scopes from the live
 //! config, secrets from the cache or the vaults, leases.
 
+mod agent;
 pub mod engine;
+pub mod git;
 pub mod grant;
+pub mod hook_map;
 mod vaults;
 
 use std::path::{Path, PathBuf};
@@ -38,10 +41,14 @@ pub struct Daemon {
     /// Grants still waiting for a vault or a confirmation.
     pub in_flight: InFlight,
     pub trust: TrustStore,
-    pub audit: AuditLog,
+    pub audit: Arc<AuditLog>,
+    /// The SSH agents of live leases.
+    pub agents: crate::lease::agent::Agents,
     /// Policy changes the user may not have made (see `tripwire`).
     pub tripwires: Tripwires,
     pub files: LeaseFiles,
+    /// The shell hook's unlock markers and config stamps (see `hook_map`).
+    pub hook_files: hook_map::HookFiles,
     pub local: Arc<LocalVault>,
     /// Dynamic credentials held by live leases, and where ended ones go to be revoked.
     pub engine_leases: EngineLeases,
@@ -91,11 +98,12 @@ pub struct Resolved {
     pub value: SecretString,
 }
 
-/// The variables of a lease, and the dynamic credentials minted for them (which whoever
-/// resolved them must hand to a lease or revoke).
+/// The variables of a lease, the dynamic credentials minted for them (which whoever
+/// resolved them must hand to a lease or revoke), and the scope's SSH keys.
 pub struct Resolution {
     pub vars: Vec<Resolved>,
     pub minted: Vec<Held>,
+    pub ssh_keys: Vec<crate::lease::agent::AgentKey>,
 }
 
 /// Why a lease could not be granted, naming the variable.
@@ -130,6 +138,10 @@ pub enum LeaseError {
     RevokedInFlight { by: String },
     #[error("cannot write the secret files of this lease ({0}); nothing was handed out")]
     Files(std::io::Error),
+    #[error("SSH_AUTH_SOCK: {reference}: {reason}")]
+    SshKey { reference: String, reason: String },
+    #[error("cannot start the lease's SSH agent ({0}); nothing was handed out")]
+    Agent(std::io::Error),
     #[error("cannot write the audit log {} ({source}); nothing was handed out", path.display())]
     Audit {
         path: PathBuf,
@@ -148,6 +160,7 @@ impl Daemon {
         policy_state: PathBuf,
     ) -> Self {
         let vaults = Vaults::new(Arc::clone(&local));
+        let runtime_dir = files.runtime_dir().to_path_buf();
         let first = config.snapshot().config;
         vaults.openbao.configure(first.vault.as_ref());
         let (engine_revoker, releases) = tokio::sync::mpsc::unbounded_channel();
@@ -167,7 +180,9 @@ impl Daemon {
         Self {
             tripwires,
             config,
-            audit,
+            audit: Arc::new(audit),
+            agents: crate::lease::agent::Agents::new(&runtime_dir),
+            hook_files: hook_map::HookFiles::new(&runtime_dir),
             files,
             local,
             cache: Cache::new(),
@@ -287,12 +302,13 @@ impl Daemon {
     }
 
     /// Looks up (or serves from cache) the values of `names` (all of the scope's when
-    /// empty), in name order. Dynamic credentials minted before a later variable failed
-    /// are revoked.
+    /// empty), in name order, and with `with_agent` the scope's SSH keys. Dynamic
+    /// credentials minted before a later variable failed are revoked.
     pub async fn resolve_vars(
         &self,
         scope: &Scope,
         names: &[String],
+        with_agent: bool,
     ) -> Result<Resolution, LeaseError> {
         let mut vars = Vec::with_capacity(scope.env.len());
         let mut batch = VaultBatch::default();
@@ -318,9 +334,22 @@ impl Daemon {
                 }
             }
         }
+        let ssh_keys = if with_agent {
+            match self.ssh_keys(scope).await {
+                Ok(keys) => keys,
+                Err(error) => {
+                    self.revoke_minted("", batch.minted, "the lease was refused");
+                    return Err(error);
+                }
+            }
+        } else {
+            Vec::new()
+        };
+        self.sync_hook_files();
         Ok(Resolution {
             vars,
             minted: batch.minted,
+            ssh_keys,
         })
     }
 
@@ -372,7 +401,10 @@ impl Daemon {
             Value::Literal(_) => true,
             Value::Secret(Reference::Vault(r)) if self.vaults.openbao.is_dynamic(r) => true,
             Value::Secret(reference) => self.is_cached(&scope.dir, reference),
-        })
+        }) && scope
+            .ssh_keys
+            .iter()
+            .all(|k| self.is_cached(&scope.dir, &k.reference))
     }
 
     pub fn is_cached(&self, scope: &Path, reference: &Reference) -> bool {
@@ -431,6 +463,7 @@ impl Daemon {
             grants = stopped,
             "revoked by {by}"
         );
+        self.sync_hook_files();
         Revoked {
             dropped,
             ended: ended.len(),
@@ -450,8 +483,7 @@ impl Daemon {
     ) -> Vec<LeaseRecord> {
         let ended = self.leases.end(matches, reason);
         for (lease, heard) in &ended {
-            self.files.remove(&lease.id);
-            self.release_engine_leases(&lease.id, reason);
+            self.lease_gone(&lease.id, reason);
             self.audit.note(event, &lease.audit_record(reason));
             if lease.on_revoke == OnRevoke::Terminate {
                 // A `sec` that heard the notice stops its own child (it holds the child's
@@ -461,6 +493,14 @@ impl Daemon {
             }
         }
         ended.into_iter().map(|(lease, _)| lease).collect()
+    }
+
+    /// What a lease leaves behind goes when it ends, by any route: its secret files, its
+    /// SSH agent, its dynamic credentials (revoked in the engine).
+    pub fn lease_gone(&self, id: &str, reason: &str) {
+        self.files.remove(id);
+        self.agents.stop(id);
+        self.release_engine_leases(id, reason);
     }
 
     pub fn uptime(&self) -> std::time::Duration {

@@ -31,6 +31,11 @@ impl LeaseFiles {
         }
     }
 
+    /// The runtime directory the lease files live in (other per-lease sockets go there too).
+    pub fn runtime_dir(&self) -> &Path {
+        self.root.parent().unwrap_or(&self.root)
+    }
+
     fn lease_dir(&self, lease: &str) -> PathBuf {
         self.root.join(lease)
     }

@@ -2,6 +2,7 @@
 //! hold their secrets, grants in progress, secret files, the user's confirmation, the audit
 //! log. Below policy, above store: nothing here decides what is in force.
 
+pub mod agent;
 pub mod audit;
 pub mod confirm;
 pub mod files;

@@ -51,6 +51,9 @@ pub struct LiveConfig {
 pub struct Snapshot {
     pub config: Arc<Config>,
     pub error: Option<String>,
+    /// The file's modification time when it was last looked at (what `config` stands for,
+    /// or the broken edit beside the last good one); `None` when there was no file.
+    pub modified: Option<SystemTime>,
 }
 
 /// What a refresh did, so the caller can drop cache entries of a replaced config.
@@ -172,6 +175,7 @@ impl LiveConfig {
         Snapshot {
             config: Arc::clone(&state.config),
             error: state.error.clone(),
+            modified: state.seen.as_ref().and_then(|seen| seen.as_ref()?.modified),
         }
     }
 }

@@ -185,8 +185,7 @@ pub(super) async fn watch_lease(
             if daemon.leases.remove(&id).is_some() {
                 tracing::info!(lease = %id, "lease ended");
             }
-            daemon.files.remove(&id);
-            daemon.release_engine_leases(&id, "the command ended");
+            daemon.lease_gone(&id, "the command ended");
             return;
         }
         if !lease.orphaned && daemon.leases.orphan(&id) {

@@ -183,6 +183,14 @@ impl Sec for Service {
         scopes::deny(self, request).await
     }
 
+    async fn hook_map(
+        &self,
+        request: Request<pb::HookMapRequest>,
+    ) -> Result<Response<pb::HookMapReply>, Status> {
+        caller(&request)?;
+        Ok(Response::new(self.daemon.hook_map()))
+    }
+
     async fn lease(
         &self,
         request: Request<pb::LeaseRequest>,
@@ -254,6 +262,39 @@ impl Sec for Service {
         tracing::info!("shutdown requested");
         self.shutdown.notify_one();
         Ok(Response::new(pb::ShutdownReply {}))
+    }
+
+    async fn git_credential(
+        &self,
+        request: Request<pb::GitCredentialRequest>,
+    ) -> Result<Response<pb::GitCredentialReply>, Status> {
+        let peer = caller(&request)?;
+        let cwd = peer::caller_cwd(&peer, "").ok_or_else(|| {
+            Status::invalid_argument("cannot tell the caller's working directory")
+        })?;
+        let request = request.into_inner();
+        let ask = daemon::git::GitAsk {
+            action: request.action,
+            host: request.host,
+            path: request.path,
+            password: (!request.password.is_empty())
+                .then(|| sec_proto::into_secret(request.password)),
+            cwd,
+            pid: peer.pid.unwrap_or_default() as u32,
+        };
+        let answer = self
+            .daemon
+            .git_credential(ask)
+            .await
+            .map_err(lease_status)?;
+        Ok(Response::new(match answer {
+            Some(answer) => pb::GitCredentialReply {
+                found: true,
+                username: answer.username,
+                password: answer.password.expose_secret().to_string(),
+            },
+            None => pb::GitCredentialReply::default(),
+        }))
     }
 }
 

@@ -74,7 +74,7 @@ pub(super) async fn unlock(
     if let Some(scope) = &service.daemon.effective(&snapshot.config, &dir).scope {
         let resolved = service
             .daemon
-            .resolve_vars(scope, &[])
+            .resolve_vars(scope, &[], true)
             .await
             .map_err(lease_status)?;
         // Unlocking checks access; a credential minted per command is not kept for later.

@@ -138,6 +138,10 @@ pub struct Scope {
     /// Variables delivered as a file (`as = "file"`), with the file's name.
     pub files: BTreeMap<String, String>,
     pub env: BTreeMap<String, Value>,
+    /// SSH keys a lease's own agent offers (`SSH_AUTH_SOCK`); config.toml only.
+    pub ssh_keys: Vec<SshKey>,
+    /// `[scope.git]`: what `sec git-credential` answers, by host; config.toml only.
+    pub git: Vec<GitCredential>,
 }
 
 /// What happens to a running child when its lease is revoked.
@@ -474,7 +478,44 @@ fn build_scope(
         }
         env.insert(name, parsed.value);
     }
+    let user_only = |span: Range<usize>, what: &str| {
+        Located::new(
+            span,
+            format!(
+                "a repository's .sec.toml may not ask for {what}; list them in your own config.toml"
+            ),
+        )
+    };
+    let scope_confirm = raw.confirm == Some(true);
+    let ssh_keys = match &raw.ssh_keys {
+        Some(keys) if origin == Origin::Repository => {
+            return Err(user_only(keys.span(), "SSH keys (`ssh_keys`)"));
+        }
+        Some(keys) => credentials::ssh_keys(keys)?
+            .into_iter()
+            .map(|k| SshKey {
+                confirm: k.confirm || scope_confirm,
+                ..k
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    let git = match &raw.git {
+        Some(table) if origin == Origin::Repository => {
+            return Err(user_only(table.span(), "git credentials ([git])"));
+        }
+        Some(table) => credentials::git_credentials(table.get_ref())?
+            .into_iter()
+            .map(|g| GitCredential {
+                confirm: g.confirm || scope_confirm,
+                ..g
+            })
+            .collect(),
+        None => Vec::new(),
+    };
     Ok(Scope {
+        ssh_keys,
+        git,
         dir,
         ttl,
         max_ttl,
@@ -632,12 +673,14 @@ pub fn toml_string(text: &str) -> String {
     toml::Value::String(text.to_owned()).to_string()
 }
 
+mod credentials;
 mod errors;
 mod raw;
 mod shield;
 mod vault;
 
 pub use crate::paths::{canonical_or_normal, valid_file_name};
+pub use credentials::{GitCredential, SshKey};
 use errors::{line_column, position_error, safe_toml_message, toml_error};
 use raw::*;
 use shield::shield_settings;

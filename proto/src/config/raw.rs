@@ -71,6 +71,8 @@ pub(super) struct RawScope {
     pub(super) commands: Option<Spanned<Vec<Spanned<String>>>>,
     #[serde(default)]
     pub(super) env: BTreeMap<String, Spanned<toml::Value>>,
+    pub(super) ssh_keys: Option<Spanned<Vec<Spanned<toml::Value>>>>,
+    pub(super) git: Option<Spanned<BTreeMap<String, Spanned<super::credentials::RawGit>>>>,
 }
 
 /// The table form of a variable: `{ value = "..." }` (a literal) or `{ secret = "REF" }`,

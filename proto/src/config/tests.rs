@@ -663,3 +663,61 @@ fn vault_mistakes_are_located_and_never_repeat_a_pasted_token() {
     assert_eq!(err.line, 3, "{err}");
     assert!(!err.to_string().contains("CAESIJ"), "{err}");
 }
+
+#[test]
+fn ssh_keys_and_git_credentials_belong_to_the_users_config() {
+    let config = parse(
+        r#"
+[[scope]]
+dir = "/p"
+confirm = false
+ssh_keys = ["local:ssh/id_ed25519", { secret = "keyring:ssh/deploy", confirm = true }]
+[scope.git]
+"github.com" = { secret = "keyring:gh/token" }
+"git.example.org/team" = { username = "alice", secret = "local:git/example", store = true }
+"#,
+    )
+    .unwrap();
+    let scope = &config.scopes[0];
+    assert_eq!(scope.ssh_keys.len(), 2);
+    assert!(!scope.ssh_keys[0].confirm && scope.ssh_keys[1].confirm);
+    let team = scope.git.iter().find(|g| g.path == "team").unwrap();
+    assert_eq!(
+        (team.host.as_str(), team.username.as_str(), team.store),
+        ("git.example.org", "alice", true)
+    );
+    let github = scope.git.iter().find(|g| g.host == "github.com").unwrap();
+    assert_eq!(github.username, "x-access-token");
+
+    for (text, says) in [
+        ("ssh_keys = [\"local:ssh/a\"]\n", "may not ask for SSH keys"),
+        (
+            "[git]\n\"github.com\" = { secret = \"local:t\" }\n",
+            "may not ask for git credentials",
+        ),
+    ] {
+        let err = Config::default()
+            .parse_repo_file(text, Path::new("/r/.sec.toml"), PathBuf::from("/r"))
+            .unwrap_err();
+        assert!(err.message.contains(says), "{text}: {err}");
+    }
+    for (text, says) in [
+        ("ssh_keys = [\"a\"]", "secret reference"),
+        (
+            "ssh_keys = [{ secret = \"local:a\", confirm = \"yes\" }]",
+            "an entry of `ssh_keys`",
+        ),
+        ("ssh_keys = [\"local:a\", \"local:a\"]", "listed twice"),
+        (
+            "[scope.git]\n\"https://github.com\" = { secret = \"local:t\" }",
+            "no scheme",
+        ),
+        (
+            "[scope.git]\n\"github.com\" = { username = \"u\" }",
+            "needs `secret",
+        ),
+    ] {
+        let err = parse(&format!("[[scope]]\ndir = \"/p\"\n{text}\n")).unwrap_err();
+        assert!(err.message.contains(says), "{text}: {err}");
+    }
+}

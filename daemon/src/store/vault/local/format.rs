@@ -7,8 +7,7 @@
 //!
 //! # Why age
 //!
-//! The file is an [age](https://age-encryption.org/v1) file, written and read with the
-//! `age` crate (0.12, the library behind the `rage` tool). age is a small, public,
+//! The file is an [age](https://age-encryption.org/v1) file. age is a small, public,
 //! much-reviewed specification with several interoperable implementations, so we invent no
 //! cryptography and no container: the passphrase recipient derives the key-wrapping key
 //! with scrypt (memory-hard, so a stolen file resists guessing), the payload is
@@ -16,10 +15,16 @@
 //! any change to the file is detected. A user can always get their secrets back without
 //! sec: `age -d vault.age` (or `rage -d`) with the passphrase prints the JSON below.
 //!
+//! Only the passphrase (scrypt) recipient is ever used, so that subset of age is written out
+//! in [`age_scrypt`] on the RustCrypto primitives (`scrypt`, `chacha20poly1305`, `hkdf`,
+//! `hmac`), rather than with the `age` crate (which wrote the vaults until issue 14 and
+//! brought some 110 crates into the build). Its tests check it against that crate in both
+//! directions, and against vault files that crate wrote.
+//!
 //! The file is **binary**, not ASCII-armored: only secd reads and writes it, nothing pastes
 //! it into a mail or a config, so armor would only add a third to its size and another
-//! parser (the crate's `armor` feature) to the path that reads untrusted bytes. The `age`
-//! command-line tool reads the binary form as it is.
+//! parser to the path that reads untrusted bytes. The `age` command-line tool reads the
+//! binary form as it is.
 //!
 //! # The plaintext inside
 //!
@@ -31,11 +36,11 @@
 //! Every buffer that holds plaintext is a [`Zeroizing`] one, sized up front so that it never
 //! reallocates (a reallocation would leave a copy behind in freed memory): the JSON is
 //! measured before it is written, and the decrypted payload is read into a buffer as large
-//! as the ciphertext. Values are decoded from the JSON by [`decode_json_string`] straight
-//! out of that buffer, because `serde_json` would unescape a string with an escape (a
-//! newline in a PEM key, a quote) into an internal scratch buffer that is never wiped.
-//! What we cannot reach: age's encrypting writer keeps the last plaintext chunk in a plain
-//! `Vec` (its reader uses zeroized buffers).
+//! as the plaintext it holds. Values are decoded from the JSON by [`decode_json_string`]
+//! straight out of that buffer, because `serde_json` would unescape a string with an escape
+//! (a newline in a PEM key, a quote) into an internal scratch buffer that is never wiped.
+//! [`age_scrypt`] seals and opens the chunks in place, in buffers sized once, so it leaves
+//! no plaintext copy behind either.
 //!
 //! # Durability
 //!
@@ -49,28 +54,32 @@
 //! # Cost: scrypt
 //!
 //! Both [`VaultFile::open`] and [`VaultFile::save`] run scrypt once, and block the thread
-//! meanwhile (call them from `spawn_blocking`). age's default work factor is calibrated on
-//! the spot to "about a second" here, and an open accepts a file needing up to 16 times
-//! that; the calibration extrapolates from a small, cache-resident run, so it overshoots:
-//! on a 2-core test machine a release build picked 2^20, which takes 2 to 3 seconds and
-//! 1 GiB of memory per open or save. So the daemon should decrypt once, at unlock, and keep
-//! [`Contents`] in memory; every save costs that again (and needs the passphrase). The
-//! daemon therefore fixes the work factor (see `vault::local::WORK_FACTOR`) with
-//! [`VaultFile::with_work_factor`]; tests use a tiny one.
+//! meanwhile (call them from `spawn_blocking`). The `age` tool calibrates its work factor on
+//! the spot to "about a second"; the calibration extrapolates from a small, cache-resident
+//! run, so it overshoots: on a 2-core test machine it picked 2^20, which takes 2 to 3
+//! seconds and 1 GiB of memory per open or save. So the daemon should decrypt once, at
+//! unlock, and keep [`Contents`] in memory; every save costs that again (and needs the
+//! passphrase). The daemon fixes the work factor (see `vault::local::WORK_FACTOR`) with
+//! [`VaultFile::with_work_factor`]; tests use a tiny one. An open accepts files up to 2^20
+//! (or the vault's own factor, if higher), whatever wrote them, and refuses more before
+//! running scrypt.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs;
-use std::io::{self, Read, Write};
-use std::iter;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use age::DecryptError;
 use secrecy::{ExposeSecret, SecretString};
 use serde::ser::SerializeStruct;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
 use zeroize::{Zeroize, Zeroizing};
+
+use self::age_scrypt::DecryptError;
+
+#[path = "age_scrypt.rs"]
+mod age_scrypt;
 
 /// The version of the JSON inside the age payload that this code writes and reads.
 const FORMAT_VERSION: u32 = 1;
@@ -192,7 +201,7 @@ impl VaultFile {
     /// The vault at `path`, saved with scrypt work factor `N = 2^log_n` (the daemon uses a
     /// fixed 2^18 rather than age's calibration, which overshoots to 2^20 and 1 GiB; tests use
     /// a tiny factor, which would make a stolen file cheap to brute-force). Opening accepts
-    /// any factor up to age's limit, whatever wrote the file.
+    /// any factor up to 2^20, or up to `log_n` if that is higher, whatever wrote the file.
     ///
     /// # Panics
     ///
@@ -280,20 +289,8 @@ impl VaultFile {
         plaintext: &[u8],
         passphrase: &SecretString,
     ) -> Result<Vec<u8>, LocalVaultError> {
-        let mut recipient = age::scrypt::Recipient::new(passphrase.clone());
-        recipient.set_work_factor(self.work_factor);
-        let encryptor =
-            age::Encryptor::with_recipients(iter::once(&recipient as &dyn age::Recipient))
-                .expect("a single passphrase recipient is a valid recipient set");
-        let mut ciphertext = Vec::with_capacity(plaintext.len() + 512);
-        let mut writer = encryptor
-            .wrap_output(&mut ciphertext)
-            .map_err(|e| self.io("encrypt", e))?;
-        writer
-            .write_all(plaintext)
-            .and_then(|()| writer.finish().map(drop))
-            .map_err(|e| self.io("encrypt", e))?;
-        Ok(ciphertext)
+        age_scrypt::encrypt(passphrase, self.work_factor, plaintext)
+            .map_err(|e| self.io("encrypt", e))
     }
 
     fn decrypt(
@@ -301,56 +298,26 @@ impl VaultFile {
         raw: &[u8],
         passphrase: &SecretString,
     ) -> Result<Zeroizing<Vec<u8>>, LocalVaultError> {
-        let decryptor = age::Decryptor::new_buffered(raw)
-            .map_err(|e| self.corrupt(format!("it is not an age file ({e})")))?;
-        if !decryptor.is_scrypt() {
-            return Err(
+        // Accept what we write, and up to 2^20 (the most age's own tool picks).
+        let max_log_n = MAX_OPEN_LOG_N.max(self.work_factor);
+        age_scrypt::decrypt(passphrase, raw, max_log_n).map_err(|e| match e {
+            DecryptError::WrongPassphrase => LocalVaultError::WrongPassphrase {
+                path: self.path.clone(),
+            },
+            DecryptError::TooCostly { log_n } => LocalVaultError::TooCostly {
+                path: self.path.clone(),
+                log_n,
+            },
+            DecryptError::NotAge(_) => self.corrupt(format!("it is not an age file ({e})")),
+            DecryptError::NotPassphrase => {
                 self.corrupt("it is an age file, but not one locked with a passphrase".into())
-            );
-        }
-        let mut identity = age::scrypt::Identity::new(passphrase.clone());
-        // age refuses files that need more than 16 times its calibrated second; a debug
-        // build or a slow machine calibrates low. Accept what we write (and up to 2^20, the
-        // most age's own tool picks), whatever the calibration says.
-        identity.set_max_work_factor(MAX_OPEN_LOG_N.max(self.work_factor));
-        let mut reader = match decryptor.decrypt(iter::once(&identity as &dyn age::Identity)) {
-            Ok(reader) => reader,
-            Err(DecryptError::DecryptionFailed) => {
-                return Err(LocalVaultError::WrongPassphrase {
-                    path: self.path.clone(),
-                });
             }
-            Err(DecryptError::ExcessiveWork { required, .. }) => {
-                return Err(LocalVaultError::TooCostly {
-                    path: self.path.clone(),
-                    log_n: required,
-                });
-            }
-            Err(DecryptError::InvalidMac) => {
-                return Err(self.corrupt("its header fails its integrity check".into()));
-            }
-            Err(e) => return Err(self.corrupt(format!("its header is damaged ({e})"))),
-        };
-        // The plaintext is shorter than the ciphertext, so this buffer never grows.
-        let mut plaintext = Zeroizing::new(vec![0u8; raw.len()]);
-        let mut filled = 0;
-        loop {
-            if filled == plaintext.len() {
-                return Err(self.corrupt("its payload is longer than the file".into()));
-            }
-            match reader.read(&mut plaintext[filled..]) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    return Err(self.corrupt(format!(
-                        "its encrypted contents are damaged or cut short ({e})"
-                    )));
-                }
-            }
-        }
-        plaintext.truncate(filled);
-        Ok(plaintext)
+            DecryptError::BadStanza(_) => self.corrupt(format!("its header is damaged ({e})")),
+            DecryptError::HeaderMac => self.corrupt("its header fails its integrity check".into()),
+            DecryptError::Payload(_) => self.corrupt(format!(
+                "its encrypted contents are damaged or cut short ({e})"
+            )),
+        })
     }
 
     fn parse(&self, plaintext: &[u8]) -> Result<Contents, LocalVaultError> {
@@ -585,8 +552,7 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
     use std::time::Instant;
 
-    /// Tiny, so a test's scrypt takes microseconds (age's own calibration on each open and
-    /// save still runs scrypt at 2^10 or more).
+    /// Tiny, so a test's scrypt takes microseconds.
     const TEST_LOG_N: u8 = 2;
     const PLANTED: &str = "planted-Value-7f3a9c1e-do-not-leak";
 

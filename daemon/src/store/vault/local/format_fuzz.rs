@@ -173,6 +173,81 @@ fn fuzz_vault_file() {
     sec_fuzz::run("fuzz_vault_file", 1000, generate_file, check_file);
 }
 
+/// What the `age` crate (the reference `age_scrypt` replaced) makes of a file.
+#[derive(Debug)]
+enum AgeCrate {
+    Opened(Vec<u8>),
+    /// Its header does not parse, or breaks the format's rules.
+    Unreadable,
+    /// A sound header, not for a passphrase.
+    NotScrypt,
+    /// Refused while unwrapping the file key or checking the header.
+    Refused(age::DecryptError),
+    /// The header is sound, the payload is not.
+    PayloadFailed,
+}
+
+fn age_crate(file: &[u8], passphrase: &str, max_log_n: u8) -> AgeCrate {
+    let Ok(decryptor) = age::Decryptor::new_buffered(file) else {
+        return AgeCrate::Unreadable;
+    };
+    if !decryptor.is_scrypt() {
+        return AgeCrate::NotScrypt;
+    }
+    let mut identity = age::scrypt::Identity::new(SecretString::from(passphrase));
+    identity.set_max_work_factor(max_log_n);
+    match decryptor.decrypt(std::iter::once(&identity as &dyn age::Identity)) {
+        Ok(mut reader) => {
+            let mut plaintext = Vec::new();
+            match io::Read::read_to_end(&mut reader, &mut plaintext) {
+                Ok(_) => AgeCrate::Opened(plaintext),
+                Err(_) => AgeCrate::PayloadFailed,
+            }
+        }
+        Err(e) => AgeCrate::Refused(e),
+    }
+}
+
+/// `age_scrypt` and the `age` crate open the same files to the same plaintext, and refuse
+/// the others for the same reason.
+fn check_against_age_crate(file: &[u8]) {
+    use age::DecryptError as Age;
+    use age_scrypt::DecryptError as Ours;
+    let max_log_n = MAX_OPEN_LOG_N;
+    let ours = age_scrypt::decrypt(&SecretString::from(PASSPHRASE), file, max_log_n);
+    match (ours, age_crate(file, PASSPHRASE, max_log_n)) {
+        (Ok(ours), AgeCrate::Opened(theirs)) => assert!(*ours == theirs, "different plaintexts"),
+        (Err(Ours::NotAge(_)), AgeCrate::Unreadable)
+        | (Err(Ours::BadStanza(_)), AgeCrate::Unreadable | AgeCrate::Refused(Age::InvalidHeader))
+        | (Err(Ours::NotPassphrase), AgeCrate::NotScrypt)
+        | (Err(Ours::WrongPassphrase), AgeCrate::Refused(Age::DecryptionFailed))
+        | (Err(Ours::HeaderMac), AgeCrate::Refused(Age::InvalidMac))
+        | (Err(Ours::Payload(_)), AgeCrate::PayloadFailed) => {}
+        // The specification wants the work factor as `[1-9][0-9]*`; age 0.12 reads the
+        // digits it starts with and ignores the rest ("2Y" is 2). No writer makes such a
+        // stanza, so refusing it loses no file.
+        (Err(Ours::BadStanza(why)), _) if why.contains("work factor") => {}
+        (
+            Err(Ours::TooCostly { log_n }),
+            AgeCrate::Refused(Age::ExcessiveWork { required, .. }),
+        ) if log_n == required => {}
+        (ours, theirs) => panic!(
+            "age_scrypt: {:?}, the age crate: {theirs:?}",
+            ours.map(|_| "opened")
+        ),
+    }
+}
+
+#[test]
+fn fuzz_vault_file_against_the_age_crate() {
+    sec_fuzz::run(
+        "fuzz_vault_file_against_the_age_crate",
+        1000,
+        generate_file,
+        check_against_age_crate,
+    );
+}
+
 // --- the JSON inside ------------------------------------------------------------------
 
 const JSON_DICTIONARY: &[&str] = &[

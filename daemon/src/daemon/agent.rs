@@ -1,0 +1,86 @@
+//! The SSH keys of a lease: read through the cache like any secret, parsed, and served by
+//! the lease's own agent (`lease::agent`), whose socket the command gets as `SSH_AUTH_SOCK`.
+
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::config::Scope;
+use crate::daemon::engine::VaultBatch;
+use crate::daemon::{Daemon, LeaseError, Resolved};
+use crate::lease::agent::{AgentKey, LeaseContext};
+use crate::lease::live::LeaseRecord;
+
+/// The variable that points the command's ssh at the lease's agent.
+pub const AGENT_VAR: &str = "SSH_AUTH_SOCK";
+
+impl Daemon {
+    /// The scope's SSH keys, parsed; a key that is not an unencrypted OpenSSH private key
+    /// refuses the lease, naming its reference.
+    pub(super) async fn ssh_keys(&self, scope: &Scope) -> Result<Vec<AgentKey>, LeaseError> {
+        let mut keys = Vec::with_capacity(scope.ssh_keys.len());
+        for entry in &scope.ssh_keys {
+            let mut batch = VaultBatch::default();
+            let text = self
+                .secret(scope, &entry.reference, &mut batch)
+                .await
+                .map_err(|source| LeaseError::Vault {
+                    name: AGENT_VAR.into(),
+                    source,
+                })?;
+            self.revoke_minted("", batch.minted, "an SSH key is not a dynamic credential");
+            let key = parse_key(&text).map_err(|reason| LeaseError::SshKey {
+                reference: entry.reference.to_string(),
+                reason,
+            })?;
+            keys.push(AgentKey {
+                key,
+                reference: entry.reference.to_string(),
+                confirm: entry.confirm,
+            });
+        }
+        Ok(keys)
+    }
+
+    /// Starts the agent of a granted lease and adds `SSH_AUTH_SOCK` to its variables.
+    pub(super) fn start_agent(
+        &self,
+        keys: Vec<AgentKey>,
+        record: &LeaseRecord,
+        scope: &Scope,
+        config: &crate::config::Config,
+        vars: &mut Vec<Resolved>,
+    ) -> Result<(), LeaseError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let context = LeaseContext {
+            lease: record.id.clone(),
+            holder: record.holder,
+            command: sec_proto::shell_words(&record.command),
+            dir: scope.dir.clone(),
+            askpass: config.defaults.askpass.clone(),
+            confirm_timeout: config.defaults.confirm_timeout,
+        };
+        let socket = self
+            .agents
+            .start(keys, context, std::sync::Arc::clone(&self.audit))
+            .map_err(LeaseError::Agent)?;
+        vars.push(Resolved {
+            name: AGENT_VAR.into(),
+            value: SecretString::from(socket.display().to_string()),
+        });
+        Ok(())
+    }
+}
+
+/// An OpenSSH private key from its PEM text; never repeats the text.
+pub fn parse_key(text: &SecretString) -> Result<ssh_key::PrivateKey, String> {
+    let key = ssh_key::PrivateKey::from_openssh(text.expose_secret().trim()).map_err(|_| {
+        "not an OpenSSH private key (`-----BEGIN OPENSSH PRIVATE KEY-----`); `sec import ssh FILE` stores one".to_string()
+    })?;
+    if key.is_encrypted() {
+        return Err(
+            "the key is encrypted with a passphrase; `sec import ssh FILE` asks for it once and stores the key decrypted in the vault".into(),
+        );
+    }
+    Ok(key)
+}

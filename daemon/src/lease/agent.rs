@@ -1,0 +1,303 @@
+//! An SSH agent per lease: a socket secd serves while the lease lives, offering exactly the
+//! scope's keys (`ssh_keys`) to the lease's own processes. A connection from another user,
+//! or from a process that is neither below the lease's `sec` nor marked with its
+//! `SEC_LEASE`, gets an agent with no keys that refuses to sign. A key with `confirm` asks
+//! the user (askpass) before every signature, naming the key, the command and the server's
+//! host key when ssh says which (`session-bind@openssh.com`). The socket and its private
+//! directory go when the lease ends. The protocol is `ssh-agent-lib`'s; keys and signatures
+//! are `ssh-key`'s (and `rsa`'s for the SHA-256 variant).
+
+use std::collections::HashMap;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ssh_agent_lib::agent::{Agent, Session, listen};
+use ssh_agent_lib::error::AgentError;
+use ssh_agent_lib::proto::extension::SessionBind;
+use ssh_agent_lib::proto::{Extension, Identity, SignRequest, signature as flags};
+use ssh_key::private::KeypairData;
+use ssh_key::{Algorithm, HashAlg, PrivateKey, Signature};
+use tokio::net::{UnixListener, UnixStream};
+
+use crate::lease::audit::{AuditLog, Event, Record};
+use crate::lease::{confirm, procs};
+
+/// A key the agent offers, with where it came from.
+pub struct AgentKey {
+    pub key: PrivateKey,
+    /// The sec reference it was read from (named in prompts and the audit log).
+    pub reference: String,
+    pub confirm: bool,
+}
+
+impl std::fmt::Debug for AgentKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentKey")
+            .field("reference", &self.reference)
+            .field("key", &"[private key]")
+            .finish()
+    }
+}
+
+/// What the agent of one lease knows about it.
+pub struct LeaseContext {
+    pub lease: String,
+    /// The `sec` that holds the lease; its descendants may use the agent.
+    pub holder: Option<procs::Proc>,
+    pub command: String,
+    pub dir: PathBuf,
+    pub askpass: Option<String>,
+    pub confirm_timeout: Duration,
+}
+
+/// The agents of live leases.
+pub struct Agents {
+    root: PathBuf,
+    running: Mutex<HashMap<String, Running>>,
+}
+
+struct Running {
+    task: tokio::task::JoinHandle<()>,
+    dir: PathBuf,
+}
+
+impl Agents {
+    /// Agents' sockets go below `runtime_dir/agents/`.
+    pub fn new(runtime_dir: &Path) -> Self {
+        // Sockets a crashed secd left behind; nobody serves them any more.
+        let _ = std::fs::remove_dir_all(runtime_dir.join("agents"));
+        Self {
+            root: runtime_dir.join("agents"),
+            running: Mutex::default(),
+        }
+    }
+
+    /// Starts the agent of a lease; returns its socket's path (for `SSH_AUTH_SOCK`).
+    pub fn start(
+        &self,
+        keys: Vec<AgentKey>,
+        context: LeaseContext,
+        audit: Arc<AuditLog>,
+    ) -> std::io::Result<PathBuf> {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.root)?;
+        let dir = self.root.join(&context.lease);
+        std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
+        let socket = dir.join("agent.sock");
+        let listener = UnixListener::bind(&socket)?;
+        std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))?;
+        let lease = context.lease.clone();
+        let agent = LeaseAgent {
+            keys: Arc::new(keys),
+            context: Arc::new(context),
+            audit,
+        };
+        let task = tokio::spawn(async move {
+            if let Err(e) = listen(listener, agent).await {
+                tracing::warn!("an SSH agent stopped: {e}");
+            }
+        });
+        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        running.insert(lease, Running { task, dir });
+        Ok(socket)
+    }
+
+    /// Stops the agent of a lease that ended: no new connection, the socket gone.
+    pub fn stop(&self, lease: &str) {
+        let stopped = self
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(lease);
+        if let Some(running) = stopped {
+            running.task.abort();
+            let _ = std::fs::remove_dir_all(&running.dir);
+        }
+    }
+
+    pub fn stop_all(&self) {
+        let leases: Vec<String> = self
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .cloned()
+            .collect();
+        for lease in leases {
+            self.stop(&lease);
+        }
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+struct LeaseAgent {
+    keys: Arc<Vec<AgentKey>>,
+    context: Arc<LeaseContext>,
+    audit: Arc<AuditLog>,
+}
+
+impl Agent<UnixListener> for LeaseAgent {
+    fn new_session(&mut self, socket: &UnixStream) -> impl Session {
+        let peer = socket.peer_cred().ok();
+        let allowed = peer.is_some_and(|p| {
+            p.uid() == nix::unistd::getuid().as_raw()
+                && p.pid().is_some_and(|pid| in_lease(&self.context, pid))
+        });
+        if !allowed {
+            tracing::warn!(
+                lease = %self.context.lease,
+                pid = ?peer.and_then(|p| p.pid()),
+                "refused a connection to a lease's SSH agent from outside the lease"
+            );
+        }
+        LeaseSession {
+            keys: if allowed {
+                Arc::clone(&self.keys)
+            } else {
+                Arc::new(Vec::new())
+            },
+            context: Arc::clone(&self.context),
+            audit: Arc::clone(&self.audit),
+            pid: peer.and_then(|p| p.pid()),
+            host_key: None,
+        }
+    }
+}
+
+/// Whether `pid` belongs to the lease: below its `sec`, or carrying its marker.
+fn in_lease(context: &LeaseContext, pid: i32) -> bool {
+    let roots: Vec<procs::Proc> = context.holder.into_iter().collect();
+    procs::find(&context.lease, &roots, None, true)
+        .iter()
+        .any(|p| p.pid == pid)
+}
+
+struct LeaseSession {
+    keys: Arc<Vec<AgentKey>>,
+    context: Arc<LeaseContext>,
+    audit: Arc<AuditLog>,
+    pid: Option<i32>,
+    /// The server's host key fingerprint, once ssh bound the connection to a session.
+    host_key: Option<String>,
+}
+
+#[ssh_agent_lib::async_trait]
+impl Session for LeaseSession {
+    async fn request_identities(&mut self) -> Result<Vec<Identity>, AgentError> {
+        Ok(self
+            .keys
+            .iter()
+            .map(|k| Identity {
+                pubkey: k.key.public_key().key_data().clone(),
+                comment: k.key.comment().to_string(),
+            })
+            .collect())
+    }
+
+    async fn sign(&mut self, request: SignRequest) -> Result<Signature, AgentError> {
+        let Some(key) = self
+            .keys
+            .iter()
+            .find(|k| k.key.public_key().key_data() == &request.pubkey)
+        else {
+            return Err(refusal("this agent holds no such key"));
+        };
+        let fingerprint = key.key.fingerprint(HashAlg::Sha256).to_string();
+        let host = self
+            .host_key
+            .as_deref()
+            .map(|h| format!(" for the server with host key {h}"))
+            .unwrap_or_default();
+        if key.confirm {
+            let prompt = format!(
+                "sec: allow `{}` (pid {}) in {} to sign with the SSH key {} ({fingerprint}){host}?",
+                self.context.command,
+                self.pid.unwrap_or_default(),
+                self.context.dir.display(),
+                key.reference,
+            );
+            let program = confirm::askpass_program(self.context.askpass.as_deref());
+            if let Err(e) =
+                confirm::confirm(program.as_deref(), &prompt, self.context.confirm_timeout).await
+            {
+                self.record(key, &format!("signature refused: {e}"), Event::Deny);
+                return Err(refusal("the user did not confirm this signature"));
+            }
+        }
+        let signature = sign(&key.key, &request).map_err(AgentError::other)?;
+        self.record(key, &format!("signed{host}"), Event::Sign);
+        Ok(signature)
+    }
+
+    async fn extension(&mut self, extension: Extension) -> Result<Option<Extension>, AgentError> {
+        if extension.name == "session-bind@openssh.com"
+            && let Ok(Some(bind)) = extension.parse_message::<SessionBind>()
+        {
+            let key = ssh_key::PublicKey::from(bind.host_key);
+            self.host_key = Some(key.fingerprint(HashAlg::Sha256).to_string());
+            return Ok(None);
+        }
+        Err(refusal("unsupported extension"))
+    }
+}
+
+impl LeaseSession {
+    fn record(&self, key: &AgentKey, reason: &str, event: Event) {
+        self.audit.note(
+            event,
+            &Record {
+                scope: self.context.dir.display().to_string(),
+                references: vec![key.reference.clone()],
+                pid: self.pid.map(|p| p as u32),
+                lease: self.context.lease.clone(),
+                reason: format!("SSH agent: {reason}"),
+                ..Default::default()
+            },
+        );
+    }
+}
+
+fn refusal(why: &str) -> AgentError {
+    AgentError::IO(std::io::Error::other(why.to_string()))
+}
+
+/// Signs as the request asks: RSA keys with SHA-512 or SHA-256 as its flags say (never
+/// SHA-1), other keys with their own algorithm.
+fn sign(key: &PrivateKey, request: &SignRequest) -> Result<Signature, SignError> {
+    use signature::{SignatureEncoding, Signer};
+    let data = &request.data;
+    match key.key_data() {
+        KeypairData::Rsa(rsa_key) => {
+            let private: rsa::RsaPrivateKey = rsa_key.try_into().map_err(|_| SignError::Key)?;
+            let (hash, bytes) = if request.flags & flags::RSA_SHA2_512 != 0 {
+                let signer = rsa::pkcs1v15::SigningKey::<rsa::sha2::Sha512>::new(private);
+                (HashAlg::Sha512, signer.try_sign(data)?.to_vec())
+            } else if request.flags & flags::RSA_SHA2_256 != 0 {
+                let signer = rsa::pkcs1v15::SigningKey::<rsa::sha2::Sha256>::new(private);
+                (HashAlg::Sha256, signer.try_sign(data)?.to_vec())
+            } else {
+                return Err(SignError::Sha1);
+            };
+            Ok(Signature::new(Algorithm::Rsa { hash: Some(hash) }, bytes)?)
+        }
+        _ => Ok(key.try_sign(data)?),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum SignError {
+    #[error("the key cannot be used")]
+    Key,
+    #[error(
+        "RSA signatures with SHA-1 (ssh-rsa) are refused; use a client that asks for rsa-sha2-256 or -512"
+    )]
+    Sha1,
+    #[error("signing failed")]
+    Signature(#[from] signature::Error),
+    #[error("signing failed: {0}")]
+    Encoding(#[from] ssh_key::Error),
+}
