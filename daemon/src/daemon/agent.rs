@@ -29,7 +29,13 @@ impl Daemon {
             self.revoke_minted("", batch.minted, "an SSH key is not a dynamic credential");
             let key = parse_key(&text).map_err(|reason| LeaseError::SshKey {
                 reference: entry.reference.to_string(),
-                reason,
+                reason: match entry.reference {
+                    // pass gives a `pass:PATH` reference the entry's first line only.
+                    crate::store::vault::Reference::Pass(_) => format!(
+                        "{reason}; a pass reference reads one line of an entry, so keep SSH keys in the keychain, the local vault or 1Password"
+                    ),
+                    _ => reason,
+                },
             })?;
             keys.push(AgentKey {
                 key,

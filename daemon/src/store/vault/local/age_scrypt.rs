@@ -22,12 +22,15 @@
 //! Reading follows the `age` crate (0.12), which wrote every vault before this module: an
 //! scrypt stanza must be alone in the header; its salt must decode to 16 bytes, its work
 //! factor be `[1-9][0-9]*` and its body 32 bytes; a file asking for more work than the
-//! caller allows is refused before any scrypt runs. The tests below check both directions
-//! against that crate (a dev-dependency only).
+//! caller allows is refused before any scrypt runs. (The crate reads a work factor such as
+//! `2Y` as 2; the specification forbids it, and so do we.) The tests below check both
+//! directions against that crate (a dev-dependency only), and `format_fuzz.rs` requires
+//! the same verdict as the crate on every fuzzed file.
 //!
-//! Plaintext is only ever in the caller's buffers and in the [`Zeroizing`] one `decrypt`
-//! returns: chunks are sealed and opened in place, in buffers sized once, so no copy is left
-//! behind in freed memory. The keys are [`Zeroizing`] too; nothing here logs.
+//! No plaintext copy is left behind in freed memory: `encrypt` copies each chunk into the
+//! output and seals it there, `decrypt` opens each chunk in place in the [`Zeroizing`]
+//! buffer it returns, and both buffers are sized once. The keys are [`Zeroizing`] too;
+//! nothing here logs.
 
 use std::fmt;
 use std::io;

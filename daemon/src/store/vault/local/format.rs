@@ -18,8 +18,8 @@
 //! Only the passphrase (scrypt) recipient is ever used, so that subset of age is written out
 //! in [`age_scrypt`] on the RustCrypto primitives (`scrypt`, `chacha20poly1305`, `hkdf`,
 //! `hmac`), rather than with the `age` crate (which wrote the vaults until issue 14 and
-//! brought some 110 crates into the build). Its tests check it against that crate in both
-//! directions, and against vault files that crate wrote.
+//! brought about 75 crates into secd's build). Its tests check it against that crate in both
+//! directions, and against a vault file that crate wrote.
 //!
 //! The file is **binary**, not ASCII-armored: only secd reads and writes it, nothing pastes
 //! it into a mail or a config, so armor would only add a third to its size and another
