@@ -171,6 +171,11 @@ FNOX_NOTE=""
 install_fnox() {
     local src="$TOOLS/src/fnox-$FNOX_VERSION" blog="$TOOLS/fnox-build.log"
     mkdir -p "$TOOLS/src"
+    # fnox's FIDO2 support (hidapi) links libudev; the rest of its C code is vendored.
+    if ! pkg-config --exists libudev 2>/dev/null; then
+        FNOX_NOTE="fnox was not measured: building it needs libudev's development files and pkg-config (apt libudev-dev pkg-config)."
+        return 0
+    fi
     log "installing fnox $FNOX_VERSION into $TOOLS (a release build, 10+ minutes on 2 cores; log: $blog)"
     if [ ! -f "$src/Cargo.toml" ]; then
         curl -fsSL "https://static.crates.io/crates/fnox/fnox-$FNOX_VERSION.crate" -o "$TOOLS/src/fnox.crate" 2>"$blog" &&
@@ -530,7 +535,9 @@ read -r RSS_AFTER HWM_AFTER < <(mem "$SECD_PID")
 # vault (unlocked first, as a user would), keyutils, cmd, pass; and a status request (the
 # default-store probe of the Secret Service).
 "$SEC" exec -- true
+read -r RSS_SS HWM_SS < <(mem "$SECD_PID")
 "$SEC" unlock --local --passphrase-fd 3 3<<<"$VAULT_PASSPHRASE" >/dev/null
+read -r RSS_UNLOCK HWM_UNLOCK < <(mem "$SECD_PID")
 got=$(cd "$BACK" && "$SEC" exec -- sh -c 'printf "%s|%s|%s|%s" "$K" "$L" "$X" "${P-}"')
 [ "$got" = "$want" ] || die "sec exec in $BACK (test 4a) gave K|L|X|P = '$got'"
 "$SEC" status >/dev/null
@@ -987,35 +994,36 @@ cat <<EOF
 
 ## Summary
 
-The targets of issue 14 ("what to reach", and "beside the peers"), one verdict per metric:
+The targets of issue 14 ("what to reach" 1–5, and "beside the peers"), one verdict per
+metric; § is the section below with the details:
 
-| # | what | result | target | verdict |
+| issue | what | result | target | verdict |
 |---|------|--------|--------|---------|
-| 1 | warm \`sec exec -- true\` / \`env A=1 B=2 C=3 true\` (whole commands, medians) | $(ms "$EXEC_WARM") ms / $(ms "$ENV_BASE") ms = **${RATIO1}×** | ≤ 1.25× | $V1 |
-| 2 | hook: a \`cd\` between two directories no scope covers, processes the shell started (strace, $((2 * STRACE_CYCLES)) \`cd\`) | **$SC_UNC** | 0 | $V5PU |
-| 2 | hook: \`cd\` into an unlocked config scope and out, processes the shell started (strace, $STRACE_CYCLES cycles) | **$SC_CFG** | 0 | $V5PC |
-| 2 | hook: \`cd\` into an unlocked config scope and out, one cycle / direnv's (.envrc), medians | $(us2ms "$CY_CFG") ms / $(us2ms "$CY_DIR") ms = **${RATIO5C}** (1/$(inv "$CY_CFG" "$CY_DIR")) | ≤ 0.1 | $V5C |
-| 2 | hook: \`cd\` into an unlocked .sec.toml scope and out, one cycle / direnv's, medians | $(us2ms "$CY_REPO") ms / $(us2ms "$CY_DIR") ms = **${RATIO5R}** (1/$(inv "$CY_REPO" "$CY_DIR")) | ≤ 0.1 | $V5R |
-| 2 | hook: $((STRACE_PROMPTS + 1)) prompts without \`cd\`, processes started (strace) | **$SP_SEC** | 0 | $V5A |
-| 3 | secd VmRSS after serving every configured backend, then 2 s idle | **$(mib "$RSS_IDLE") MiB** (VmHWM $(mib "$HWM_IDLE") MiB) | ≤ 10 MiB | $V4A |
-| 3 | secd VmRSS holding $HEAVY_TOTAL cached secrets with $HEAVY_SCOPES live leases | **$(mib "$RSS_HEAVY") MiB** (VmHWM $(mib "$HWM_HEAVY") MiB) | ≤ 16 MiB | $V4B |
+| 1 | warm \`sec exec -- true\` / \`env A=1 B=2 C=3 true\` (whole commands, medians) (§1) | $(ms "$EXEC_WARM") ms / $(ms "$ENV_BASE") ms = **${RATIO1}×** | ≤ 1.25× | $V1 |
+| 2 | hook: a \`cd\` between two directories no scope covers, processes the shell started (strace, $((2 * STRACE_CYCLES)) \`cd\`) (§5b) | **$SC_UNC** | 0 | $V5PU |
+| 2 | hook: \`cd\` into an unlocked config scope and out, processes the shell started (strace, $STRACE_CYCLES cycles) (§5b) | **$SC_CFG** | 0 | $V5PC |
+| 2 | hook: \`cd\` into an unlocked config scope and out, one cycle / direnv's (.envrc), medians (§5b) | $(us2ms "$CY_CFG") ms / $(us2ms "$CY_DIR") ms = **${RATIO5C}** (1/$(inv "$CY_CFG" "$CY_DIR")) | ≤ 0.1 | $V5C |
+| 2 | hook: \`cd\` into an unlocked .sec.toml scope and out, one cycle / direnv's, medians (§5b) | $(us2ms "$CY_REPO") ms / $(us2ms "$CY_DIR") ms = **${RATIO5R}** (1/$(inv "$CY_REPO" "$CY_DIR")) | ≤ 0.1 | $V5R |
+| 2 | hook: $((STRACE_PROMPTS + 1)) prompts without \`cd\`, processes started (strace) (§5a) | **$SP_SEC** | 0 | $V5A |
+| 3 | secd VmRSS after serving every configured backend, then 2 s idle (§4a) | **$(mib "$RSS_IDLE") MiB** | ≤ 10 MiB | $V4A |
+| 3 | secd VmRSS holding $HEAVY_TOTAL cached secrets with $HEAVY_SCOPES live leases (§4b) | **$(mib "$RSS_HEAVY") MiB** | ≤ 16 MiB | $V4B |
 EOF
 if [ -z "$SHIELD_NOTE" ]; then
-    echo "| 4 | \`sec shield -- true\` overhead / bwrap's (same layout; bench/shield.sh): network shared; own network namespace | $(ms "$SH_SEC1") / $(ms "$SH_BW1") ms = **$SH_R1**; $(ms "$SH_SEC2") / $(ms "$SH_BW2") ms = **$SH_R2** | ≤ 1 (both) | $V4C |"
+    echo "| 4 | \`sec shield -- true\` overhead / bwrap's (same layout; bench/shield.sh): network shared; own network namespace (§4c) | $(ms "$SH_SEC1") / $(ms "$SH_BW1") ms = **$SH_R1**; $(ms "$SH_SEC2") / $(ms "$SH_BW2") ms = **$SH_R2** | ≤ 1 (both) | $V4C |"
 else
     echo "| 4 | \`sec shield -- true\` overhead / bwrap's | $SHIELD_NOTE | ≤ 1 | not run |"
 fi
 if [ -n "$BUILD_DONE" ]; then
-    echo "| 5 | clean \`cargo build --release\` of both binaries: working tree / $BUILD_BASE | ${BUILD_HEAD_SECS} s ($BUILD_HEAD_CRATES crates) / ${BUILD_BASE_SECS} s ($BUILD_BASE_CRATES crates) = **$R7** | ≤ 0.5 | $V7 |"
+    echo "| 5 | clean \`cargo build --release\` of both binaries: working tree / $BUILD_BASE (§7) | ${BUILD_HEAD_SECS} s ($BUILD_HEAD_CRATES crates) / ${BUILD_BASE_SECS} s ($BUILD_BASE_CRATES crates) = **$R7** | ≤ 0.5 | $V7 |"
 else
     echo "| 5 | clean \`cargo build --release\` of both binaries / today's | not measured in this run (\`SEC_BENCH_BUILD=1\` times it) | ≤ 0.5 | not run |"
 fi
 if [ -n "$FNOX" ]; then
 cat <<EOF
-| peers | \`sec exec -- true\` / \`fnox exec -- true\` ($FNOX_LABEL, daemon on), both warm, medians | $(ms "$EX_SEC") / $(ms "$EX_FNOX") ms = **$R6X** (fnox takes $(inv "$EX_SEC" "$EX_FNOX")× sec's time) | < 1: sec ahead | $V6X |
-| peers | keychain backends uncached: \`sec exec --only B\` after \`sec revoke\` (\`keyring:\`) / \`fnox --no-daemon exec --only B\` (keychain provider) | $(ms "$KC_SEC") / $(ms "$KC_FNOX") ms = **$R6K** ($(inv "$KC_SEC" "$KC_FNOX")×) | < 1: sec ahead | $V6K |
-| peers | hook at a prompt without \`cd\`: sec / fnox, time added per prompt; processes per $STRACE_PROMPTS prompts | $(us "$PP_SEC") µs / $(us2ms "$PP_FNOX") ms = **$R6P**; $SP_SEC vs $SP_FNOX processes | < 1: sec ahead | $V6P |
-| peers | hook, \`cd\` into PROJ and out: sec (config scope) / fnox (fnox.toml), medians | $(us2ms "$CY_CFG") / $(us2ms "$CY_FNOX") ms = **$R6C** (1/$(inv "$CY_CFG" "$CY_FNOX")) | < 1: sec ahead | $V6C |
+| peers | \`sec exec -- true\` / \`fnox exec -- true\` ($FNOX_LABEL, daemon on), both warm, medians (§6) | $(ms "$EX_SEC") / $(ms "$EX_FNOX") ms = **$R6X** (fnox takes $(inv "$EX_SEC" "$EX_FNOX")× sec's time) | < 1: sec ahead | $V6X |
+| peers | keychain backends uncached: \`sec exec --only B\` after \`sec revoke\` (\`keyring:\`) / \`fnox --no-daemon exec --only B\` (keychain provider) (§6) | $(ms "$KC_SEC") / $(ms "$KC_FNOX") ms = **$R6K** ($(inv "$KC_SEC" "$KC_FNOX")×) | < 1: sec ahead | $V6K |
+| peers | hook at a prompt without \`cd\`: sec / fnox, time added per prompt; processes in $((STRACE_PROMPTS + 1)) prompts (§5a, §6) | $(us "$PP_SEC") µs / $(us2ms "$PP_FNOX") ms = **$R6P**; $SP_SEC vs $SP_FNOX processes | < 1: sec ahead | $V6P |
+| peers | hook, \`cd\` into PROJ and out: sec (config scope) / fnox (fnox.toml), medians (§5b, §6) | $(us2ms "$CY_CFG") / $(us2ms "$CY_FNOX") ms = **$R6C** (1/$(inv "$CY_CFG" "$CY_FNOX")) | < 1: sec ahead | $V6C |
 EOF
 else
     echo "| peers | sec beside fnox | $FNOX_NOTE | < 1: sec ahead | not run |"
@@ -1024,7 +1032,7 @@ cat <<EOF
 
 Context (no verdict; the issue judges only the metrics above):
 
-| # | what | result |
+| issue | what | result |
 |---|------|--------|
 | 2 | hook \`cd\` cycles net of the two \`cd\` alone ($(us "$CY_BASH") µs): config scope / direnv; .sec.toml scope / direnv | $(us2ms "$(net "$CY_CFG" "$CY_BASH")") / $(us2ms "$(net "$CY_DIR" "$CY_BASH")") ms = ${RATIO5CN}; $(us2ms "$(net "$CY_REPO" "$CY_BASH")") / $(us2ms "$(net "$CY_DIR" "$CY_BASH")") ms = ${RATIO5RN} |
 | 2 | hook: \`cd\` into an unlocked .sec.toml scope and out, processes per cycle (a repository file needs sec's trust checks: the hook runs \`sec hook-event\`) | $(per_cycle "$SC_REPO") processes (direnv's cycle: $(per_cycle "$SC_DIR")) |
@@ -1095,14 +1103,19 @@ cat <<EOF
 test 3 (its pid from \`sec daemon start\`'s output), after test 3 (op only), then one
 \`sec exec\` in PROJ (B from the Secret Service), \`sec unlock --local --passphrase-fd 3\`,
 one \`sec exec\` in BACK (keyutils, local vault, cmd${PASS_OK:+, pass}), one \`sec status\`;
-secd.log shows lookups in every one of: $BACKENDS_USED.${PASS_OK:- pass: not measured (pass or gpg not installed, or no key could be made).}
+secd.log shows lookups in every one of: $BACKENDS_USED.$(if [ -z "$PASS_OK" ]; then echo " pass: not measured (pass or gpg is not installed, or no key could be made)."; fi)
 
-| when | VmRSS | VmHWM | threads |
+| when | VmRSS | VmHWM (peak so far) | threads |
 |------|-------|-------|---------|
 | freshly started, before test 3 | $(mib "$FRESH_RSS") MiB | $(mib "$FRESH_HWM") MiB | |
 | right after test 3 (op only) | $(mib "$RSS_AFTER") MiB | $(mib "$HWM_AFTER") MiB | |
-| right after serving every backend | $(mib "$RSS_SERVED") MiB | $(mib "$HWM_SERVED") MiB | |
+| after \`sec exec\` in PROJ (the Secret Service) | $(mib "$RSS_SS") MiB | $(mib "$HWM_SS") MiB | |
+| after \`sec unlock --local\` (scrypt) | $(mib "$RSS_UNLOCK") MiB | $(mib "$HWM_UNLOCK") MiB | |
+| after \`sec exec\` in BACK and \`sec status\` | $(mib "$RSS_SERVED") MiB | $(mib "$HWM_SERVED") MiB | |
 | then 2 s idle — judged | **$(mib "$RSS_IDLE") MiB** | $(mib "$HWM_IDLE") MiB | $THR_IDLE |
+
+VmHWM is the resident peak over the daemon's life: opening the local vault runs scrypt,
+whose working memory is resident for the length of the unlock and returned after it.
 
 (b) **Holding $HEAVY_TOTAL cached secrets with $HEAVY_SCOPES live leases** (target ≤ 16 MiB), at the
 end of the run (the same secd, after tests 5 and 6): $HEAVY_SCOPES config scopes (appended to

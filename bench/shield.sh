@@ -31,6 +31,10 @@ fi
 SEC="$BIN_DIR/sec"
 [ -x "$SEC" ] || die "no sec in $BIN_DIR (build it)"
 COMMIT=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
+# "dirty" when files outside bench/ differ from HEAD (as bench/run.sh says it)
+if [ -n "$(git -C "$REPO" status --porcelain -- . ':!bench' 2>/dev/null || true)" ]; then
+    COMMIT="$COMMIT dirty"
+fi
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/sec-bench-shield.XXXXXX")
 WORK=$(cd "$WORK" && pwd -P)

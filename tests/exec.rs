@@ -101,7 +101,7 @@ fn twine_upload_through_sec_exec_reaches_the_local_index() {
     );
 
     world
-        .run_with_stdin(&["set", "keyring:pypi/demo"], &token)
+        .run_with_stdin(&["set", "--force", "keyring:pypi/demo"], &token)
         .assert_success();
     // The wrong token may still be cached; the next lookup must go to the keyring.
     world.run(&["revoke"]).assert_success();
@@ -196,6 +196,33 @@ fn sec_set_stores_in_the_real_secret_service() {
         Some(value.as_str())
     );
 
+    // As `pass insert`: an existing value is not replaced without a yes (or --force).
+    let other = unique("other");
+    world
+        .run_with_stdin(&["set", "keyring:e2e-service/e2e-account"], &other)
+        .assert_failure()
+        .assert_stderr_contains(&["already holds a value", "--force"]);
+    assert_eq!(
+        world
+            .keyring_lookup("e2e-service", "e2e-account")
+            .as_deref(),
+        Some(value.as_str()),
+        "a refused sec set changed the value"
+    );
+    world
+        .run_with_stdin(
+            &["set", "--force", "keyring:e2e-service/e2e-account"],
+            &other,
+        )
+        .assert_success()
+        .assert_stderr_contains(&["replacing its previous value"]);
+    assert_eq!(
+        world
+            .keyring_lookup("e2e-service", "e2e-account")
+            .as_deref(),
+        Some(other.as_str())
+    );
+
     world
         .run(&["rm", "keyring:e2e-service/e2e-account"])
         .assert_success();
@@ -204,6 +231,15 @@ fn sec_set_stores_in_the_real_secret_service() {
         None,
         "sec rm left the item"
     );
+    // Each change is in the audit log, by reference, never the value.
+    let log = world.run(&["log", "--json"]).stdout;
+    let events: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("keyring:e2e-service/e2e-account"))
+        .filter_map(|l| l.split("\"event\":\"").nth(1)?.split('"').next())
+        .collect();
+    assert_eq!(events, ["store", "store", "delete"], "{log}");
+    assert!(!log.contains(&value) && !log.contains(&other));
 }
 
 /// Uses the `op` stand-in (1Password's CLI cannot be installed here).
@@ -442,6 +478,55 @@ fn exit_codes_follow_env_conventions() {
     world
         .run(&["exec", "--", "./not-executable"])
         .assert_code(126);
+    // Every grant has its end in the audit log, and a command that never ran says so.
+    let ends = || {
+        world
+            .run(&["log", "--json"])
+            .stdout
+            .lines()
+            .filter(|l| l.contains("\"event\":\"end\""))
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    wait_until("an end record for each of the four leases", || {
+        ends().len() == 4
+    });
+    let ends = ends();
+    assert!(
+        ends.iter()
+            .any(|l| l.contains("never started") && l.contains("command not found")),
+        "{ends:?}"
+    );
+    assert!(
+        ends.iter().any(|l| l.contains("the command ended")),
+        "{ends:?}"
+    );
+}
+
+#[test]
+fn exec_dir_leases_that_directorys_scope_and_runs_the_command_here() {
+    let world = World::without_keyring();
+    world.write_config(&project_scope(
+        "GREETING = { value = \"from-the-project\" }",
+    ));
+    let here = world.root().join("elsewhere");
+    std::fs::create_dir_all(&here).unwrap();
+    let mut cmd = world.sec(&["exec", "--dir"]);
+    cmd.arg(&world.project)
+        .args(["--", "sh", "-c", "pwd; printf %s \"$GREETING\""])
+        .current_dir(&here);
+    let out = world.output(cmd);
+    out.assert_success();
+    let mut lines = out.stdout.lines();
+    assert_eq!(lines.next().map(Path::new), Some(here.as_path()), "{out}");
+    assert_eq!(lines.next(), Some("from-the-project"), "{out}");
+    // Control: without --dir, the same command here gets nothing.
+    let mut plain = world.sec(&["exec", "--", "sh", "-c", "printf %s \"${GREETING-unset}\""]);
+    plain.current_dir(&here);
+    assert_eq!(
+        world.output(plain).stdout.trim_end().lines().last(),
+        Some("unset")
+    );
 }
 
 #[test]

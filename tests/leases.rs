@@ -341,7 +341,7 @@ fn a_revoke_stops_a_grant_still_waiting_for_the_vault() {
     let revoke = world.run(&["revoke"]);
     revoke.assert_success();
     assert!(
-        revoke.stdout.contains("1 grant(s) in progress refused"),
+        revoke.stdout.contains("1 grant in progress refused"),
         "{revoke}"
     );
     let out = wait_output(exec, "sec exec");

@@ -414,7 +414,7 @@ fn ls_local_lists_names_never_values() {
     let out = world.run(&["ls", "--local"]);
     out.assert_success();
     assert!(
-        out.stdout.contains("1 secret(s)") && out.stdout.contains("local:pypi/demo"),
+        out.stdout.contains(": 1 secret\n") && out.stdout.contains("local:pypi/demo"),
         "{out}"
     );
     assert!(

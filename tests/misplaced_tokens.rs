@@ -193,7 +193,7 @@ fn sec_set_refuses_a_name_that_looks_like_a_token_without_repeating_it() {
 
     // Ordinary names still work.
     world
-        .run_with_stdin(&["set", "keyutils:pypi/coveragepy"], "v\n")
+        .run_with_stdin(&["set", "--force", "keyutils:pypi/coveragepy"], "v\n")
         .assert_success()
         .assert_stderr_contains(&["stored keyutils:pypi/coveragepy"]);
 }

@@ -135,7 +135,7 @@ fn unlock_warms_the_cache_so_exec_asks_the_vault_no_more() {
     world.write_config("[[scope]]\ndir = {project}\n[scope.env]\nTOKEN = \"op://V/item/token\"\n");
     let out = world.run(&["unlock"]);
     out.assert_success();
-    assert!(out.stdout.contains("unlocked 1 secret(s)"), "{out}");
+    assert!(out.stdout.contains("unlocked 1 secret for"), "{out}");
     assert_eq!(op.invocations().len(), 1);
     let status = world.run(&["status", "--json"]).json();
     assert_eq!(status["cached"][0]["references"][0], "op://V/item/token");

@@ -182,7 +182,7 @@ fn kv_values_are_read_written_and_deleted_without_touching_the_disk() {
     assert_eq!(world.child_sees(&world.project, "USER").0, "__token__");
 
     world
-        .run_with_stdin(&["set", "vault:secret/pypi#token"], &canary)
+        .run_with_stdin(&["set", "--force", "vault:secret/pypi#token"], &canary)
         .assert_success();
     assert_eq!(
         bao.bao(&["kv", "get", "-field=token", "secret/pypi"])

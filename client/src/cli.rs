@@ -23,6 +23,10 @@ pub enum Command {
         /// Only pass this variable (repeatable).
         #[arg(long = "only", value_name = "NAME")]
         only: Vec<String>,
+        /// Lease the secrets of DIR's scope instead of the current directory's; the command
+        /// still runs here (as `direnv exec DIR`).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<std::path::PathBuf>,
         /// The command and its arguments.
         #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
         argv: Vec<String>,
@@ -82,6 +86,9 @@ pub enum Command {
         /// Read the local vault's passphrase from this file descriptor.
         #[arg(long, value_name = "N")]
         passphrase_fd: Option<i32>,
+        /// Replace a value that is already there without asking.
+        #[arg(long, short = 'f')]
+        force: bool,
     },
     /// Delete a secret from its vault.
     Rm {

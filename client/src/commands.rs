@@ -4,6 +4,7 @@ use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use sec_proto::display::count;
 use sec_proto::pb;
 use serde_json::json;
 
@@ -69,9 +70,9 @@ pub async fn ls_local(as_json: bool, passphrase_fd: Option<i32>) -> Result<u8, F
         println!("{}", json!({ "path": status.path, "names": status.names }));
     } else {
         println!(
-            "local vault {}: {} secret(s)",
+            "local vault {}: {}",
             status.path,
-            status.names.len()
+            count(status.names.len(), "secret", "secrets")
         );
         for name in &status.names {
             println!("  local:{}", sec_proto::display::visible(name));
@@ -228,7 +229,8 @@ pub async fn unlock(dir: Option<PathBuf>) -> Result<u8, Failure> {
     }
     let secrets = info.vars.iter().filter(|v| !v.literal).count();
     println!(
-        "unlocked {secrets} secret(s) for {} for {}",
+        "unlocked {} for {} for {}",
+        count(secrets, "secret", "secrets"),
         info.dir,
         human(info.ttl_secs)
     );
@@ -402,7 +404,10 @@ pub async fn revoke(
         .into_inner();
     let refused = match reply.grants_refused {
         0 => String::new(),
-        n => format!(", {n} grant(s) in progress refused"),
+        n => format!(
+            ", {} in progress refused",
+            count(n as usize, "grant", "grants")
+        ),
     };
     let locked = if reply.local_vault_locked {
         "; the local vault is locked again (the next command that needs it asks for its passphrase)"
@@ -410,8 +415,13 @@ pub async fn revoke(
         ""
     };
     println!(
-        "revoked: {} cached secret(s) dropped, {} lease(s) ended{refused}{locked}",
-        reply.secrets_dropped, reply.leases_ended
+        "revoked: {} dropped, {} ended{refused}{locked}",
+        count(
+            reply.secrets_dropped as usize,
+            "cached secret",
+            "cached secrets"
+        ),
+        count(reply.leases_ended as usize, "lease", "leases")
     );
     Ok(0)
 }
@@ -425,7 +435,11 @@ fn refuse_token(reference: &str) -> Result<(), Failure> {
     Ok(())
 }
 
-pub async fn set(reference: String, passphrase_fd: Option<i32>) -> Result<u8, Failure> {
+pub async fn set(
+    reference: String,
+    passphrase_fd: Option<i32>,
+    force: bool,
+) -> Result<u8, Failure> {
     refuse_token(&reference)?;
     let value = read_value(&reference)?;
     let mut client = connect(true).await?;
@@ -444,14 +458,29 @@ pub async fn set(reference: String, passphrase_fd: Option<i32>) -> Result<u8, Fa
         let source = passphrase::Source::from_flag(passphrase_fd);
         passphrase::ensure_unlocked(&mut client, &source, true).await?;
     }
-    client
-        .store(pb::StoreRequest {
-            reference: reference.clone(),
-            value: value.into_inner(),
-        })
-        .await
-        .map_err(Failure::from_status)?;
-    eprintln!("stored {reference}");
+    let request = |keep_existing: bool| pb::StoreRequest {
+        reference: reference.clone(),
+        value: value.0.clone(),
+        keep_existing,
+    };
+    // As `pass insert`: an existing value is replaced only when the user says so.
+    let reply = match client.store(request(!force)).await {
+        Err(status) if status.code() == tonic::Code::AlreadyExists => {
+            let question = format!("{reference} already holds a value. Replace it? [y/N] ");
+            if !std::io::stdin().is_terminal() || !crate::hook::ask(&question, false) {
+                return Err(Failure::from_status(status));
+            }
+            client.store(request(false)).await
+        }
+        other => other,
+    }
+    .map_err(Failure::from_status)?
+    .into_inner();
+    if reply.replaced {
+        eprintln!("stored {reference}, replacing its previous value");
+    } else {
+        eprintln!("stored {reference}");
+    }
     Ok(0)
 }
 
@@ -497,14 +526,8 @@ pub async fn rm(reference: String) -> Result<u8, Failure> {
     Ok(0)
 }
 
-/// A value that zeroizes itself unless handed on with `into_inner`.
+/// A value that zeroizes itself when dropped.
 struct Plain(String);
-
-impl Plain {
-    fn into_inner(mut self) -> String {
-        std::mem::take(&mut self.0)
-    }
-}
 
 impl Drop for Plain {
     fn drop(&mut self) {

@@ -24,10 +24,30 @@ pub const EXIT_NOT_FOUND: u8 = 127;
 /// How long a child has between SIGTERM and SIGKILL when its lease is revoked.
 const TERMINATE_GRACE: Duration = Duration::from_secs(5);
 
-pub async fn run(argv: Vec<String>, only: Vec<String>) -> Result<u8, Failure> {
-    let cwd = std::env::current_dir()
+pub async fn run(
+    argv: Vec<String>,
+    only: Vec<String>,
+    dir: Option<std::path::PathBuf>,
+) -> Result<u8, Failure> {
+    let here = std::env::current_dir()
         .map_err(|e| Failure::new(format!("cannot tell the current directory: {e}")))?;
-    let mut client = daemon_conn::connect(true).await?;
+    // The scope is chosen from the directory handle the connection carries (the kernel's
+    // name for it), so `--dir` connects from DIR and comes back for the command.
+    let cwd = match &dir {
+        Some(dir) => {
+            std::env::set_current_dir(dir)
+                .map_err(|e| Failure::new(format!("--dir {}: {e}", dir.display())))?;
+            std::env::current_dir()
+                .map_err(|e| Failure::new(format!("--dir {}: {e}", dir.display())))?
+        }
+        None => here.clone(),
+    };
+    let connected = daemon_conn::connect(true).await;
+    if dir.is_some() {
+        std::env::set_current_dir(&here)
+            .map_err(|e| Failure::new(format!("cannot return to {}: {e}", here.display())))?;
+    }
+    let mut client = connected?;
     let request = LeaseRequest {
         argv: argv.clone(),
         cwd: cwd.display().to_string(),
@@ -92,7 +112,18 @@ pub async fn run(argv: Vec<String>, only: Vec<String>) -> Result<u8, Failure> {
         drop(env);
         match spawned {
             Ok(child) => child,
-            Err(e) => return Err(spawn_failure(&argv[0], e)),
+            Err(e) => {
+                let failure = spawn_failure(&argv[0], e);
+                // For the audit log: this lease's grant had no command behind it.
+                let _ = client
+                    .lease_started(LeaseStartedRequest {
+                        lease_id: grant.lease_id.clone(),
+                        child_pid: 0,
+                        failure: failure.message.clone(),
+                    })
+                    .await;
+                return Err(failure);
+            }
         }
     };
     let child_pid = child.id().unwrap_or_default();
@@ -100,6 +131,7 @@ pub async fn run(argv: Vec<String>, only: Vec<String>) -> Result<u8, Failure> {
     let started = LeaseStartedRequest {
         lease_id: grant.lease_id.clone(),
         child_pid,
+        failure: String::new(),
     };
     // Only for `sec status`: sent alongside the child, never waited for.
     let mut reporter = client.clone();

@@ -202,6 +202,8 @@ pub(crate) async fn store_and_verify(
         .store(pb::StoreRequest {
             reference: reference.into(),
             value: value.to_string(),
+            // An import moves the file's credential in, whatever was there (it says so).
+            keep_existing: false,
         })
         .await
         .map_err(Failure::from_status)?;

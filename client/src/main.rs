@@ -61,7 +61,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Exec { only, argv } => exec::run(argv, only).await,
+            Command::Exec { only, dir, argv } => exec::run(argv, only, dir).await,
             Command::Shield(_) => unreachable!("the shield runs without the runtime"),
             Command::Ls {
                 local: true,
@@ -79,7 +79,8 @@ fn main() -> ExitCode {
             Command::Set {
                 reference,
                 passphrase_fd,
-            } => commands::set(reference, passphrase_fd).await,
+                force,
+            } => commands::set(reference, passphrase_fd, force).await,
             Command::Rm { reference } => commands::rm(reference).await,
             Command::Daemon { action } => commands::daemon(action).await,
             Command::Import(args) => import::run(args).await,

@@ -22,6 +22,11 @@ pub enum Event {
     EngineRevoke,
     /// A lease's SSH agent signed with a key.
     Sign,
+    /// `sec set` (or an import) wrote a secret; `sec rm` deleted one.
+    Store,
+    Delete,
+    /// A lease ended: its command exited (or never started), and what it left behind went.
+    End,
 }
 
 /// One line of the log. Empty fields are left out.

@@ -48,3 +48,22 @@ mod tests {
         assert_eq!(visible("é ü 日本"), "é ü 日本");
     }
 }
+
+/// `n` and the noun in the number it takes: `1 secret`, `2 secrets`, `0 leases`.
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
+#[cfg(test)]
+mod count_tests {
+    #[test]
+    fn counts_take_their_number() {
+        assert_eq!(super::count(1, "secret", "secrets"), "1 secret");
+        assert_eq!(super::count(0, "secret", "secrets"), "0 secrets");
+        assert_eq!(super::count(3, "lease", "leases"), "3 leases");
+    }
+}

@@ -291,6 +291,7 @@ impl Daemon {
             orphaned: false,
             holder: crate::lease::procs::Proc::of(ask.pid as i32),
             known: Vec::new(),
+            not_started: None,
         }
     }
 }

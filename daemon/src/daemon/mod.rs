@@ -293,7 +293,8 @@ impl Daemon {
                 &Record {
                     scope: repo_dir.display().to_string(),
                     reason: format!(
-                        "{REPO_FILE} is no longer approved: {dropped} cached secret(s) dropped"
+                        "{REPO_FILE} is no longer approved: {} dropped",
+                        sec_proto::display::count(dropped, "cached secret", "cached secrets")
                     ),
                     ..Default::default()
                 },
@@ -446,8 +447,10 @@ impl Daemon {
             references,
             pid: requester,
             reason: format!(
-                "{by}: {dropped} cached secret(s) dropped, {} lease(s) ended, {stopped} grant(s) in progress refused{}",
-                ended.len(),
+                "{by}: {} dropped, {} ended, {} in progress refused{}",
+                sec_proto::display::count(dropped, "cached secret", "cached secrets"),
+                sec_proto::display::count(ended.len(), "lease", "leases"),
+                sec_proto::display::count(stopped, "grant", "grants"),
                 if vault_locked {
                     ", the local vault locked"
                 } else {

@@ -49,6 +49,8 @@ pub struct LeaseRecord {
     /// The lease's processes secd has seen: the child, and what the samples found below the
     /// holder (see `lease_procs`).
     pub known: Vec<Proc>,
+    /// Why its command never started, as its `sec` reported it.
+    pub not_started: Option<String>,
 }
 
 impl LeaseRecord {
@@ -124,11 +126,16 @@ impl Leases {
         live.remove(id).map(|l| l.record)
     }
 
-    /// Records the child of a lease, if `pid` is the lease's holder.
-    pub fn set_child(&self, id: &str, holder: u32, child_pid: u32) -> bool {
+    /// Records the child of a lease (or why it never started), if `pid` is the lease's
+    /// holder.
+    pub fn set_child(&self, id: &str, holder: u32, child_pid: u32, failure: &str) -> bool {
         let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
         match live.get_mut(id) {
             Some(l) if l.record.pid == holder => {
+                if !failure.is_empty() {
+                    l.record.not_started = Some(failure.to_string());
+                    return true;
+                }
                 l.record.child_pid = child_pid;
                 l.record.known.extend(Proc::of(child_pid as i32));
                 true

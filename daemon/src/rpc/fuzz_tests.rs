@@ -59,7 +59,7 @@ fn texts(rng: &mut Rng) -> Vec<String> {
 
 /// One request of a random type, encoded.
 fn request(rng: &mut Rng) -> Vec<u8> {
-    match rng.below(16) {
+    match rng.below(17) {
         0 => pb::HelloRequest {
             client_protocol: rng.next_u64() as u32,
         }
@@ -76,6 +76,7 @@ fn request(rng: &mut Rng) -> Vec<u8> {
         5 => pb::LeaseStartedRequest {
             lease_id: text(rng),
             child_pid: rng.next_u64() as u32,
+            failure: text(rng),
         }
         .encode_to_vec(),
         6 => pb::RevokeRequest {
@@ -98,6 +99,7 @@ fn request(rng: &mut Rng) -> Vec<u8> {
         9 => pb::StoreRequest {
             reference: text(rng),
             value: text(rng),
+            keep_existing: rng.below(2) == 0,
         }
         .encode_to_vec(),
         10 => pb::DeleteRequest {
@@ -119,6 +121,15 @@ fn request(rng: &mut Rng) -> Vec<u8> {
         14 => pb::ChangeLocalPassphraseRequest {
             old_passphrase: text(rng),
             new_passphrase: text(rng),
+        }
+        .encode_to_vec(),
+        15 => pb::GitCredentialRequest {
+            action: (*rng.pick(&["get", "store", "erase", "fill"])).to_owned(),
+            protocol: text(rng),
+            host: text(rng),
+            path: text(rng),
+            username: text(rng),
+            password: text(rng),
         }
         .encode_to_vec(),
         _ => pb::ShutdownRequest {}.encode_to_vec(),
@@ -186,6 +197,9 @@ fn check(bytes: &[u8]) {
     decoded::<pb::LocalStatusRequest>(bytes);
     decoded::<pb::ShutdownRequest>(bytes);
     decoded::<pb::LeaseStartedRequest>(bytes);
+    if let Some(git) = decoded::<pb::GitCredentialRequest>(bytes) {
+        check_secret(&git.password);
+    }
     for dir in [
         decoded::<pb::ResolveRequest>(bytes).map(|m| m.dir),
         decoded::<pb::UnlockRequest>(bytes).map(|m| m.dir),

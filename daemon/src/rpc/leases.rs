@@ -88,12 +88,13 @@ pub(super) async fn lease_started(
     let pb::LeaseStartedRequest {
         lease_id,
         child_pid,
+        failure,
     } = request.into_inner();
     let holder = peer.pid.unwrap_or_default() as u32;
     if !service
         .daemon
         .leases
-        .set_child(&lease_id, holder, child_pid)
+        .set_child(&lease_id, holder, child_pid, &failure)
     {
         return Err(Status::not_found(format!(
             "no live lease {lease_id} of this process"
@@ -182,10 +183,19 @@ pub(super) async fn watch_lease(
         }
         // The holder is gone: the lease stays while its processes run.
         if daemon::lease_processes(&lease, false, true).is_empty() {
-            if daemon.leases.remove(&id).is_some() {
-                tracing::info!(lease = %id, "lease ended");
-            }
-            daemon.lease_gone(&id, "the command ended");
+            let reason = match daemon.leases.remove(&id) {
+                Some(ended) => {
+                    tracing::info!(lease = %id, "lease ended");
+                    let reason = match &ended.not_started {
+                        Some(why) => format!("the command never started: {why}"),
+                        None => "the command ended".to_string(),
+                    };
+                    daemon.audit.note(Event::End, &ended.audit_record(&reason));
+                    reason
+                }
+                None => "the command ended".to_string(),
+            };
+            daemon.lease_gone(&id, &reason);
             return;
         }
         if !lease.orphaned && daemon.leases.orphan(&id) {

@@ -306,6 +306,7 @@ fn vault_status(error: vault::VaultError) -> Status {
         vault::VaultError::Locked { .. } => Status::unauthenticated(error.to_string()),
         vault::VaultError::Unsupported { .. } => Status::unimplemented(error.to_string()),
         vault::VaultError::Failed { .. } => Status::failed_precondition(error.to_string()),
+        vault::VaultError::Exists { .. } => Status::already_exists(error.to_string()),
     }
 }
 

@@ -61,26 +61,35 @@ pub(super) async fn store(
     service: &Service,
     request: Request<pb::StoreRequest>,
 ) -> Result<Response<pb::StoreReply>, Status> {
-    caller(&request)?;
-    let pb::StoreRequest { reference, value } = request.into_inner();
+    let peer = caller(&request)?;
+    let pb::StoreRequest {
+        reference,
+        value,
+        keep_existing,
+    } = request.into_inner();
     let reference = parse_reference(&reference)?;
-    service
+    let replaced = service
         .daemon
-        .store_secret(&reference, vault::into_secret(value))
+        .store_secret(
+            &reference,
+            vault::into_secret(value),
+            peer.pid.map(|p| p as u32),
+            keep_existing,
+        )
         .await
         .map_err(vault_status)?;
-    Ok(Response::new(pb::StoreReply {}))
+    Ok(Response::new(pb::StoreReply { replaced }))
 }
 
 pub(super) async fn delete(
     service: &Service,
     request: Request<pb::DeleteRequest>,
 ) -> Result<Response<pb::DeleteReply>, Status> {
-    caller(&request)?;
+    let peer = caller(&request)?;
     let reference = parse_reference(&request.get_ref().reference)?;
     service
         .daemon
-        .delete_secret(&reference)
+        .delete_secret(&reference, peer.pid.map(|p| p as u32))
         .await
         .map_err(vault_status)?;
     Ok(Response::new(pb::DeleteReply {}))

@@ -103,6 +103,8 @@ pub struct Defaults {
     pub askpass: Option<String>,
     /// How long a confirmation may take before the lease is refused.
     pub confirm_timeout: Duration,
+    /// What the shell hook does when you leave a scope that does not say.
+    pub on_leave: OnLeave,
 }
 
 pub const DEFAULT_CONFIRM_TIMEOUT: Duration = Duration::from_secs(30);
@@ -114,6 +116,7 @@ impl Default for Defaults {
             max_ttl: DEFAULT_MAX_TTL,
             askpass: None,
             confirm_timeout: DEFAULT_CONFIRM_TIMEOUT,
+            on_leave: OnLeave::default(),
         }
     }
 }
@@ -261,6 +264,7 @@ impl Config {
         .map_err(located)?;
         let default_max =
             duration_or(raw.defaults.max_ttl.as_ref(), DEFAULT_MAX_TTL).map_err(located)?;
+        let default_on_leave = raw.defaults.on_leave.unwrap_or_default();
         if let Some(askpass) = &raw.defaults.askpass
             && looks_like_token(askpass.get_ref())
         {
@@ -283,8 +287,15 @@ impl Config {
             };
             let dir_span = dir.span();
             let dir = scope_dir(dir, home).map_err(located)?;
-            let scope = build_scope(raw_scope, dir, default_ttl, default_max, Origin::UserConfig)
-                .map_err(located)?;
+            let scope = build_scope(
+                raw_scope,
+                dir,
+                default_ttl,
+                default_max,
+                default_on_leave,
+                Origin::UserConfig,
+            )
+            .map_err(located)?;
             if let Some(first) = scopes.iter().position(|s| s.dir == scope.dir) {
                 let (line, _) = line_column(text, dir_spans[first].start);
                 let message = format!(
@@ -313,6 +324,7 @@ impl Config {
                 max_ttl: default_max,
                 askpass: raw.defaults.askpass.as_ref().map(|a| a.get_ref().clone()),
                 confirm_timeout,
+                on_leave: default_on_leave,
             },
             local: LocalSettings {
                 ttl: duration_or(raw.local.ttl.as_ref(), DEFAULT_TTL).map_err(located)?,
@@ -393,6 +405,7 @@ impl Config {
             dir,
             self.defaults.ttl,
             self.defaults.max_ttl,
+            self.defaults.on_leave,
             Origin::Repository,
         )
         .map_err(located)?;
@@ -416,6 +429,7 @@ fn build_scope(
     dir: PathBuf,
     default_ttl: Duration,
     default_max: Duration,
+    default_on_leave: OnLeave,
     origin: Origin,
 ) -> Result<Scope, Located> {
     let ttl = duration_or(raw.ttl.as_ref(), default_ttl)?;
@@ -520,7 +534,7 @@ fn build_scope(
         ttl,
         max_ttl,
         prompt: raw.prompt.unwrap_or(true),
-        on_leave: raw.on_leave.unwrap_or_default(),
+        on_leave: raw.on_leave.unwrap_or(default_on_leave),
         on_revoke: raw.on_revoke.unwrap_or_default(),
         max_lease,
         confirm,

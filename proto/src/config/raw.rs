@@ -54,6 +54,7 @@ pub(super) struct RawTtls {
     pub(super) max_ttl: Option<Spanned<String>>,
     pub(super) askpass: Option<Spanned<String>>,
     pub(super) confirm_timeout: Option<Spanned<String>>,
+    pub(super) on_leave: Option<OnLeave>,
 }
 
 #[derive(Deserialize)]

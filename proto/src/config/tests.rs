@@ -721,3 +721,27 @@ ssh_keys = ["local:ssh/id_ed25519", { secret = "keyring:ssh/deploy", confirm = t
         assert!(err.message.contains(says), "{text}: {err}");
     }
 }
+
+#[test]
+fn defaults_on_leave_applies_to_scopes_that_do_not_say() {
+    let config = parse(
+        "[defaults]\non_leave = \"revoke\"\n[[scope]]\ndir = \"/a\"\n[[scope]]\ndir = \"/b\"\non_leave = \"keep\"\n",
+    )
+    .unwrap();
+    assert_eq!(config.scopes[0].on_leave, OnLeave::Revoke);
+    assert_eq!(config.scopes[1].on_leave, OnLeave::Keep);
+    let repo = config
+        .parse_repo_file(
+            "[env]\nX = \"local:x\"\n",
+            Path::new("/r/.sec.toml"),
+            PathBuf::from("/r"),
+        )
+        .unwrap();
+    assert_eq!(
+        repo.on_leave,
+        OnLeave::Revoke,
+        "a repository file follows the user's default"
+    );
+    let err = parse("[defaults]\non_leave = \"later\"\n").unwrap_err();
+    assert_eq!(err.line, 2, "{err}");
+}

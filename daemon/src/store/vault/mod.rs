@@ -58,6 +58,8 @@ pub enum VaultError {
         "{reference}: the local vault is locked; `sec unlock --local` opens it (sec exec and sec set ask for the passphrase themselves)"
     )]
     Locked { reference: String },
+    #[error("{reference} already holds a value; `sec set --force {reference}` replaces it")]
+    Exists { reference: String },
     #[error("{reference}: {backend} cannot {action} secrets; {hint}")]
     Unsupported {
         reference: String,
