@@ -155,7 +155,7 @@ fn a_malformed_file_gets_a_line_number_and_nothing_is_stored() {
     let world = World::new();
     let text = "[pypi]\nusername = __token__\npassword = pypi-secret-one\nthis line is broken\n";
     let (pypirc, out) = import_pypirc(&world, text, &["--remove"]);
-    out.assert_failure().assert_stderr_contains(&[":line 4:"]);
+    out.assert_failure().assert_stderr_contains(&[":4:1:"]);
     assert!(!out.stderr.contains("pypi-secret-one"), "{out}");
     assert_eq!(std::fs::read_to_string(&pypirc).unwrap(), text);
     assert_eq!(world.keyring_lookup("pypi", "pypi"), None);

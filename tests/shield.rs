@@ -424,7 +424,7 @@ fn show_prints_the_layout_and_runs_nothing() {
     std::fs::create_dir_all(world.home.join(".rustup")).unwrap();
     std::fs::create_dir_all(world.home.join(".cargo/bin")).unwrap();
     std::fs::write(world.home.join(".cargo/credentials.toml"), "x").unwrap();
-    let mut cmd = world.sec(&["shield", "--show", "--allow"]);
+    let mut cmd = world.sec(&["shield", "--show", "--keep-env", "CI_*", "--allow"]);
     cmd.arg(world.home.join(".cargo"));
     cmd.env("GH_TOKEN", "x")
         .env("PGPASSWORD", "y")
@@ -444,6 +444,9 @@ fn show_prints_the_layout_and_runs_nothing() {
         "dropped     PGPASSWORD".to_string(),
         "passed      PATH".to_string(),
         "processes   own PID namespace".to_string(),
+        "env rule    passes by default: PATH HOME".to_string(),
+        "env rule    passes as you asked ([shield] keep_env, --keep-env): CI_*".to_string(),
+        "env rule    everything else is dropped".to_string(),
     ] {
         assert!(out.stdout.contains(&needle), "no `{needle}`:\n{out}");
     }

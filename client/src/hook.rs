@@ -155,11 +155,45 @@ pub async fn event(shell: Shell, from: &str, to: &Path, declined: &str) -> Resul
     };
     // Prompts only where a person can answer them.
     let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
-    if let Err(failure) = react(from, to, interactive, &mut state).await {
+    if let Err(failure) = react(from, to, interactive, &mut state).await
+        && !said_recently(&failure.message)
+    {
         eprintln!("sec: {}", failure.message);
     }
     print!("{}", state.code(shell));
     Ok(0)
+}
+
+/// How long the hook keeps quiet about a failure it already reported (a missing or broken
+/// secd would otherwise be announced at every `cd`).
+const SAY_AGAIN_AFTER: Duration = Duration::from_secs(10 * 60);
+
+/// Whether the hook said exactly this in the last [`SAY_AGAIN_AFTER`]; remembers it now
+/// otherwise. Kept in the runtime directory (0700, the user's), so every shell of the user
+/// shares it; any other sec command still reports the failure every time.
+fn said_recently(message: &str) -> bool {
+    let Ok(dir) = sec_proto::socket::runtime_dir() else {
+        return false;
+    };
+    let file = dir.join("hook-last-failure");
+    let fresh = std::fs::metadata(&file)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age < SAY_AGAIN_AFTER);
+    if fresh && std::fs::read_to_string(&file).ok().as_deref() == Some(message) {
+        return true;
+    }
+    if std::fs::create_dir_all(&dir).is_ok() {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        if let Ok(mut out) = sec_proto::nofollow::open(&mut options, &file) {
+            let _ = out.write_all(message.as_bytes());
+        }
+    }
+    false
 }
 
 async fn patiently<T>(

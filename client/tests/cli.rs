@@ -250,6 +250,31 @@ fn a_missing_secd_is_named_with_where_sec_looked() {
     ] {
         assert!(stderr.contains(needle), "{needle:?} not in: {stderr}");
     }
+    // The shell hook says it once, not at every `cd`; `sec status` still says it each time.
+    let run = |args: &[&str]| {
+        let out = Command::new(&lonely)
+            .args(args)
+            .env_clear()
+            .env("PATH", root.path().join("home"))
+            .env("HOME", root.path().join("home"))
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .current_dir(root.path())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let to = root.path().join("home").display().to_string();
+    let hook = ["hook-event", "bash", "--from", "/", "--to", to.as_str()];
+    assert!(
+        run(&hook).contains("cannot start secd"),
+        "the hook never said it"
+    );
+    let again = run(&hook);
+    assert!(
+        !again.contains("cannot start secd"),
+        "the hook repeated itself: {again}"
+    );
+    assert!(run(&["status"]).contains("cannot start secd"));
 }
 
 /// Every argument and option of every subcommand says what it is: no bare `<NAME>` line

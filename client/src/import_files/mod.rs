@@ -58,9 +58,11 @@ pub fn url_has_credentials(url: &str) -> bool {
     authority.contains('@')
 }
 
-/// Why a credential file could not be read. The message never quotes the file's text.
+/// Why a credential file could not be read, as `LINE:1: what` (after the file name, the
+/// same `file:line:column` as config errors; the column is the line's start). The message
+/// never quotes the file's text.
 #[derive(Debug, thiserror::Error)]
-#[error("line {line}: {message}")]
+#[error("{line}:1: {message}")]
 pub struct ParseError {
     pub line: usize,
     pub message: String,

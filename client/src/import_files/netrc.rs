@@ -444,7 +444,7 @@ mod tests {
         let e = netrc_error(&["# nothing yet", "", "  password secret"]);
         assert_eq!(
             e.to_string(),
-            "line 3: `password` outside an entry; start one with `machine HOST` or `default`"
+            "3:1: `password` outside an entry; start one with `machine HOST` or `default`"
         );
         assert_eq!(netrc_error(&["login u"]).line, 1);
     }
@@ -461,7 +461,7 @@ mod tests {
             let e = netrc_error(lines);
             assert_eq!(
                 e.to_string(),
-                format!("line {line}: `{word}` at the end of the file has no value")
+                format!("{line}:1: `{word}` at the end of the file has no value")
             );
         }
         // Without the final newline too.
@@ -491,7 +491,7 @@ mod tests {
     #[test]
     fn netrc_empty_machine_name() {
         let e = netrc_error(&["machine h password p", "machine \"\" password q"]);
-        assert_eq!(e.to_string(), "line 2: `machine` with an empty host name");
+        assert_eq!(e.to_string(), "2:1: `machine` with an empty host name");
     }
 
     #[test]
@@ -499,12 +499,12 @@ mod tests {
         let e = netrc_error(&["machine h", "password a", "login u", "password b"]);
         assert_eq!(
             e.to_string(),
-            "line 4: `password` is given twice in the entry for machine h (first on line 2)"
+            "4:1: `password` is given twice in the entry for machine h (first on line 2)"
         );
         let e = netrc_error(&["default login a", "login b"]);
         assert_eq!(
             e.to_string(),
-            "line 2: `login` is given twice in the default entry (first on line 1)"
+            "2:1: `login` is given twice in the default entry (first on line 1)"
         );
     }
 

@@ -351,7 +351,7 @@ mod tests {
         assert_eq!(e.line, 3);
         assert_eq!(
             e.to_string(),
-            "line 3: expected `key = value` (or `key: value`) in section [pypi]"
+            "3:1: expected `key = value` (or `key: value`) in section [pypi]"
         );
     }
 
@@ -374,7 +374,7 @@ mod tests {
         ]);
         assert_eq!(
             e.to_string(),
-            "line 6: `password` is set twice in section [pypi] (first on line 4)"
+            "6:1: `password` is set twice in section [pypi] (first on line 4)"
         );
     }
 
@@ -383,7 +383,7 @@ mod tests {
         let e = pypirc_error(&["[pypi]", "password = a", "", "[pypi]", "password = b"]);
         assert_eq!(
             e.to_string(),
-            "line 4: section [pypi] appears twice (first on line 1)"
+            "4:1: section [pypi] appears twice (first on line 1)"
         );
     }
 
@@ -420,7 +420,7 @@ mod tests {
         ]);
         assert_eq!(
             e.to_string(),
-            "line 4: this indented line continues the value of `password` on line 3, and only \
+            "4:1: this indented line continues the value of `password` on line 3, and only \
              `index-servers` may span several lines; if it is a key of its own, indent it like \
              the line before"
         );

@@ -207,6 +207,9 @@ pub struct EnvPlan {
     pub dropped: Vec<String>,
     /// One sentence per opening variable the user passed on purpose.
     pub warnings: Vec<String>,
+    /// The patterns that decided: the user's own additions, and what always stays out.
+    pub keep_patterns: Vec<String>,
+    pub hide_patterns: Vec<String>,
 }
 
 /// The user's lists: `keep` names (patterns) that pass as well, `hide` names that never do.
@@ -217,7 +220,11 @@ pub fn plan(env: &[(OsString, OsString)], keep: &[String], hide: &[String]) -> E
         |list: &[String]| -> Vec<String> { list.iter().map(|p| p.to_ascii_uppercase()).collect() };
     let (keep, hide) = (upper(keep), upper(hide));
     let matches = |patterns: &[String], name: &str| patterns.iter().any(|p| glob_match(p, name));
-    let mut plan = EnvPlan::default();
+    let mut plan = EnvPlan {
+        keep_patterns: keep.clone(),
+        hide_patterns: hide.clone(),
+        ..EnvPlan::default()
+    };
     for (name, value) in env {
         let text = name.to_string_lossy().into_owned();
         let name_upper = text.to_ascii_uppercase();

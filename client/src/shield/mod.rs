@@ -212,6 +212,26 @@ fn describe(layout: &Layout, env_plan: &env::EnvPlan, args: &ShieldArgs) -> Stri
             " (moved aside if the command makes it)",
         );
     }
+    line(
+        "env rule",
+        &"passes by default",
+        &format!(": {}", env::PASS_ENV.join(" ")),
+    );
+    if !env_plan.keep_patterns.is_empty() {
+        line(
+            "env rule",
+            &"passes as you asked ([shield] keep_env, --keep-env)",
+            &format!(": {}", env_plan.keep_patterns.join(" ")),
+        );
+    }
+    if !env_plan.hide_patterns.is_empty() {
+        line(
+            "env rule",
+            &"never passes ([shield] hide_env)",
+            &format!(": {}", env_plan.hide_patterns.join(" ")),
+        );
+    }
+    line("env rule", &"everything else is dropped", "");
     for name in &env_plan.passed {
         line("passed", name, "");
     }
