@@ -160,6 +160,9 @@ pub enum Command {
         #[arg(long, default_value = "", allow_hyphen_values = true)]
         declined: String,
     },
+    /// Check what sec depends on (daemon, socket directory, keychain, local vault, config,
+    /// askpass, shell hook, the shield) and say how to fix each problem.
+    Doctor,
     /// Show the audit log: every grant, refusal, revocation, expiry, unlock and trust decision.
     Log {
         /// Only the last N entries.

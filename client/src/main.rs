@@ -6,6 +6,7 @@ mod cli;
 mod commands;
 mod daemon_conn;
 mod docs;
+mod doctor;
 mod exec;
 mod git_credential;
 mod hardening;
@@ -95,6 +96,7 @@ fn main() -> ExitCode {
             Command::Hook { shell } => hook::print_script(shell),
             Command::Completions { shell } => docs::completions(shell),
             Command::Man { dir } => docs::man_pages(&dir),
+            Command::Doctor => doctor::run().await,
             Command::GitCredential { action } => git_credential::run(&action).await,
             Command::HookEvent {
                 shell,

@@ -66,6 +66,10 @@ const SUBCOMMANDS: &[(&str, &str)] = &[
         "A git credential helper: answers git from the `[scope.git]` of git's directory",
     ),
     (
+        "doctor",
+        "Check what sec depends on (daemon, socket directory, keychain, local vault, config, askpass, shell hook, the shield) and say how to fix each problem",
+    ),
+    (
         "log",
         "Show the audit log: every grant, refusal, revocation, expiry, unlock and trust decision",
     ),
