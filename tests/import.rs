@@ -134,6 +134,16 @@ fn netrc_entries_become_files_that_curl_reads_and_remove_deletes_the_original() 
     let out = world.output(cmd);
     out.assert_success();
     assert_eq!(out.stdout, "welcome");
+    // One NETRC file holds every machine of the imported netrc.
+    let mut count = world.sec(&[
+        "exec",
+        "--",
+        "sh",
+        "-c",
+        "grep -o machine \"$NETRC\" | wc -l",
+    ]);
+    count.current_dir(&world.project);
+    assert_eq!(world.output(count).stdout.trim(), "2");
     // Without the file curl is refused: the success above is the imported password's.
     let refused = Command::new("curl").args(["-sf", &url]).status().unwrap();
     assert!(!refused.success());
@@ -277,4 +287,32 @@ fn a_token_in_a_repository_url_is_stored_as_a_secret_and_never_printed() {
         world.keyring_lookup("pypi", "private/url").as_deref(),
         Some(url.as_str())
     );
+}
+
+#[test]
+fn a_dotenv_file_becomes_the_scope_of_its_directory() {
+    let world = World::new();
+    let token = unique("env-token");
+    let dotenv = world.project.join(".env");
+    std::fs::write(
+        &dotenv,
+        format!("# app settings\nexport API_TOKEN={token}\nMULTI=\"first\\nsecond\"\n"),
+    )
+    .unwrap();
+    let project = world.project.display().to_string();
+    let mut cmd = world.sec(&[
+        "import", "env", ".env", "--write", "--dir", &project, "--remove",
+    ]);
+    cmd.current_dir(&world.project);
+    let out = world.output(cmd);
+    out.assert_success();
+    assert!(!dotenv.exists(), "--remove left the .env file");
+    assert!(
+        !out.stdout.contains(&token) && !out.stderr.contains(&token),
+        "{out}"
+    );
+    let config = std::fs::read_to_string(world.config_path()).unwrap();
+    assert!(!config.contains(&token), "a value reached config.toml");
+    assert_eq!(world.child_sees(&world.project, "API_TOKEN").0, token);
+    assert_eq!(world.child_sees(&world.project, "MULTI").0, "first\nsecond");
 }

@@ -214,6 +214,8 @@ pub enum ImportKind {
     Netrc,
     /// An SSH private key (OpenSSH format).
     Ssh,
+    /// A `.env` file: every NAME=value becomes a secret and a variable of the scope.
+    Env,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

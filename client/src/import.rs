@@ -14,7 +14,7 @@ use secrecy::ExposeSecret;
 
 use crate::cli::{ImportArgs, ImportKind};
 use crate::daemon_conn::{Client, connect};
-use crate::import_files::{Credential, netrc, pypirc, url_has_credentials};
+use crate::import_files::{Credential, dotenv, netrc, pypirc, url_has_credentials};
 use crate::report::Failure;
 
 /// The plaintext credential files `sec import` reads (SSH keys are `import_ssh`'s).
@@ -22,6 +22,7 @@ use crate::report::Failure;
 enum FileKind {
     Pypirc,
     Netrc,
+    Env,
 }
 
 /// A credential stored under a reference, with the value the vault is asked to hold.
@@ -37,6 +38,7 @@ pub async fn run(args: ImportArgs) -> Result<u8, Failure> {
     let kind = match args.kind {
         ImportKind::Pypirc => FileKind::Pypirc,
         ImportKind::Netrc => FileKind::Netrc,
+        ImportKind::Env => FileKind::Env,
         ImportKind::Ssh => return crate::import_ssh::run(args).await,
     };
     if args.write && args.dir.is_none() {
@@ -53,6 +55,7 @@ pub async fn run(args: ImportArgs) -> Result<u8, Failure> {
     let parsed = match kind {
         FileKind::Pypirc => pypirc::parse(&text),
         FileKind::Netrc => netrc::parse(&text),
+        FileKind::Env => dotenv::parse(&text),
     };
     let credentials = parsed.map_err(|e| Failure::new(format!("{}:{e}", path.display())))?;
     if credentials.is_empty() {
@@ -61,6 +64,24 @@ pub async fn run(args: ImportArgs) -> Result<u8, Failure> {
             path.display()
         )));
     }
+    // A netrc file's machines go together: one NETRC file for curl, wget, git and pip.
+    let credentials = match kind {
+        FileKind::Netrc => vec![whole_netrc(&credentials, &path)],
+        FileKind::Pypirc => credentials,
+        // Named after the project, so two projects' DATABASE_URL stay apart.
+        FileKind::Env => {
+            let project = project_of(&path)
+                .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .unwrap_or_else(|| "env".into());
+            credentials
+                .into_iter()
+                .map(|c| Credential {
+                    suggested_name: format!("{project}/{}", c.suggested_name),
+                    ..c
+                })
+                .collect()
+        }
+    };
     if args.remove && args.backend.as_deref() == Some("keyutils") {
         return Err(Failure::new(format!(
             "--remove with --backend keyutils would leave the kernel keyring's copy as the only one, and the kernel forgets it at reboot; import into a persistent store (keyring, local, pass) or without --remove; {} was left untouched",
@@ -97,8 +118,7 @@ pub async fn run(args: ImportArgs) -> Result<u8, Failure> {
             .as_deref()
             .filter(|url| kind == FileKind::Pypirc && url_has_credentials(url));
         let url_reference = secret_url.map(|_| format!("{reference}/url"));
-        let mut result =
-            store_and_verify(&mut client, &vault_value(kind, credential), &reference).await;
+        let mut result = store_and_verify(&mut client, &vault_value(credential), &reference).await;
         if let (Ok(()), Some(url), Some(url_reference)) = (&result, secret_url, &url_reference) {
             result = store_and_verify(&mut client, url, url_reference).await;
         }
@@ -138,7 +158,13 @@ pub async fn run(args: ImportArgs) -> Result<u8, Failure> {
             url_reference,
         });
     }
-    let dir_text = args.dir.as_deref().map(|d| d.display().to_string());
+    // A .env file belongs to its directory: that is the scope, unless --dir says otherwise.
+    let env_dir = (kind == FileKind::Env).then(|| project_of(&path)).flatten();
+    let dir_text = args
+        .dir
+        .as_deref()
+        .or(env_dir.as_deref())
+        .map(|d| d.display().to_string());
     let snippet = snippet(
         kind,
         &stored,
@@ -162,33 +188,58 @@ pub async fn run(args: ImportArgs) -> Result<u8, Failure> {
 }
 
 fn default_path(kind: FileKind) -> Result<PathBuf, Failure> {
+    if kind == FileKind::Env {
+        return Ok(PathBuf::from(".env"));
+    }
     let home = sec_proto::paths::home_dir()
         .ok_or_else(|| Failure::new("cannot tell your home directory; give the file's path"))?;
     Ok(home.join(match kind {
         FileKind::Pypirc => ".pypirc",
         FileKind::Netrc => ".netrc",
+        FileKind::Env => unreachable!("a .env file is the current directory's"),
     }))
 }
 
-/// What the vault holds for a credential: a pypirc password as is; a netrc entry as its
-/// own netrc stanza, so it can be delivered as a file to `curl --netrc-file`.
-fn vault_value(kind: FileKind, credential: &Credential) -> String {
-    match kind {
-        FileKind::Pypirc => credential.password.expose_secret().to_string(),
-        FileKind::Netrc => {
-            let mut stanza = match &credential.repository {
+/// What the vault holds for a credential: a pypirc password, or a netrc file (made by
+/// [`whole_netrc`]), as is.
+fn vault_value(credential: &Credential) -> String {
+    credential.password.expose_secret().to_string()
+}
+
+/// Every entry of a netrc file as one netrc text, so it can be delivered as a file to
+/// `curl --netrc-file`: on one line (netrc's words need no line breaks, and a `pass:`
+/// entry keeps only its first line), `default` last as netrc wants it.
+fn whole_netrc(entries: &[Credential], source: &Path) -> Credential {
+    let mut ordered: Vec<&Credential> = entries.iter().collect();
+    ordered.sort_by_key(|c| c.repository.is_none());
+    let stanzas: Vec<String> = ordered
+        .iter()
+        .map(|c| {
+            let mut stanza = match &c.repository {
                 Some(host) => format!("machine {}", netrc::word(host)),
                 None => "default".to_string(),
             };
-            if let Some(login) = &credential.username {
+            if let Some(login) = &c.username {
                 stanza.push_str(&format!(" login {}", netrc::word(login)));
             }
             stanza.push_str(&format!(
-                " password {}\n",
-                netrc::word(credential.password.expose_secret())
+                " password {}",
+                netrc::word(c.password.expose_secret())
             ));
             stanza
-        }
+        })
+        .collect();
+    let machines: Vec<&str> = ordered
+        .iter()
+        .map(|c| c.repository.as_deref().unwrap_or("default"))
+        .collect();
+    Credential {
+        origin: format!("{}: {}", source.display(), machines.join(", ")),
+        suggested_name: "netrc".into(),
+        username: None,
+        password: sec_proto::into_secret(format!("{}\n", stanzas.join(" "))),
+        repository: None,
+        line: entries.first().map_or(1, |c| c.line),
     }
 }
 
@@ -252,12 +303,22 @@ fn snippet(kind: FileKind, stored: &[Stored<'_>], dir: &str, source: &Path) -> S
                 }
                 lines
             }
+            FileKind::Env => vec![format!(
+                "{} = {}",
+                item.credential
+                    .suggested_name
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or_default(),
+                toml_string(&item.reference)
+            )],
             FileKind::Netrc => vec![format!(
                 "NETRC = {{ secret = {}, as = \"file\", name = \".netrc\" }}   # curl --netrc-file \"$NETRC\"",
                 toml_string(&item.reference)
             )],
         };
-        if i == 0 {
+        // A .env's variables all apply; the other files' entries are alternatives.
+        if i == 0 || kind == FileKind::Env {
             out.push_str(&format!("# {}\n", item.credential.origin));
             for line in lines {
                 out.push_str(&line);
@@ -411,4 +472,12 @@ mod tests {
         );
         assert_eq!(scope.files["NETRC"], ".netrc");
     }
+}
+
+/// The directory a file is in, absolute.
+fn project_of(path: &Path) -> Option<PathBuf> {
+    std::path::absolute(path)
+        .ok()?
+        .parent()
+        .map(sec_proto::paths::canonical_or_normal)
 }

@@ -1,4 +1,5 @@
-//! The plaintext credential files `sec import` moves into a vault, one parser per format:
+//! The plaintext credential files `sec import` moves into a vault, one parser per format
+//! ([`dotenv`] for `.env` files too):
 //! [`pypirc`] (`~/.pypirc`, INI read the way twine reads it with Python's `configparser`)
 //! and [`netrc`] (`~/.netrc`, the whitespace-separated format of ftp, curl and Python's
 //! `netrc`). What both share is here: the [`Credential`] an entry becomes, the
@@ -8,6 +9,7 @@
 //! No error message and no `Debug` output ever holds a value from the file: a stray line of
 //! a malformed file may well be a password, so messages name lines and known keywords only.
 
+pub mod dotenv;
 pub mod netrc;
 pub mod pypirc;
 
