@@ -392,6 +392,14 @@ fn config_path() -> Result<PathBuf, Failure> {
         .ok_or_else(|| Failure::new("cannot tell your config directory; set HOME"))
 }
 
+/// The directory a file is in, absolute.
+fn project_of(path: &Path) -> Option<PathBuf> {
+    std::path::absolute(path)
+        .ok()?
+        .parent()
+        .map(sec_proto::paths::canonical_or_normal)
+}
+
 #[cfg(test)]
 mod tests {
     use sec_proto::config::{Config, Value};
@@ -472,12 +480,4 @@ mod tests {
         );
         assert_eq!(scope.files["NETRC"], ".netrc");
     }
-}
-
-/// The directory a file is in, absolute.
-fn project_of(path: &Path) -> Option<PathBuf> {
-    std::path::absolute(path)
-        .ok()?
-        .parent()
-        .map(sec_proto::paths::canonical_or_normal)
 }
