@@ -120,29 +120,53 @@ fn run_foreground(args: &Args) -> anyhow::Result<()> {
                 .unwrap_or_else(|_| "info".into()),
         )
         .init();
+    // Before the runtime's threads: taking it edits the environment.
+    #[cfg(unix)]
+    let inherited = socket::take_inherited_fd();
+    #[cfg(not(unix))]
+    let inherited: Option<std::convert::Infallible> = None;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let result = runtime.block_on(serve(args));
+    let result = runtime.block_on(serve(args, inherited));
     if let Err(e) = &result {
         tracing::error!("{e:#}");
     }
     result
 }
 
-async fn serve(args: &Args) -> anyhow::Result<()> {
+/// The socket systemd passed, where it did (socket activation).
+#[cfg(unix)]
+type Inherited = Option<std::os::fd::OwnedFd>;
+#[cfg(not(unix))]
+type Inherited = Option<std::convert::Infallible>;
+
+async fn serve(args: &Args, inherited: Inherited) -> anyhow::Result<()> {
     let socket_path = socket::socket_path()?;
     if let Some(notice) = socket::fallback_notice() {
         tracing::warn!("{notice}");
     }
-    if socket::is_live(&socket_path).await {
-        bail!(
-            "another secd already answers on {}; `sec daemon stop` stops it",
-            socket_path.display()
-        );
-    }
-    let listener = socket::listen(&socket_path)?;
+    // A socket systemd made stays systemd's: it is not removed when secd stops.
+    let owns_socket = inherited.is_none();
+    let listener = match inherited {
+        #[cfg(unix)]
+        Some(fd) => {
+            tracing::info!("listening on the socket systemd passed (socket activation)");
+            socket::listener_from(fd)?
+        }
+        #[cfg(not(unix))]
+        Some(never) => match never {},
+        None => {
+            if socket::is_live(&socket_path).await {
+                bail!(
+                    "another secd already answers on {}; `sec daemon stop` stops it",
+                    socket_path.display()
+                );
+            }
+            socket::listen(&socket_path)?
+        }
+    };
     let state_dir = paths::state_dir().context("cannot tell the state directory; set HOME")?;
     let config = LiveConfig::load(
         config_path()?,
@@ -218,7 +242,9 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
     daemon.files.remove_all();
     daemon.hook_files.remove_all();
     daemon.agents.stop_all();
-    let _ = std::fs::remove_file(&socket_path);
+    if owns_socket {
+        let _ = std::fs::remove_file(&socket_path);
+    }
     tracing::info!(dropped, "stopped");
     served.context("the gRPC server failed")
 }

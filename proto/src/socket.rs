@@ -389,6 +389,41 @@ impl AsyncWrite for Conn {
     }
 }
 
+/// The listening socket systemd passed (socket activation, `secd.socket`): descriptor 3
+/// when `LISTEN_PID` is this process and `LISTEN_FDS` is 1. Call it before any thread
+/// exists: the variables are removed, so nothing secd starts mistakes them for its own.
+#[cfg(unix)]
+pub fn take_inherited_fd() -> Option<std::os::fd::OwnedFd> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let pid = std::env::var("LISTEN_PID").ok()?;
+    let fds = std::env::var("LISTEN_FDS").ok()?;
+    // SAFETY: the caller runs this before any other thread exists (see above).
+    #[allow(unsafe_code)]
+    unsafe {
+        std::env::remove_var("LISTEN_PID");
+        std::env::remove_var("LISTEN_FDS");
+        std::env::remove_var("LISTEN_FDNAMES");
+    }
+    if pid.parse::<u32>().ok()? != std::process::id() || fds != "1" {
+        return None;
+    }
+    // SAFETY: systemd's protocol hands this process descriptor 3, a listening socket, and
+    // nothing else in secd has opened or taken it (it is taken once, at start).
+    #[allow(unsafe_code)]
+    Some(unsafe { OwnedFd::from_raw_fd(3) })
+}
+
+/// A listener for tonic from the descriptor [`take_inherited_fd`] took; inside the runtime.
+#[cfg(unix)]
+pub fn listener_from(fd: std::os::fd::OwnedFd) -> Result<Listener, SocketError> {
+    interprocess::os::unix::uds_local_socket::tokio::Listener::try_from(fd)
+        .map(Listener::from)
+        .map_err(|source| SocketError::Listen {
+            path: PathBuf::from("(the socket systemd passed)"),
+            source,
+        })
+}
+
 /// Binds the socket at `path` with mode 0600, replacing a stale socket file. The caller must
 /// have made sure no live daemon answers there (see [`is_live`]).
 pub fn listen(path: &Path) -> Result<Listener, SocketError> {
