@@ -120,7 +120,13 @@ fn a_missing_secd_and_unavailable_namespaces_are_named_with_their_fix() {
     let lonely_dir = world.root().join("lonely");
     std::fs::create_dir_all(&lonely_dir).unwrap();
     let lonely = lonely_dir.join("sec");
-    std::fs::copy(sec_bin(), &lonely).unwrap();
+    // By another process: a copy written here may be open in a child another test forks.
+    let copied = std::process::Command::new("cp")
+        .arg(sec_bin())
+        .arg(&lonely)
+        .status()
+        .unwrap();
+    assert!(copied.success());
     let mut cmd = world.command(&lonely);
     cmd.arg("doctor").env("PATH", "/usr/bin:/bin");
     let out = world.output(cmd);

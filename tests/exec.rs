@@ -1117,3 +1117,20 @@ fn a_flood_of_idle_connections_from_one_process_leaves_secd_serving() {
         world.daemon_log()
     );
 }
+
+#[test]
+fn a_daemon_from_another_session_is_pointed_out_with_the_fix() {
+    let world = World::new();
+    world.run(&["daemon", "start"]).assert_success();
+    let same = world.run(&["status"]);
+    same.assert_success();
+    assert!(!same.stderr.contains("warning"), "{same}");
+    let mut other_bus = world.sec(&["status"]);
+    other_bus.env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus");
+    let out = world.output(other_bus);
+    out.assert_stderr_contains(&["another D-Bus session", "keychain", "sec daemon stop"]);
+    let mut askpass = world.sec(&["status"]);
+    askpass.env("SEC_ASKPASS", "/usr/bin/some-askpass");
+    let out = world.output(askpass);
+    out.assert_stderr_contains(&["SEC_ASKPASS", "reads it when it starts", "sec daemon stop"]);
+}

@@ -83,6 +83,9 @@ async fn attempt(path: &Path) -> Attempt {
                     sec_proto::display::visible(notice)
                 );
             }
+            for warning in session_mismatch(&hello) {
+                eprintln!("sec: warning: {warning}");
+            }
             if hello.protocol == sec_proto::PROTOCOL {
                 Attempt::Ready(client)
             } else {
@@ -98,6 +101,39 @@ async fn attempt(path: &Path) -> Attempt {
             None => Attempt::Absent(status.message().to_string()),
         },
     }
+}
+
+/// What differs between this client's session and the one secd was started in: another
+/// D-Bus session bus means another keychain (or a dead one, after a logout), and a changed
+/// SEC_ASKPASS is not seen by a running secd. Each with the fix.
+fn session_mismatch(hello: &sec_proto::pb::HelloReply) -> Vec<String> {
+    let mut out = Vec::new();
+    let restart = "`sec daemon stop`, and the next sec command starts one in this session";
+    if let Ok(mine) = std::env::var("DBUS_SESSION_BUS_ADDRESS")
+        && !mine.is_empty()
+        && mine != hello.dbus_session
+    {
+        let theirs = if hello.dbus_session.is_empty() {
+            "no D-Bus session".to_string()
+        } else {
+            "another D-Bus session".to_string()
+        };
+        out.push(format!(
+            "secd (pid {}) was started in {theirs}, so it reaches that session's keychain, not this one's; {restart}",
+            hello.pid
+        ));
+    }
+    if let Ok(mine) = std::env::var("SEC_ASKPASS")
+        && mine != hello.askpass_env
+    {
+        out.push(format!(
+            "SEC_ASKPASS is {} here but {} for the running secd (pid {}), which reads it when it starts; {restart}",
+            sec_proto::display::visible(&mine),
+            if hello.askpass_env.is_empty() { "unset".to_string() } else { sec_proto::display::visible(&hello.askpass_env) },
+            hello.pid
+        ));
+    }
+    out
 }
 
 /// A secd older than protocol 3 fails every greeted connection, but answers one without

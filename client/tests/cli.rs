@@ -225,7 +225,14 @@ fn a_missing_secd_is_named_with_where_sec_looked() {
     let bin = root.path().join("bin");
     std::fs::create_dir(&bin).unwrap();
     let lonely = bin.join("sec");
-    std::fs::copy(env!("CARGO_BIN_EXE_sec"), &lonely).unwrap();
+    // Copied by another process: a copy written here could still be open for writing in a
+    // child another test thread forks meanwhile, and exec would fail with "text file busy".
+    let copied = Command::new("cp")
+        .arg(env!("CARGO_BIN_EXE_sec"))
+        .arg(&lonely)
+        .status()
+        .unwrap();
+    assert!(copied.success());
     for dir in ["home", "run"] {
         std::fs::create_dir(root.path().join(dir)).unwrap();
     }

@@ -105,6 +105,8 @@ impl Sec for Service {
             protocol: self.daemon.protocol,
             pid: std::process::id(),
             notices: self.daemon.tripwires.take_notices(),
+            dbus_session: std::env::var("DBUS_SESSION_BUS_ADDRESS").unwrap_or_default(),
+            askpass_env: std::env::var("SEC_ASKPASS").unwrap_or_default(),
         }))
     }
 

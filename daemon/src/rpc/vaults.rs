@@ -31,7 +31,9 @@ impl Service {
                 confirm::ask_secret(program.as_deref(), &prompt, timeout)
                     .await
                     .map_err(|e| {
-                        Status::failed_precondition(format!("cannot ask for the passphrase: {e}"))
+                        Status::failed_precondition(format!(
+                            "cannot ask for the passphrase: {e}; a script can give it on a descriptor instead: `--passphrase-fd N`"
+                        ))
                     })
             }
         };
