@@ -1134,3 +1134,61 @@ fn a_daemon_from_another_session_is_pointed_out_with_the_fix() {
     let out = world.output(askpass);
     out.assert_stderr_contains(&["SEC_ASKPASS", "reads it when it starts", "sec daemon stop"]);
 }
+
+#[test]
+fn mask_hides_the_values_and_keeps_the_terminal_and_its_colours() {
+    sec_tests::require_program("tmux", "tmux");
+    sec_tests::require_program("git", "git");
+    let world = World::without_keyring();
+    let token = unique("mask-token");
+    world.write_config(&project_scope(&format!(
+        "TOKEN = {{ value = \"{token}\" }}"
+    )));
+    std::fs::write(world.project.join("a.txt"), "hello\n").unwrap();
+    std::fs::write(
+        world.project.join("b.txt"),
+        format!("hello\ntoken: {token}\n"),
+    )
+    .unwrap();
+    let sec = sec_tests::shell_quoted(&sec_bin());
+    // git colours its diff only when its output is a terminal: colour proves the pty.
+    let inner = "git -c color.ui=auto diff --no-index a.txt b.txt; test -t 1 && echo child-has-a-tty; stty size; printf 'split %s' \"$TOKEN\" | head -c 12; sleep 0.05; printf '%s\\n' \"${TOKEN#??????}\"; exit 3";
+    let script = |mask: &str| {
+        format!(
+            "{sec} exec {mask} -- sh -c {}; echo exit-$?; sleep 60",
+            sec_tests::shell_quoted(std::path::Path::new(inner))
+        )
+    };
+    let masked = sec_tests::shell::Tmux::start(&world, &world.project, &script("--mask"));
+    let screen = masked.wait_for("exit-");
+    assert!(
+        !screen.contains(&token),
+        "the value reached the terminal:\n{screen}"
+    );
+    assert!(screen.contains("token: <masked by sec>"), "{screen}");
+    assert!(screen.contains("child-has-a-tty"), "{screen}");
+    assert!(
+        screen.contains("50 200"),
+        "the window size did not reach the command:\n{screen}"
+    );
+    assert!(
+        screen.contains("split <masked by sec>"),
+        "a value written in two parts got through:\n{screen}"
+    );
+    assert!(
+        screen.contains("exit-3"),
+        "the command's status did not pass through:\n{screen}"
+    );
+    let colours = masked.screen_with_escapes();
+    assert!(
+        colours.contains("\u{1b}[32m"),
+        "the diff lost its colours:\n{colours:?}"
+    );
+    // Control: without --mask the same command shows the value.
+    let plain = sec_tests::shell::Tmux::start(&world, &world.project, &script(""));
+    let screen = plain.wait_for("exit-");
+    assert!(
+        screen.contains(&token),
+        "the control never showed the value:\n{screen}"
+    );
+}

@@ -27,6 +27,10 @@ pub enum Command {
         /// still runs here (as `direnv exec DIR`).
         #[arg(long, value_name = "DIR")]
         dir: Option<std::path::PathBuf>,
+        /// Show the command's output with every leased value masked (on a terminal the
+        /// command gets a pseudo-terminal, so colours and line editing stay).
+        #[arg(long)]
+        mask: bool,
         /// The command and its arguments.
         #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
         argv: Vec<String>,

@@ -28,6 +28,7 @@ pub async fn run(
     argv: Vec<String>,
     only: Vec<String>,
     dir: Option<std::path::PathBuf>,
+    mask: bool,
 ) -> Result<u8, Failure> {
     let here = std::env::current_dir()
         .map_err(|e| Failure::new(format!("cannot tell the current directory: {e}")))?;
@@ -97,6 +98,7 @@ pub async fn run(
     // to init, so secd still finds it below sec when the lease is revoked.
     #[cfg(target_os = "linux")]
     let _ = nix::sys::prctl::set_child_subreaper(true);
+    let mut masked = None;
     let mut child = {
         let mut command = Command::new(&argv[0]);
         command.args(&argv[1..]);
@@ -105,10 +107,30 @@ pub async fn run(
         for (name, value) in &env {
             command.env(name, value.expose_secret());
         }
+        #[cfg(unix)]
+        if mask || grant.mask {
+            masked = Some(
+                crate::mask::Masked::prepare(&mut command)
+                    .map_err(|e| Failure::new(format!("cannot set up masking: {e}")))?,
+            );
+        }
         // Spawned through tokio so the child is awaited without a waiting thread.
         let mut command = tokio::process::Command::from(command);
         let spawned = command.spawn();
         drop(command);
+        let spawned = match (spawned, masked.as_mut()) {
+            (Ok(mut child), Some(relays)) => {
+                let values: Vec<&[u8]> = env
+                    .iter()
+                    .map(|(_, v)| v.expose_secret().as_bytes())
+                    .collect();
+                relays
+                    .start(&mut child, &values)
+                    .map_err(|e| Failure::new(format!("cannot set up masking: {e}")))?;
+                Ok(child)
+            }
+            (spawned, _) => spawned,
+        };
         drop(env);
         match spawned {
             Ok(child) => child,
@@ -174,6 +196,9 @@ pub async fn run(
         }
     };
     drop(events);
+    if let Some(masked) = masked {
+        masked.finish();
+    }
     let status = status.map_err(|e| Failure::new(format!("cannot wait for {}: {e}", argv[0])))?;
     if let Some(reason) = stopped_because {
         eprintln!("sec: {} was stopped: {reason}", argv[0]);

@@ -14,6 +14,8 @@ mod hook;
 mod import;
 mod import_files;
 mod import_ssh;
+#[cfg(unix)]
+mod mask;
 mod passphrase;
 mod report;
 mod shield;
@@ -62,7 +64,12 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Exec { only, dir, argv } => exec::run(argv, only, dir).await,
+            Command::Exec {
+                only,
+                dir,
+                mask,
+                argv,
+            } => exec::run(argv, only, dir, mask).await,
             Command::Shield(_) => unreachable!("the shield runs without the runtime"),
             Command::Ls {
                 local: true,

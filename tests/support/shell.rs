@@ -243,6 +243,13 @@ impl Tmux {
         out.stdout
     }
 
+    /// The pane's text with its colours and attributes as escape sequences (`capture-pane -e`).
+    pub fn screen_with_escapes(&self) -> String {
+        let out = self.run(&["capture-pane", "-p", "-e", "-J", "-t", "0", "-S", "-500"]);
+        out.assert_success();
+        out.stdout
+    }
+
     /// Waits until the pane shows `text` more than `already` times (so a text seen before
     /// can be waited for again); returns the screen.
     pub fn wait_for_nth(&self, text: &str, already: usize) -> String {

@@ -26,6 +26,8 @@ pub struct LeaseAsk {
 
 /// A decided lease: its record, the values, and what to tell the user.
 pub struct Granted {
+    /// The scope asks for its commands' output to be masked.
+    pub mask: bool,
     pub record: LeaseRecord,
     pub vars: Vec<Resolved>,
     pub notice: String,
@@ -66,6 +68,7 @@ impl Daemon {
             }
             let record = self.record(ask, None, Vec::new(), Vec::new());
             return Ok(Granted {
+                mask: false,
                 record,
                 vars: Vec::new(),
                 notice,
@@ -154,6 +157,7 @@ impl Daemon {
         }
         self.engine_leases.attach(&record.id, minted);
         Ok(Granted {
+            mask: scope.mask,
             record,
             vars,
             notice,

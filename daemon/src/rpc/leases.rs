@@ -52,6 +52,7 @@ pub(super) async fn lease(
             .collect(),
         config_error: granted.config_error,
         notice: granted.notice,
+        mask: granted.mask,
     };
     drop(granted.vars);
     let (events, receiver) = mpsc::channel(4);

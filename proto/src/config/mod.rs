@@ -141,6 +141,8 @@ pub struct Scope {
     /// Variables delivered as a file (`as = "file"`), with the file's name.
     pub files: BTreeMap<String, String>,
     pub env: BTreeMap<String, Value>,
+    /// The command's output is shown with its leased values masked (`sec exec --mask`).
+    pub mask: bool,
     /// SSH keys a lease's own agent offers (`SSH_AUTH_SOCK`); config.toml only.
     pub ssh_keys: Vec<SshKey>,
     /// `[scope.git]`: what `sec git-credential` answers, by host; config.toml only.
@@ -528,6 +530,7 @@ fn build_scope(
         None => Vec::new(),
     };
     Ok(Scope {
+        mask: raw.mask.unwrap_or(false),
         ssh_keys,
         git,
         dir,

@@ -69,6 +69,7 @@ pub(super) struct RawScope {
     pub(super) on_revoke: Option<OnRevoke>,
     pub(super) max_lease: Option<Spanned<String>>,
     pub(super) confirm: Option<bool>,
+    pub(super) mask: Option<bool>,
     pub(super) commands: Option<Spanned<Vec<Spanned<String>>>>,
     #[serde(default)]
     pub(super) env: BTreeMap<String, Spanned<toml::Value>>,
