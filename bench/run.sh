@@ -976,7 +976,7 @@ cat <<EOF
 # sec benchmark results
 
 - date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')
-- checkout: **$CHECKOUT**; binaries: \`$BIN_DIR\`${SEC_BENCH_NOTE:+ — $SEC_BENCH_NOTE}
+- checkout: **$CHECKOUT**; binaries: \`$BIN_DIR\` (secd built $(date -u -r "$SECD" '+%Y-%m-%d %H:%M UTC'))${SEC_BENCH_NOTE:+ — $SEC_BENCH_NOTE}
 - machine: $(nproc) CPU(s), ${CPU:-unknown CPU}, $(uname -sr); load average (1/5/15 min) at the start: $LOAD_START, at the end: $LOAD_END
 - $(hyperfine --version), $(gnome-keyring-daemon --version 2>/dev/null | head -n 1), $(bash --version | head -n 1 | sed 's/ (.*//'), direnv $("$DIRENV" version), ${FNOX_VER:-fnox: not measured}, $(strace -V | head -n 1)
 - method (bench/README.md has the details): one throw-away world (own HOME, XDG dirs,
