@@ -133,10 +133,19 @@ fn unlock_warms_the_cache_so_exec_asks_the_vault_no_more() {
     let op = world.op_standin();
     op.add_item("op://V/item/token", "warm-value");
     world.write_config("[[scope]]\ndir = {project}\n[scope.env]\nTOKEN = \"op://V/item/token\"\n");
+    let before = world.run(&["ls"]);
+    assert!(
+        before
+            .stdout
+            .contains("its secrets looked up at the next use"),
+        "{before}"
+    );
     let out = world.run(&["unlock"]);
     out.assert_success();
     assert!(out.stdout.contains("unlocked 1 secret for"), "{out}");
     assert_eq!(op.invocations().len(), 1);
+    let after = world.run(&["ls"]);
+    assert!(after.stdout.contains("its secrets in memory"), "{after}");
     let status = world.run(&["status", "--json"]).json();
     assert_eq!(status["cached"][0]["references"][0], "op://V/item/token");
     assert_eq!(child_sees(&world, &world.project, "TOKEN").0, "warm-value");

@@ -48,7 +48,13 @@ pub async fn ls(dir: Option<PathBuf>, as_json: bool) -> Result<u8, Failure> {
         println!("no scope covers {}", dir.display());
         return Ok(0);
     }
-    let state = if info.unlocked { "unlocked" } else { "locked" };
+    // "Locked" is the local vault's word (it needs its passphrase); a scope's secrets are
+    // either in secd's memory or looked up at their next use.
+    let state = if info.unlocked {
+        "its secrets in memory"
+    } else {
+        "its secrets looked up at the next use"
+    };
     println!(
         "scope {} ({state}; ttl {}, max {}; from {})",
         info.dir,
