@@ -263,6 +263,14 @@ fn parse_vault(rest: &str) -> Result<Reference, String> {
             "{VAULT_SYNTAX}; its PATH has an empty, `.` or `..` component, or a character other than letters, digits and `-_.@+=:`"
         ));
     }
+    // `auth/` and `sys/` hold secd's own login (`auth/token/lookup-self` returns its token)
+    // and the server's configuration, not secrets to hand to a command.
+    let top = path.split('/').next().unwrap_or_default();
+    if top == "auth" || top == "sys" {
+        return Err(format!(
+            "{VAULT_SYNTAX}; paths under `auth/` and `sys/` are refused: they hold secd's own token and the server's settings, not secrets for a command"
+        ));
+    }
     if let Some(field) = field
         && (field.is_empty() || field.chars().any(|c| c.is_control() || c == '#'))
     {
@@ -451,6 +459,8 @@ mod tests {
             "vault:secret/x?list=true",
             "vault:secret/x y",
             "vault:secret/x#",
+            "vault:auth/token/lookup-self#id",
+            "vault:sys/wrapping/lookup",
         ] {
             let err = Reference::parse(bad).unwrap_err();
             assert!(err.contains("vault:PATH#FIELD"), "{bad}: {err}");

@@ -158,6 +158,7 @@ impl Http {
                     .and_then(|l| l.parse().ok())
                     .ok_or("a redirect without a valid Location")?;
                 downgrade_check(&url, &next)?;
+                self.node_check(&next)?;
                 url = next;
                 continue;
             }
@@ -227,6 +228,28 @@ impl Http {
     /// Whether the TLS settings could be used (an unreadable `ca_cert` fails every call).
     pub fn setup_error(&self) -> Option<HttpError> {
         self.tls.as_ref().err().map(|e| HttpError::Setup(e.clone()))
+    }
+}
+
+impl Http {
+    /// A redirect carries secd's token: it may lead only to a node `address` lists (a
+    /// standby names its leader, a node of the same cluster), never elsewhere.
+    fn node_check(&self, to: &Uri) -> Result<(), String> {
+        let target = format!(
+            "{}://{}",
+            to.scheme_str().unwrap_or(""),
+            to.authority().map(|a| a.as_str()).unwrap_or("")
+        );
+        if self
+            .addresses
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(&target))
+        {
+            return Ok(());
+        }
+        Err(format!(
+            "refused a redirect to {target}, which is not in [vault] address (add it there if it is a node of this cluster)"
+        ))
     }
 }
 
@@ -384,12 +407,20 @@ mod tests {
                 .into_boxed_str(),
         );
         let standby = serve(redirect, "").await;
-        let http = Http::new(&settings(vec![standby]));
+        let http = Http::new(&settings(vec![standby.clone(), leader.clone()]));
         let reply = http
             .call(Method::GET, "secret/x", None, None)
             .await
             .unwrap();
         assert_eq!(reply.body["data"]["leader"], true);
+        // A node not listed in `address` gets no token: the redirect is refused.
+        let http = Http::new(&settings(vec![standby]));
+        let err = http
+            .call(Method::GET, "secret/x", None, None)
+            .await
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("not in [vault] address"), "{err}");
         let err = downgrade_check(
             &"https://a/v1/x".parse().unwrap(),
             &"http://b/v1/x".parse().unwrap(),
