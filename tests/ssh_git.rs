@@ -114,6 +114,12 @@ fn the_lease_agent_signs_with_exactly_the_scopes_keys_and_only_inside_the_lease(
     );
 
     exec_in(&world, &world.project, &login).assert_success();
+    let ls = world.run_in(&world.project, &["ls"]);
+    assert!(
+        ls.stdout.contains("ssh key   keyring:ssh/key0")
+            && ls.stdout.contains("ssh key   keyring:ssh/key1"),
+        "{ls}"
+    );
     let listed = exec_in(&world, &world.project, &["ssh-add".into(), "-l".into()]);
     listed.assert_success();
     let lines: Vec<&str> = listed.stdout.lines().collect();
@@ -335,6 +341,14 @@ fn git_push_over_https_gets_its_token_from_sec_git_credential() {
         .env("GIT_TERMINAL_PROMPT", "0");
         world.output(cmd)
     };
+    let ls = world.run_in(&world.project, &["ls"]);
+    assert!(
+        ls.stdout.contains(&format!(
+            "git       {} alice keyring:git/token",
+            server.host()
+        )),
+        "{ls}"
+    );
     push(&world.project).assert_success();
     assert!(
         server

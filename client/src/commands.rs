@@ -63,6 +63,12 @@ pub async fn ls(dir: Option<PathBuf>, as_json: bool) -> Result<u8, Failure> {
         info.source
     );
     print_vars(&info.vars);
+    for key in &info.ssh_keys {
+        println!("  ssh key   {}", sec_proto::display::visible(key));
+    }
+    for entry in &info.git {
+        println!("  git       {}", sec_proto::display::visible(entry));
+    }
     Ok(0)
 }
 
@@ -111,6 +117,8 @@ fn scope_json(dir: &std::path::Path, info: &pb::ScopeInfo) -> serde_json::Value 
             "ttl_secs": info.ttl_secs,
             "max_ttl_secs": info.max_ttl_secs,
             "vars": vars(&info.vars),
+            "ssh_keys": info.ssh_keys,
+            "git": info.git,
         })),
         "repo": info.repo.as_ref().map(|r| json!({
             "path": r.path,

@@ -50,6 +50,23 @@ impl Service {
             info.unlocked = self.daemon.scope_unlocked(scope);
             info.prompt = scope.prompt;
             info.on_leave_revoke = scope.on_leave == OnLeave::Revoke;
+            info.ssh_keys = scope
+                .ssh_keys
+                .iter()
+                .map(|k| k.reference.to_string())
+                .collect();
+            info.git = scope
+                .git
+                .iter()
+                .map(|g| {
+                    let target = if g.path.is_empty() {
+                        g.host.clone()
+                    } else {
+                        format!("{}/{}", g.host, g.path)
+                    };
+                    format!("{target} {} {}", g.username, g.secret)
+                })
+                .collect();
         }
         info
     }
