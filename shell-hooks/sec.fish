@@ -38,12 +38,13 @@ if status is-interactive
     # Settles the change from directory $argv[1] (empty at the first prompt) to $argv[2]
     # without sec, as sec would: sets or erases SEC_SCOPE and returns 0. Returns 1 when sec
     # must run: there is no map (__sec_cfg empty), or config.toml changed since it was
-    # taken; a .sec.toml or a symbolic link is at or above either directory (repository
-    # files need sec's trust checks; the map's directories have their links resolved); the
-    # old directory is in a scope with on_leave = "revoke" that the new one is not in; the
-    # new one is [[untrusted]] and the old one was not (sec reminds of `sec shield`); the
-    # new one is in a scope that may offer to unlock (prompt) whose secrets are not all
-    # cached (no marker) and that was not declined in this shell.
+    # taken; a symbolic link is at or above either directory (the map's directories have
+    # their links resolved), or a .sec.toml that is not an approved one of the map, unlocked
+    # and unchanged (see __sec_repo_ok; others need sec's trust checks); the old directory
+    # is in a scope with on_leave = "revoke" that the new one is not in; the new one is
+    # [[untrusted]] and the old one was not (sec reminds of `sec shield`); the new one is in
+    # a scope that may offer to unlock (prompt) whose secrets are not all cached (no
+    # marker) and that was not declined in this shell.
     function __sec_quick --argument-names from to
         test -n "$__sec_cfg"; and test -n "$__sec_unlocked"; or return 1
         if test -n "$__sec_cfg_mtime"
@@ -61,6 +62,9 @@ if status is-interactive
         if test -n "$from"
             __sec_plain "$from"; or return 1
             set -l i (__sec_scope_of "$from")
+            if test -n "$i"; and string match -q -- '*f*' $__sec_map_flags[$i]
+                __sec_repo_ok $__sec_map_dir[$i]; or return 1
+            end
             if test -n "$i"; and string match -q -- '*r*' $__sec_map_flags[$i]
                 __sec_covers $__sec_map_dir[$i] "$to"; or return 1
             end
@@ -80,6 +84,9 @@ if status is-interactive
             return 0
         end
         set -l dir $__sec_map_dir[$i]
+        if string match -q -- '*f*' $__sec_map_flags[$i]
+            __sec_repo_ok $dir; or return 1
+        end
         if string match -q -- '*p*' $__sec_map_flags[$i]
             and not test -e "$__sec_unlocked/$__sec_map_id[$i]"
             and not contains -- $dir (string split : -- "$__sec_declined")
@@ -89,18 +96,51 @@ if status is-interactive
     end
 
     # Whether directory $argv[1] is as it is on disk (absolute, no `.`, `..` or `//`, no
-    # symbolic link on the way) with no .sec.toml at or above it.
+    # symbolic link on the way) with no .sec.toml at or above it but approved ones the hook
+    # may rely on (__sec_repo_ok).
     function __sec_plain --argument-names d
         string match -q -- '/*' "$d"; or return 1
         test "$d" = /; and set d ''
         string match -q -r -- '//|/\.\.?/' "$d/"; and return 1
         while true
-            if test -L "$d"; or test -e "$d/.sec.toml"; or test -L "$d/.sec.toml"
+            if test -L "$d"; or test -L "$d/.sec.toml"
                 return 1
+            end
+            if test -e "$d/.sec.toml"
+                if test -n "$d"
+                    __sec_repo_ok "$d"; or return 1
+                else
+                    __sec_repo_ok /; or return 1
+                end
             end
             test -n "$d"; or return 0
             set d (string replace -r -- '/[^/]*$' '' "$d")
         end
+    end
+
+    # Whether the .sec.toml in directory $argv[1] is one the hook may rely on: the map has it
+    # as an approved repository file (flag f) and secd's marker for that version of it
+    # exists (it is approved, unchanged and every secret of its scope is cached) with the
+    # file's modification time, so the file was not touched since secd read it. fish has no
+    # -nt: `path mtime` (fish 3.5) gives whole seconds, and secd makes no marker for a file
+    # modified less than two seconds before it looked, so a later edit is a later second.
+    function __sec_repo_ok --argument-names dir
+        set -l file "$dir/.sec.toml"
+        test "$dir" = /; and set file /.sec.toml
+        set -l i 0
+        set -l d
+        for d in $__sec_map_dir
+            set i (math $i + 1)
+            if test "$d" = "$dir"; and string match -q -- '*f*' $__sec_map_flags[$i]
+                set -l marker "$__sec_unlocked/$__sec_map_id[$i]"
+                test -f "$marker"; and test -f "$file"; and not test -L "$file"; or return 1
+                contains -- path (builtin -n); or return 1
+                set -l times (path mtime -- $file $marker); or return 1
+                test (count $times) -eq 2; and test "$times[1]" = "$times[2]"
+                return $status
+            end
+        end
+        return 1
     end
 
     # The deepest scope of the map that covers directory $argv[1]: prints its index in the

@@ -42,8 +42,9 @@ if [[ -o interactive ]]; then
     # Settles the change from directory $1 (empty at the first prompt) to $2 without sec,
     # as sec would: sets or unsets SEC_SCOPE and returns 0. Returns 1 when sec must run:
     # there is no map (__sec_cfg empty), or config.toml changed since it was taken; a
-    # .sec.toml or a symbolic link is at or above either directory (repository files need
-    # sec's trust checks; the map's directories have their links resolved); the old
+    # symbolic link is at or above either directory (the map's directories have their links
+    # resolved), or a .sec.toml that is not an approved one of the map, unlocked and
+    # unchanged (see __sec_repo_ok; others need sec's trust checks); the old
     # directory is in a scope with on_leave = "revoke" that the new one is not in; the new
     # one is [[untrusted]] and the old one was not (sec reminds of `sec shield`); the new
     # one is in a scope that may offer to unlock (prompt) whose secrets are not all cached
@@ -63,6 +64,9 @@ if [[ -o interactive ]]; then
         if [[ -n $1 ]]; then
             __sec_plain "$1" || \builtin return 1
             __sec_scope_of "$1"
+            if [[ $__sec_flags == *f* ]] && ! __sec_repo_ok "$__sec_dir"; then
+                \builtin return 1
+            fi
             if [[ $__sec_flags == *r* ]] && ! __sec_covers "$__sec_dir" "$2"; then
                 \builtin return 1
             fi
@@ -82,6 +86,9 @@ if [[ -o interactive ]]; then
             \builtin unset SEC_SCOPE
             \builtin return 0
         fi
+        if [[ $__sec_flags == *f* ]] && ! __sec_repo_ok "$__sec_dir"; then
+            \builtin return 1
+        fi
         if [[ $__sec_flags == *p* && ! -e ${__sec_unlocked}/${__sec_found} && ":${__sec_declined-}:" != *":${__sec_dir}:"* ]]; then
             \builtin return 1
         fi
@@ -89,7 +96,8 @@ if [[ -o interactive ]]; then
     }
 
     # Whether directory $1 is as it is on disk (absolute, no `.`, `..` or `//`, no symbolic
-    # link on the way) with no .sec.toml at or above it.
+    # link on the way) with no .sec.toml at or above it but approved ones the hook may rely
+    # on (__sec_repo_ok).
     __sec_plain() {
         \builtin local __sec_d=$1
         [[ $__sec_d == /* ]] || \builtin return 1
@@ -100,12 +108,33 @@ if [[ -o interactive ]]; then
             *//* | */./* | */../*) \builtin return 1 ;;
         esac
         while :; do
-            if [[ -L $__sec_d || -e $__sec_d/.sec.toml || -L $__sec_d/.sec.toml ]]; then
+            if [[ -L $__sec_d || -L $__sec_d/.sec.toml ]]; then
+                \builtin return 1
+            fi
+            if [[ -e $__sec_d/.sec.toml ]] && ! __sec_repo_ok "${__sec_d:-/}"; then
                 \builtin return 1
             fi
             [[ -n $__sec_d ]] || \builtin return 0
             __sec_d=${__sec_d%/*}
         done
+    }
+
+    # Whether the .sec.toml in directory $1 is one the hook may rely on: the map has it as an
+    # approved repository file (flag f) and secd's marker for that version of it exists (it
+    # is approved, unchanged and every secret of its scope is cached) with the file's
+    # modification time, so the file was not touched since secd read it.
+    __sec_repo_ok() {
+        \builtin local __sec_e __sec_s __sec_m __sec_f=${1%/}/.sec.toml
+        for __sec_e in "${__sec_map[@]}"; do
+            __sec_s=${__sec_e#* }
+            __sec_m=${__sec_unlocked}/${__sec_s%% *}
+            __sec_s=${__sec_s#* }
+            if [[ $__sec_s == "$1" && ${__sec_e%% *} == *f* ]]; then
+                [[ -f $__sec_m && -f $__sec_f && ! -L $__sec_f && ! $__sec_f -nt $__sec_m && ! $__sec_f -ot $__sec_m ]]
+                \builtin return
+            fi
+        done
+        \builtin return 1
     }
 
     # The deepest scope of the map that covers directory $1: sets the caller's __sec_found

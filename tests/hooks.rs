@@ -477,6 +477,10 @@ fn processes_per_cd(trace: &str) -> Vec<Vec<String>> {
 /// "revoke"` (which does revoke it, so entering it again runs sec too), a directory with a
 /// `.sec.toml` (and leaving it), entering an `[[untrusted]]` directory (the reminder), and
 /// the first change after config.toml was edited (a scope added there is applied).
+/// An approved `.sec.toml` whose secrets are cached is like an unlocked config scope (no
+/// process in, deeper and out) until it is touched (same content, newer time: sec runs,
+/// and the scope stays) or edited (sec runs, and the scope is gone); a new `.sec.toml`
+/// below it still runs sec.
 fn quick_path_session(shell: &QuickShell) {
     sec_tests::require_program("strace", "strace");
     let world = World::without_keyring();
@@ -490,9 +494,11 @@ fn quick_path_session(shell: &QuickShell) {
     let (unlocked, sub) = (dir("unlocked"), dir("unlocked/sub"));
     let (locked, revoke, repo, added) = (dir("locked"), dir("revoke"), dir("repo"), dir("added"));
     let (quiet, untrusted, inside) = (dir("quiet"), dir("untrusted"), dir("untrusted/sub"));
+    let (approved, approved_sub) = (dir("approved"), dir("approved/sub"));
+    let (under_new, approved_file) = (dir("approved/mid/inner"), approved.join(".sec.toml"));
     let link = world.project.join("link");
     std::os::unix::fs::symlink(&unlocked, &link).expect("cannot create a link");
-    for item in ["u", "l", "r"] {
+    for item in ["u", "l", "r", "a"] {
         op.add_item(&format!("op://v/{item}/x"), &unique("value"));
     }
     let scope = |dir: &Path, extra: &str, item: &str| {
@@ -502,7 +508,7 @@ fn quick_path_session(shell: &QuickShell) {
         )
     };
     world.write_config(&format!(
-        "{}{}{}{}[[untrusted]]\ndir = {}\n\n",
+        "[defaults]\naskpass = \"/bin/true\"\n\n{}{}{}{}[[untrusted]]\ndir = {}\n\n",
         scope(&unlocked, "", "u"),
         scope(&locked, "", "l"),
         scope(&revoke, "on_leave = \"revoke\"\n", "r"),
@@ -520,7 +526,20 @@ fn quick_path_session(shell: &QuickShell) {
     drop(config);
     std::fs::write(repo.join(".sec.toml"), "[env]\nR = \"op://v/r/x\"\n")
         .expect("cannot write .sec.toml");
-    for dir in [&unlocked, &revoke] {
+    // Approved (askpass says yes) and unlocked; written a while ago: secd makes no marker
+    // for a file modified a moment before.
+    let approved_text = "[env]\nA = \"op://v/a/x\"\n";
+    std::fs::write(&approved_file, approved_text).expect("cannot write .sec.toml");
+    std::fs::File::options()
+        .write(true)
+        .open(&approved_file)
+        .and_then(|f| {
+            f.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(60))
+        })
+        .expect("cannot set the .sec.toml's time");
+    std::fs::write(approved.join("mid/.sec.toml"), "[env]\n").expect("cannot write .sec.toml");
+    world.run_in(&approved, &["allow"]).assert_success();
+    for dir in [&unlocked, &revoke, &approved] {
         world.run_in(dir, &["unlock"]).assert_success();
     }
 
@@ -561,6 +580,14 @@ fn quick_path_session(shell: &QuickShell) {
         ("out-of-untrusted", 0, "unset".into()),
         ("through-a-link", 1, display(&unlocked)),
         ("out-of-the-link", 1, "unset".into()),
+        ("into-approved", 0, display(&approved)),
+        ("deeper-in-approved", 0, display(&approved)),
+        ("out-of-approved", 0, "unset".into()),
+        ("under-a-new-file", 1, "unset".into()),
+        ("out-of-the-new-file", 1, "unset".into()),
+        ("into-touched", 1, display(&approved)),
+        ("out-of-touched", 1, "unset".into()),
+        ("into-edited", 1, "unset".into()),
         ("into-added", 1, display(&added)),
     ];
     for (label, dir) in [
@@ -583,9 +610,24 @@ fn quick_path_session(shell: &QuickShell) {
         ("out-of-untrusted", &out1),
         ("through-a-link", &link),
         ("out-of-the-link", &out1),
+        ("into-approved", &approved),
+        ("deeper-in-approved", &approved_sub),
+        ("out-of-approved", &out1),
+        ("under-a-new-file", &under_new),
+        ("out-of-the-new-file", &out1),
     ] {
         step(&mut input, cd(dir), label);
     }
+    // The approved file written again with the same content by the shell's own printf
+    // (newer than its marker), then edited.
+    let file = sec_tests::shell_quoted(&approved_file);
+    input.push_str(&format!(
+        "printf '%s\\n' '[env]' 'A = \"op://v/a/x\"' > {file}\n"
+    ));
+    step(&mut input, cd(&approved), "into-touched");
+    step(&mut input, cd(&out1), "out-of-touched");
+    input.push_str(&format!("printf '%s\\n' '# edited' >> {file}\n"));
+    step(&mut input, cd(&approved), "into-edited");
     // config.toml edited with the shell's own printf: a new scope, applied at the next cd.
     let dir_line = format!("dir = {}", sec_tests::toml_path(&added));
     input.push_str(&format!(
@@ -841,7 +883,8 @@ fn fish_hook_allows_unlocks_and_revokes_in_a_terminal() {
 /// With the hook's map in place, a terminal session still gets what sec does: entering a
 /// config scope whose secret is not cached offers to unlock it (yes unlocks it), leaving it
 /// (`on_leave = "revoke"`) revokes it, so the next visit asks again (no: not asked again in
-/// this shell), and a scope added to config.toml applies at the next `cd`.
+/// this shell), an approved `.sec.toml` applies without a question until it is edited (then
+/// `Allow?` is asked again), and a scope added to config.toml applies at the next `cd`.
 fn unlock_question_with_the_map_in_a_terminal(shell: &TerminalShell) {
     let world = World::without_keyring();
     world.op_standin().add_item("op://v/q/x", &unique("value"));
@@ -851,7 +894,8 @@ fn unlock_question_with_the_map_in_a_terminal(shell: &TerminalShell) {
         std::fs::create_dir(dir).expect("cannot create a directory");
     }
     let first = format!(
-        "[[scope]]\ndir = {}\non_leave = \"revoke\"\n[scope.env]\nX = \"op://v/q/x\"\n",
+        "[defaults]\naskpass = \"/bin/true\"\n\n\
+         [[scope]]\ndir = {}\non_leave = \"revoke\"\n[scope.env]\nX = \"op://v/q/x\"\n",
         sec_tests::toml_path(&q)
     );
     world.write_config(&first);
@@ -863,6 +907,21 @@ fn unlock_question_with_the_map_in_a_terminal(shell: &TerminalShell) {
             f.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(60))
         })
         .expect("cannot set the config's time");
+    // An approved repository file (askpass says yes) with nothing to unlock, written a while
+    // ago: secd makes no marker for a file modified a moment before.
+    let r = world.project.join("r");
+    std::fs::create_dir(&r).expect("cannot create a directory");
+    let r_file = r.join(".sec.toml");
+    std::fs::write(&r_file, "[env]\nL = { value = \"literal\" }\n")
+        .expect("cannot write .sec.toml");
+    std::fs::File::options()
+        .write(true)
+        .open(&r_file)
+        .and_then(|f| {
+            f.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(60))
+        })
+        .expect("cannot set the .sec.toml's time");
+    world.run_in(&r, &["allow"]).assert_success();
     std::os::unix::fs::symlink(sec_bin(), world.bin.join("sec"))
         .expect("cannot link sec into the world's bin");
     let cached = || -> bool {
@@ -911,6 +970,31 @@ fn unlock_question_with_the_map_in_a_terminal(shell: &TerminalShell) {
         "{}: asked again in a scope declined in this shell:\n{screen}",
         shell.name
     );
+
+    // The approved file: no question; edited: asked again.
+    let allow = "Allow? [y/N]";
+    tmux.send_line("cd r");
+    tmux.send_line(r#"echo "repo-scope=$SEC_SCOPE""#);
+    assert_eq!(
+        tmux.wait_for_line("repo-scope="),
+        format!("repo-scope={}", display(&r)),
+        "{}: SEC_SCOPE in the approved repository file's scope",
+        shell.name
+    );
+    tmux.send_line("cd ..");
+    tmux.send_line(r#"echo "left-repo=$PWD""#);
+    tmux.wait_for_line("left-repo=");
+    std::fs::write(&r_file, "[env]\nL = { value = \"edited\" }\n").expect("cannot edit .sec.toml");
+    tmux.send_line("cd r");
+    let screen = tmux.wait_for(allow);
+    assert_eq!(
+        screen.matches(allow).count(),
+        1,
+        "{}: asked about the approved file before it was edited:\n{screen}",
+        shell.name
+    );
+    tmux.send_line("n");
+    tmux.send_line("cd ..");
 
     // config.toml edited now: the map the shell holds is out of date, so sec decides.
     world.write_config(&format!(

@@ -86,8 +86,9 @@ impl ShellState {
     /// The map the script decides with (see shell-hooks/): `__sec_cfg`, the config file (an
     /// empty one: no map, run sec at every change of directory); its stamp (bash, zsh: a file
     /// with the config's modification time, empty when there was no config file) or its time
-    /// (fish: whole seconds); the directory of unlock markers; each config scope as its
-    /// flags (`r`: on_leave = "revoke", `p`: may prompt, `-`: neither), marker id and
+    /// (fish: whole seconds); the directory of unlock markers; each scope as its flags (`r`:
+    /// on_leave = "revoke", `p`: may prompt, `f`: an approved `.sec.toml` in its directory,
+    /// whose marker must exist and carry the file's modification time; `-`: none), marker id and
     /// directory (bash, zsh: "FLAGS ID DIR" in one word; fish: three lists); the
     /// `[[untrusted]]` directories.
     fn map_code(&self, shell: Shell) -> String {
@@ -96,13 +97,15 @@ impl ShellState {
         let q = |text: &str| quote(shell, text);
         let list = |words: Vec<String>| words.iter().map(|w| q(w)).collect::<Vec<_>>().join(" ");
         let flags = |s: &pb::HookScope| {
-            match (s.on_leave_revoke, s.prompt) {
-                (true, true) => "rp",
-                (true, false) => "r",
-                (false, true) => "p",
-                (false, false) => "-",
-            }
-            .to_string()
+            let flags: String = [
+                (s.on_leave_revoke, 'r'),
+                (s.prompt, 'p'),
+                (s.repo_file, 'f'),
+            ]
+            .into_iter()
+            .filter_map(|(set, flag)| set.then_some(flag))
+            .collect();
+            if flags.is_empty() { "-".into() } else { flags }
         };
         let untrusted = list(map.untrusted.clone());
         match shell {
@@ -463,6 +466,7 @@ mod tests {
             id: id.into(),
             on_leave_revoke,
             prompt,
+            repo_file: false,
         };
         let state = ShellState {
             scope: None,
@@ -477,20 +481,25 @@ mod tests {
                     scope("/p q", "00aa", true, true),
                     scope("/it's", "11bb", false, false),
                     scope("/r", "22cc", true, false),
+                    pb::HookScope {
+                        repo_file: true,
+                        ..scope("/f", "33dd", false, true)
+                    },
                 ],
                 untrusted: vec!["/u".into()],
             }),
         };
         assert_eq!(
             state.map_code(Shell::Bash),
-            "__sec_map=('rp 00aa /p q' '- 11bb /it'\\''s' 'r 22cc /r')\n__sec_untrusted=('/u')\n\
+            "__sec_map=('rp 00aa /p q' '- 11bb /it'\\''s' 'r 22cc /r' 'pf 33dd /f')\n__sec_untrusted=('/u')\n\
              __sec_unlocked='/r/hook/unlocked'\n__sec_stamp='/r/hook/config-5.000000007'\n\
              __sec_cfg='/c/config.toml'\n"
         );
         assert_eq!(
             state.map_code(Shell::Fish),
-            "set -g __sec_map_flags 'rp' '-' 'r'\nset -g __sec_map_id '00aa' '11bb' '22cc'\n\
-             set -g __sec_map_dir '/p q' '/it\\'s' '/r'\nset -g __sec_untrusted '/u'\n\
+            "set -g __sec_map_flags 'rp' '-' 'r' 'pf'\n\
+             set -g __sec_map_id '00aa' '11bb' '22cc' '33dd'\n\
+             set -g __sec_map_dir '/p q' '/it\\'s' '/r' '/f'\nset -g __sec_untrusted '/u'\n\
              set -g __sec_unlocked '/r/hook/unlocked'\nset -g __sec_cfg_mtime '5'\n\
              set -g __sec_cfg '/c/config.toml'\n"
         );

@@ -4,7 +4,12 @@
 //!
 //! - `unlocked/ID`: an empty file that exists while every secret of the config scope whose
 //!   directory hashes to ID ([`scope_id`]) is cached. It holds no secret and names no
-//!   directory. [`Daemon::sync_hook_files`] keeps the markers in step with the cache: once a
+//!   directory. An approved repository file (`.sec.toml`) has one too, named by a hash of
+//!   its directory and content ([`repo_id`]): it exists while the file is approved, its
+//!   content is the approved one and every secret of the scope in force there (merged with
+//!   a config scope in the same directory) is cached, and its modification time is the
+//!   file's as secd saw it before reading it (only once that is [`SETTLED`]), so the hook
+//!   knows the file unchanged while the two times are equal. [`Daemon::sync_hook_files`] keeps the markers in step with the cache: once a
 //!   second from housekeeping (expiry, a locked local vault, a reload), right after a
 //!   lookup filled the cache (a grant, `sec unlock`), after a revoke and before each map.
 //!   The first sync removes what an earlier secd left; secd removes them all when it stops.
@@ -15,7 +20,7 @@
 //! The directories are 0700 and checked like the runtime directory; the files are 0600,
 //! never opened through a symbolic link.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -25,7 +30,8 @@ use sec_proto::pb;
 use sha2::{Digest, Sha256};
 
 use super::Daemon;
-use crate::config::{Config, OnLeave};
+use crate::config::{Config, OnLeave, REPO_FILE, Scope};
+use crate::policy::trust::{Trust, find_repo_file};
 
 /// How long config.toml must have been left alone before the hook may rely on its time
 /// stamp: a second edit within the same tick of the clock (or, for fish, which compares
@@ -40,12 +46,38 @@ pub fn scope_id(dir: &Path) -> String {
         .collect()
 }
 
+/// The name of an approved repository file's unlock marker: 16 hex digits of the SHA-256 of
+/// its directory and its content's hash, so that another version of the file (approved
+/// later, with other settings) has another marker than the one a shell's map names.
+pub fn repo_id(dir: &Path, sha256: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(dir.as_os_str().as_encoded_bytes());
+    hasher.update([0]);
+    hasher.update(sha256.as_bytes());
+    hasher.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The markers to keep: each id, with the modification time its file must carry (an
+/// approved repository file's, as secd saw it), or none (a config scope's).
+type Markers = BTreeMap<String, Option<SystemTime>>;
+
+/// One scope of the hook's map.
+struct Entry {
+    scope: Scope,
+    id: String,
+    /// For an approved repository file: its modification time.
+    repo_mtime: Option<SystemTime>,
+}
+
 /// The hook's files in the runtime directory.
 pub struct HookFiles {
     dir: PathBuf,
     /// The markers on disk as last written; `None` until the first sync, and after a
     /// failure, when the directory is read again.
-    written: Mutex<Option<BTreeSet<String>>>,
+    written: Mutex<Option<Markers>>,
 }
 
 impl HookFiles {
@@ -61,9 +93,9 @@ impl HookFiles {
         self.dir.join("unlocked")
     }
 
-    /// Makes the markers on disk exactly `ids`. Cheap when nothing changed (no file is
-    /// touched).
-    fn sync_markers(&self, ids: BTreeSet<String>) {
+    /// Makes the markers on disk exactly `ids`, with their times. Cheap when nothing
+    /// changed (no file is touched).
+    fn sync_markers(&self, ids: Markers) {
         let mut written = self.written.lock().unwrap_or_else(|p| p.into_inner());
         if written.as_ref() == Some(&ids) {
             return;
@@ -80,17 +112,14 @@ impl HookFiles {
         }
     }
 
-    fn write_markers(
-        &self,
-        on_disk: Option<BTreeSet<String>>,
-        ids: &BTreeSet<String>,
-    ) -> io::Result<()> {
+    fn write_markers(&self, on_disk: Option<Markers>, ids: &Markers) -> io::Result<()> {
         let dir = self.markers_dir();
+        // Listed, a marker's time is unknown (`None`): one that needs a time gets it again.
         let on_disk = match on_disk {
-            Some(set) => set,
-            None => names_in(&dir)?,
+            Some(markers) => markers,
+            None => names_in(&dir)?.into_iter().map(|n| (n, None)).collect(),
         };
-        for stale in on_disk.difference(ids) {
+        for stale in on_disk.keys().filter(|id| !ids.contains_key(*id)) {
             match std::fs::remove_file(dir.join(stale)) {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
                 _ => {}
@@ -101,8 +130,17 @@ impl HookFiles {
         }
         private_dir(&self.dir)?;
         private_dir(&dir)?;
-        for id in ids.difference(&on_disk) {
-            private_file(&dir.join(id))?;
+        for (id, time) in ids {
+            match (on_disk.get(id), time) {
+                (Some(_), None) => {}
+                (Some(had), Some(_)) if had == time => {}
+                _ => {
+                    let file = private_file(&dir.join(id))?;
+                    if let Some(time) = time {
+                        file.set_modified(*time)?;
+                    }
+                }
+            }
         }
         Ok(())
     }
@@ -172,14 +210,73 @@ impl Daemon {
         self.sync_markers_for(&self.config.snapshot().config);
     }
 
-    fn sync_markers_for(&self, config: &Config) {
-        let ids = config
-            .scopes
+    fn sync_markers_for(&self, config: &Config) -> Vec<Entry> {
+        let entries = self.hook_entries(config);
+        let ids = entries
             .iter()
-            .filter(|scope| self.scope_unlocked(scope))
-            .map(|scope| scope_id(&scope.dir))
+            .filter(|entry| self.scope_unlocked(&entry.scope))
+            .map(|entry| (entry.id.clone(), entry.repo_mtime))
             .collect();
         self.hook_files.sync_markers(ids);
+        entries
+    }
+
+    /// The scopes of the map: each config scope (merged with an approved repository file in
+    /// its directory), then each other approved repository file.
+    fn hook_entries(&self, config: &Config) -> Vec<Entry> {
+        let mut entries: Vec<Entry> = config
+            .scopes
+            .iter()
+            .map(|scope| match self.approved_repo_scope(config, &scope.dir) {
+                Some(entry) => entry,
+                None => Entry {
+                    scope: scope.clone(),
+                    id: scope_id(&scope.dir),
+                    repo_mtime: None,
+                },
+            })
+            .collect();
+        for path in self.trust.approved_paths() {
+            let Some(dir) = path.parent() else { continue };
+            if path.file_name() != Some(REPO_FILE.as_ref())
+                || config.scopes.iter().any(|scope| scope.dir == dir)
+            {
+                continue;
+            }
+            entries.extend(self.approved_repo_scope(config, dir));
+        }
+        entries
+    }
+
+    /// The scope in force in `dir` when `dir` holds an approved, unchanged repository file
+    /// whose modification time is settled (taken before the file is read, so that an edit
+    /// during the read gives the file a newer time than its marker's). None otherwise: a
+    /// `.sec.toml` there then makes the hook run sec.
+    fn approved_repo_scope(&self, config: &Config, dir: &Path) -> Option<Entry> {
+        let meta = std::fs::symlink_metadata(dir.join(REPO_FILE)).ok()?;
+        let modified = meta.modified().ok().filter(|_| meta.is_file())?;
+        let settled = SystemTime::now()
+            .duration_since(modified)
+            .is_ok_and(|age| age >= SETTLED);
+        if !settled {
+            return None;
+        }
+        let file = find_repo_file(dir).filter(|file| file.dir == dir)?;
+        if self.trust.trust_of(&file) != Trust::Allowed {
+            return None;
+        }
+        let effective = self.effective(config, dir);
+        let repo = effective.repo?;
+        let same = repo.file.dir == dir && repo.file.sha256 == file.sha256;
+        if !same || repo.trust != Trust::Allowed || repo.parsed.is_err() {
+            return None;
+        }
+        let scope = effective.scope.filter(|scope| scope.dir == dir)?;
+        Some(Entry {
+            scope,
+            id: repo_id(dir, &file.sha256),
+            repo_mtime: Some(modified),
+        })
     }
 
     /// The map `sec hook-event` hands to the shell: the config in force (re-read first if
@@ -188,7 +285,7 @@ impl Daemon {
     /// stamp cannot be written.
     pub fn hook_map(&self) -> pb::HookMapReply {
         let snapshot = self.current_config();
-        self.sync_markers_for(&snapshot.config);
+        let entries = self.sync_markers_for(&snapshot.config);
         let (config_stamp, config_mtime_secs) = match snapshot.modified {
             None => (String::new(), 0),
             Some(modified) => {
@@ -214,14 +311,14 @@ impl Daemon {
             config_stamp,
             config_mtime_secs,
             unlocked_dir: self.hook_files.markers_dir().display().to_string(),
-            scopes: config
-                .scopes
-                .iter()
-                .map(|scope| pb::HookScope {
-                    dir: scope.dir.display().to_string(),
-                    id: scope_id(&scope.dir),
-                    on_leave_revoke: scope.on_leave == OnLeave::Revoke,
-                    prompt: scope.prompt,
+            scopes: entries
+                .into_iter()
+                .map(|entry| pb::HookScope {
+                    dir: entry.scope.dir.display().to_string(),
+                    id: entry.id,
+                    on_leave_revoke: entry.scope.on_leave == OnLeave::Revoke,
+                    prompt: entry.scope.prompt,
+                    repo_file: entry.repo_mtime.is_some(),
                 })
                 .collect(),
             untrusted: config
@@ -248,6 +345,10 @@ mod tests {
             .unwrap();
     }
 
+    fn ids(names: &[&str]) -> Markers {
+        names.iter().map(|n| (n.to_string(), None)).collect()
+    }
+
     fn mode(path: &Path) -> u32 {
         std::fs::metadata(path).unwrap().permissions().mode() & 0o777
     }
@@ -269,7 +370,7 @@ mod tests {
         private(&markers);
         std::fs::write(markers.join("left-by-an-earlier-secd"), "").unwrap();
 
-        files.sync_markers(["a".to_string(), "b".to_string()].into());
+        files.sync_markers(ids(&["a", "b"]));
         assert_eq!(
             names_in(&markers).unwrap(),
             ["a".to_string(), "b".to_string()].into()
@@ -277,12 +378,12 @@ mod tests {
         assert_eq!(mode(&markers.join("a")), 0o600);
         assert_eq!(mode(&tmp.path().join("hook")), 0o700);
 
-        files.sync_markers(["b".to_string()].into());
+        files.sync_markers(ids(&["b"]));
         assert_eq!(names_in(&markers).unwrap(), ["b".to_string()].into());
-        files.sync_markers(BTreeSet::new());
+        files.sync_markers(Markers::new());
         assert!(names_in(&markers).unwrap().is_empty());
 
-        files.sync_markers(["c".to_string()].into());
+        files.sync_markers(ids(&["c"]));
         files.remove_all();
         assert!(!tmp.path().join("hook").exists());
     }
@@ -297,10 +398,47 @@ mod tests {
         std::fs::write(&target, "keep").unwrap();
         std::os::unix::fs::symlink(&target, markers.join("a")).unwrap();
         // Believed absent, so created: refused, and retried from a fresh listing next time.
-        *files.written.lock().unwrap() = Some(BTreeSet::new());
-        files.sync_markers(["a".to_string()].into());
+        *files.written.lock().unwrap() = Some(Markers::new());
+        files.sync_markers(ids(&["a"]));
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep");
         assert!(files.written.lock().unwrap().is_none());
+    }
+
+    #[test]
+    fn repository_markers_carry_the_files_time() {
+        let tmp = tempfile::tempdir().unwrap();
+        let files = HookFiles::new(tmp.path());
+        let marker = files.markers_dir().join("r");
+        let first = SystemTime::UNIX_EPOCH + Duration::new(1_700_000_000, 5);
+        files.sync_markers([("r".to_string(), Some(first))].into());
+        assert_eq!(
+            std::fs::metadata(&marker).unwrap().modified().unwrap(),
+            first
+        );
+        // The file's time changed (the same content touched): the marker follows.
+        let second = first + Duration::from_secs(3);
+        files.sync_markers([("r".to_string(), Some(second))].into());
+        assert_eq!(
+            std::fs::metadata(&marker).unwrap().modified().unwrap(),
+            second
+        );
+        // A marker listed from an earlier secd gets its time again.
+        let again = HookFiles::new(tmp.path());
+        again.sync_markers([("r".to_string(), Some(first))].into());
+        assert_eq!(
+            std::fs::metadata(&marker).unwrap().modified().unwrap(),
+            first
+        );
+    }
+
+    #[test]
+    fn repository_ids_depend_on_the_content() {
+        let dir = Path::new("/home/me/repo");
+        let id = repo_id(dir, "aa");
+        assert_eq!(id.len(), 16);
+        assert_ne!(id, repo_id(dir, "ab"));
+        assert_ne!(id, scope_id(dir));
+        assert_eq!(id, repo_id(dir, "aa"));
     }
 
     #[test]

@@ -161,6 +161,17 @@ impl TrustStore {
         }
     }
 
+    /// The paths of the repository files approved (with some content).
+    pub fn approved_paths(&self) -> Vec<PathBuf> {
+        let decisions = self.decisions.lock().unwrap_or_else(|p| p.into_inner());
+        decisions
+            .files
+            .iter()
+            .filter(|(_, d)| d.verdict == Verdict::Allow)
+            .map(|(path, _)| path.clone())
+            .collect()
+    }
+
     pub fn allow(&self, file: &RepoFile) -> std::io::Result<()> {
         self.record(file, Verdict::Allow)
     }
