@@ -1035,7 +1035,7 @@ Context (no verdict; the issue judges only the metrics above):
 | issue | what | result |
 |---|------|--------|
 | 2 | hook \`cd\` cycles net of the two \`cd\` alone ($(us "$CY_BASH") µs): config scope / direnv; .sec.toml scope / direnv | $(us2ms "$(net "$CY_CFG" "$CY_BASH")") / $(us2ms "$(net "$CY_DIR" "$CY_BASH")") ms = ${RATIO5CN}; $(us2ms "$(net "$CY_REPO" "$CY_BASH")") / $(us2ms "$(net "$CY_DIR" "$CY_BASH")") ms = ${RATIO5RN} |
-| 2 | hook: \`cd\` into an unlocked .sec.toml scope and out, processes per cycle (a repository file needs sec's trust checks: the hook runs \`sec hook-event\`) | $(per_cycle "$SC_REPO") processes (direnv's cycle: $(per_cycle "$SC_DIR")) |
+| 2 | hook: \`cd\` into an unlocked .sec.toml scope and out, processes per cycle (an approved, unchanged file: the hook decides from its map and markers) | $(per_cycle "$SC_REPO") processes (direnv's cycle: $(per_cycle "$SC_DIR")) |
 | 2 | hook: time added per prompt without \`cd\` | $(us "$PP_SEC") ± $(us "$PP_SEC_SE2") µs (direnv's hook: $(us2ms "$PP_DIR") ms) |
 | – | earlier target: Secret Service lookup / cache hit, timed by secd (\`elapsed=\`, medians of $N_LK / $N_HIT) | $(us2ms "$LK_MED") ms / $(us "$HIT_MED") µs = ${RATIO2}× (p90: ${RATIO2_P90}×), ≥ 20×: $V2 |
 | – | earlier target: $CONCURRENCY concurrent cold \`sec exec --only C -- true\` | $OK3/$CONCURRENCY ok, $CALLS3 \`op\` call(s), wall $WALL3 ms; all ok and 1 call: $V3 |
