@@ -120,6 +120,7 @@ fn run_foreground(args: &Args) -> anyhow::Result<()> {
                 .unwrap_or_else(|_| "info".into()),
         )
         .init();
+    host::memory::limit_arenas();
     // Before the runtime's threads: taking it edits the environment.
     #[cfg(unix)]
     let inherited = socket::take_inherited_fd();
@@ -297,6 +298,8 @@ async fn housekeeping(daemon: Arc<Daemon>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tick.tick().await;
+        // What a burst of requests or a key derivation left goes back to the kernel.
+        host::memory::give_back();
         daemon.local.lock_if_expired();
         let expired = daemon.cache.sweep();
         if expired > 0 {

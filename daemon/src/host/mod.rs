@@ -2,6 +2,7 @@
 //! opened safely.
 
 pub mod hardening;
+pub mod memory;
 pub mod peer;
 pub mod state_file;
 
