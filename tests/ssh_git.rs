@@ -159,8 +159,17 @@ fn the_lease_agent_signs_with_exactly_the_scopes_keys_and_only_inside_the_lease(
     wait_until("the lease to start", || run.join("ready").exists());
     let socket = std::fs::read_to_string(run.join("sock")).unwrap();
     assert!(Path::new(&socket).exists(), "no agent socket at {socket}");
+    // Outside the lease, even with its marker forged into the environment (lease ids are in
+    // `sec status`).
+    let lease_id = world.run(&["status", "--json"]).json()["leases"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let mut outsider = world.command("ssh-add");
-    outsider.arg("-l").env("SSH_AUTH_SOCK", &socket);
+    outsider
+        .arg("-l")
+        .env("SSH_AUTH_SOCK", &socket)
+        .env("SEC_LEASE", &lease_id);
     let outsider = world.output(outsider);
     assert!(
         outsider.stdout.contains("no identities") || !outsider.success(),

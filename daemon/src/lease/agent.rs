@@ -1,7 +1,7 @@
 //! An SSH agent per lease: a socket secd serves while the lease lives, offering exactly the
 //! scope's keys (`ssh_keys`) to the lease's own processes. A connection from another user,
-//! or from a process that is neither below the lease's `sec` nor marked with its
-//! `SEC_LEASE`, gets an agent with no keys that refuses to sign. A key with `confirm` asks
+//! or from a process that is not below the lease's `sec`, gets an agent with no keys that
+//! refuses to sign. A key with `confirm` asks
 //! the user (askpass) before every signature, naming the key, the command and the server's
 //! host key when ssh says which (`session-bind@openssh.com`). The socket and its private
 //! directory go when the lease ends. The protocol is `ssh-agent-lib`'s; keys and signatures
@@ -168,10 +168,12 @@ impl Agent<UnixListener> for LeaseAgent {
     }
 }
 
-/// Whether `pid` belongs to the lease: below its `sec`, or carrying its marker.
+/// Whether `pid` is below the lease's `sec` (a subreaper, so processes that left the
+/// command's tree stay below it). Not the `SEC_LEASE` marker: any process of the user can
+/// put that in its own environment, and lease ids are in `sec status`.
 fn in_lease(context: &LeaseContext, pid: i32) -> bool {
     let roots: Vec<procs::Proc> = context.holder.into_iter().collect();
-    procs::find(&context.lease, &roots, None, true)
+    procs::find(&context.lease, &roots, None, false)
         .iter()
         .any(|p| p.pid == pid)
 }
