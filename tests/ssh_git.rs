@@ -85,6 +85,26 @@ fn quoted_reference(reference: &str) -> String {
     format!("\"{reference}\"")
 }
 
+/// A lease held open in the project until `RUN/stop` exists: the holding `sec`, RUN, and
+/// the lease's agent socket.
+fn hold_a_lease(world: &World) -> (std::process::Child, PathBuf, String) {
+    let run = world.root().join(unique("run"));
+    std::fs::create_dir_all(&run).unwrap();
+    let script = format!(
+        "printf %s \"$SSH_AUTH_SOCK\" > {d}/sock; touch {d}/ready; while [ ! -e {d}/stop ]; do sleep 0.05; done",
+        d = shell_quoted(&run)
+    );
+    let mut holder = world.sec(&["exec", "--", "sh", "-c", &script]);
+    holder
+        .current_dir(&world.project)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let holder = holder.spawn().unwrap();
+    wait_until("the lease to start", || run.join("ready").exists());
+    let socket = std::fs::read_to_string(run.join("sock")).unwrap();
+    (holder, run, socket)
+}
+
 /// `sec exec` in `dir` running argv, with GIT_/SSH_ noise removed.
 fn exec_in(world: &World, dir: &Path, argv: &[String]) -> sec_tests::Output {
     let mut cmd = world.sec(&["exec", "--"]);
@@ -144,20 +164,7 @@ fn the_lease_agent_signs_with_exactly_the_scopes_keys_and_only_inside_the_lease(
     exec_in(&world, &elsewhere, &login).assert_failure();
 
     // While a lease runs, its agent refuses processes outside it; after it, it is gone.
-    let run = world.root().join(unique("run"));
-    std::fs::create_dir_all(&run).unwrap();
-    let script = format!(
-        "printf %s \"$SSH_AUTH_SOCK\" > {d}/sock; touch {d}/ready; while [ ! -e {d}/stop ]; do sleep 0.05; done",
-        d = shell_quoted(&run)
-    );
-    let mut holder = world.sec(&["exec", "--", "sh", "-c", &script]);
-    holder
-        .current_dir(&world.project)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let mut holder = holder.spawn().unwrap();
-    wait_until("the lease to start", || run.join("ready").exists());
-    let socket = std::fs::read_to_string(run.join("sock")).unwrap();
+    let (mut holder, run, socket) = hold_a_lease(&world);
     assert!(Path::new(&socket).exists(), "no agent socket at {socket}");
     // Outside the lease, even with its marker forged into the environment (lease ids are in
     // `sec status`).
@@ -470,20 +477,7 @@ fn neither_agent_nor_git_helper_is_reachable_inside_the_shield() {
     let mut config = std::fs::read_to_string(world.config_path()).unwrap();
     config.push_str("[scope.git]\n\"example.org\" = { secret = \"keyring:ssh/key0\" }\n");
     std::fs::write(world.config_path(), config).unwrap();
-    let run = world.root().join(unique("run"));
-    std::fs::create_dir_all(&run).unwrap();
-    let script = format!(
-        "printf %s \"$SSH_AUTH_SOCK\" > {d}/sock; touch {d}/ready; while [ ! -e {d}/stop ]; do sleep 0.05; done",
-        d = shell_quoted(&run)
-    );
-    let mut holder = world.sec(&["exec", "--", "sh", "-c", &script]);
-    holder
-        .current_dir(&world.project)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let mut holder = holder.spawn().unwrap();
-    wait_until("the lease to start", || run.join("ready").exists());
-    let socket = std::fs::read_to_string(run.join("sock")).unwrap();
+    let (mut holder, run, socket) = hold_a_lease(&world);
 
     // Control: outside the shield, the helper answers in the project.
     let mut ask = world.sec(&["git-credential", "get"]);

@@ -47,6 +47,31 @@ fn spawn_exec(world: &World, pg: &Postgres, script: &str) -> std::process::Child
     cmd.spawn().expect("cannot start sec exec")
 }
 
+/// `sec exec` of a command that connects with psql as the role its lease got, writes the
+/// role (RUN/user) and its password (RUN/pw), then runs `tail` in RUN: the holding `sec`,
+/// RUN, and the role's name.
+fn connected_as_role(
+    world: &World,
+    pg: &Postgres,
+    tail: &str,
+) -> (std::process::Child, std::path::PathBuf, String) {
+    let dir = world.root().join(unique("run"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = format!(
+        "cd {d} && psql -tAc 'select current_user' > user && printf %s \"$PGPASSWORD\" > pw && touch ready && {tail}",
+        d = dir.display()
+    );
+    let child = spawn_exec(world, pg, &script);
+    wait_until("the command to connect as its role", || {
+        dir.join("ready").exists()
+    });
+    let user = std::fs::read_to_string(dir.join("user"))
+        .unwrap()
+        .trim()
+        .to_string();
+    (child, dir, user)
+}
+
 fn audit(world: &World) -> String {
     std::fs::read_to_string(world.state_home.join("sec/audit.jsonl")).unwrap_or_default()
 }
@@ -69,18 +94,8 @@ fn a_dynamic_database_role_lives_exactly_as_long_as_its_command() {
         "the engine minted no role for a plain `bao read`"
     );
 
-    let dir = world.root().join(unique("run"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let script = format!(
-        "psql -tAc 'select current_user' > {d}/user && printf %s \"$PGPASSWORD\" > {d}/pw && touch {d}/ready && while [ ! -e {d}/stop ]; do sleep 0.05; done",
-        d = dir.display()
-    );
-    let mut child = spawn_exec(&world, &pg, &script);
-    wait_until("the command to connect as its role", || {
-        dir.join("ready").exists()
-    });
-    let user = std::fs::read_to_string(dir.join("user")).unwrap();
-    let user = user.trim().to_string();
+    let (mut child, dir, user) =
+        connected_as_role(&world, &pg, "while [ ! -e stop ]; do sleep 0.05; done");
     let password = std::fs::read_to_string(dir.join("pw")).unwrap();
     assert!(user.starts_with("v-"), "psql connected as {user:?}");
     assert_ne!(user, outside.trim(), "the command got the control's role");
@@ -120,20 +135,7 @@ fn a_dynamic_database_role_lives_exactly_as_long_as_its_command() {
     assert!(second.stdout.trim().starts_with("v-") && second.stdout.trim() != user);
 
     // `sec revoke` ends a long-running one, and its role with it.
-    let dir2 = world.root().join(unique("run"));
-    std::fs::create_dir_all(&dir2).unwrap();
-    let script = format!(
-        "psql -tAc 'select current_user' > {d}/user && touch {d}/ready && sleep 600",
-        d = dir2.display()
-    );
-    let mut long = spawn_exec(&world, &pg, &script);
-    wait_until("the long command to connect", || {
-        dir2.join("ready").exists()
-    });
-    let long_user = std::fs::read_to_string(dir2.join("user"))
-        .unwrap()
-        .trim()
-        .to_string();
+    let (mut long, _, long_user) = connected_as_role(&world, &pg, "sleep 600");
     assert!(pg.roles_like("v-").contains(&long_user));
     world.run(&["revoke"]).assert_success();
     wait_until("the revoked lease's role to be dropped", || {
@@ -498,18 +500,7 @@ fn a_killed_secd_leaves_a_credential_that_the_engine_ends_at_sec_s_short_ttl() {
     // The role's own TTL is an hour: only the short lease sec asked for can end it soon.
     bao.database_engine(&pg, "1h", "2h");
     let world = world_with_vault(&[bao.addr()], "lease_ttl = \"2s\"", DB_ENV);
-    let dir = world.root().join(unique("run"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let script = format!(
-        "psql -tAc 'select current_user' > {d}/user && touch {d}/ready && sleep 600",
-        d = dir.display()
-    );
-    let mut child = spawn_exec(&world, &pg, &script);
-    wait_until("the command to connect", || dir.join("ready").exists());
-    let user = std::fs::read_to_string(dir.join("user"))
-        .unwrap()
-        .trim()
-        .to_string();
+    let (mut child, _, user) = connected_as_role(&world, &pg, "sleep 600");
     // While secd lives, it renews the 2-second lease: the role outlives several TTLs.
     std::thread::sleep(std::time::Duration::from_secs(5));
     assert!(

@@ -285,7 +285,7 @@ pub async fn wait_until_gone(path: &Path, limit: Duration) -> bool {
 }
 
 /// `secd` next to this `sec` (an installed pair), else the one on PATH.
-fn secd_program() -> PathBuf {
+pub(crate) fn secd_program() -> PathBuf {
     let name = if cfg!(windows) { "secd.exe" } else { "secd" };
     std::env::current_exe()
         .ok()

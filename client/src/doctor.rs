@@ -3,7 +3,7 @@
 //! files), asks a running secd (never starts one), and tries the shield for real. Exit
 //! status 1 when anything is broken, 0 otherwise (notes are not problems).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 
 use sec_proto::config::Config;
@@ -64,29 +64,23 @@ pub async fn run() -> Result<u8, Failure> {
 }
 
 fn secd_installed() -> Check {
-    let name = if cfg!(windows) { "secd.exe" } else { "secd" };
-    let beside = std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent().map(|dir| dir.join(name)));
-    if let Some(path) = beside.as_ref().filter(|p| p.is_file()) {
-        return Check::new(State::Ok, "secd", format!("{}", path.display()));
+    // Where sec starts it from: beside sec when it is there, else the name on PATH.
+    let program = daemon_conn::secd_program();
+    if program.is_absolute() {
+        return Check::new(State::Ok, "secd", program.display().to_string());
     }
-    let on_path = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .map(|dir| dir.join(name))
-            .find(|p| p.is_file())
-    });
-    match on_path {
-        Some(path) => Check::new(State::Ok, "secd", format!("{} (on PATH)", path.display())),
-        None => Check::new(
-            State::Broken,
+    if sec_proto::config::program_exists(&program.to_string_lossy()) {
+        return Check::new(
+            State::Ok,
             "secd",
-            format!(
-                "not installed: neither beside sec ({}) nor on PATH; install it with `cargo install --locked --path daemon` from sec's source, next to sec",
-                beside.map(|p| p.display().to_string()).unwrap_or_default()
-            ),
-        ),
+            format!("{} (on PATH)", program.display()),
+        );
     }
+    Check::new(
+        State::Broken,
+        "secd",
+        "not installed: neither beside sec nor on PATH; install it with `cargo install --locked --path daemon` from sec's source, next to sec",
+    )
 }
 
 fn runtime_dir() -> Check {
@@ -232,7 +226,7 @@ fn askpass(config: Option<&Config>) -> Check {
             );
         }
     };
-    if program_exists(&program) {
+    if sec_proto::config::program_exists(&program) {
         Check::new(State::Ok, "askpass", format!("{program} (from {source})"))
     } else {
         Check::new(
@@ -243,15 +237,6 @@ fn askpass(config: Option<&Config>) -> Check {
             ),
         )
     }
-}
-
-fn program_exists(program: &str) -> bool {
-    let path = Path::new(program);
-    if path.is_absolute() {
-        return path.is_file();
-    }
-    std::env::var_os("PATH")
-        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
 }
 
 fn local_vault() -> Check {

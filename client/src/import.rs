@@ -118,7 +118,9 @@ pub async fn run(args: ImportArgs) -> Result<u8, Failure> {
             .as_deref()
             .filter(|url| kind == FileKind::Pypirc && url_has_credentials(url));
         let url_reference = secret_url.map(|_| format!("{reference}/url"));
-        let mut result = store_and_verify(&mut client, &vault_value(credential), &reference).await;
+        // A pypirc password, or the netrc text `whole_netrc` made, as is.
+        let mut result =
+            store_and_verify(&mut client, credential.password.expose_secret(), &reference).await;
         if let (Ok(()), Some(url), Some(url_reference)) = (&result, secret_url, &url_reference) {
             result = store_and_verify(&mut client, url, url_reference).await;
         }
@@ -198,12 +200,6 @@ fn default_path(kind: FileKind) -> Result<PathBuf, Failure> {
         FileKind::Netrc => ".netrc",
         FileKind::Env => unreachable!("a .env file is the current directory's"),
     }))
-}
-
-/// What the vault holds for a credential: a pypirc password, or a netrc file (made by
-/// [`whole_netrc`]), as is.
-fn vault_value(credential: &Credential) -> String {
-    credential.password.expose_secret().to_string()
 }
 
 /// Every entry of a netrc file as one netrc text, so it can be delivered as a file to

@@ -189,18 +189,10 @@ impl Masked {
     ) -> std::io::Result<()> {
         let Some(master) = self.master.take() else {
             if let Some(out) = child.stdout.take() {
-                let out = std::fs::File::from(out.into_owned_fd()?);
-                let masker = Masker::new(values.iter().copied());
-                self.relays.push(std::thread::spawn(move || {
-                    relay(out, std::io::stdout(), masker)
-                }));
+                self.relay(out.into_owned_fd()?, std::io::stdout(), values);
             }
             if let Some(err) = child.stderr.take() {
-                let err = std::fs::File::from(err.into_owned_fd()?);
-                let masker = Masker::new(values.iter().copied());
-                self.relays.push(std::thread::spawn(move || {
-                    relay(err, std::io::stderr(), masker)
-                }));
+                self.relay(err.into_owned_fd()?, std::io::stderr(), values);
             }
             return Ok(());
         };
@@ -211,11 +203,7 @@ impl Masked {
             nix::sys::termios::tcsetattr(stdin.as_fd(), nix::sys::termios::SetArg::TCSANOW, &raw)?;
             self.terminal = Some((stdin.as_fd().try_clone_to_owned()?, saved));
         }
-        let reader = std::fs::File::from(master.try_clone()?);
-        let masker = Masker::new(values.iter().copied());
-        self.relays.push(std::thread::spawn(move || {
-            relay(reader, std::io::stdout(), masker)
-        }));
+        self.relay(master.try_clone()?, std::io::stdout(), values);
         // Keys to the child; ends with sec (a blocking read of the terminal is left behind).
         let mut writer = std::fs::File::from(master.try_clone()?);
         std::thread::spawn(move || {
@@ -242,6 +230,14 @@ impl Masked {
             }
         });
         Ok(())
+    }
+
+    /// Copies `from` to `to` through a masker for `values`, on a thread of its own.
+    fn relay(&mut self, from: OwnedFd, to: impl Write + Send + 'static, values: &[&[u8]]) {
+        let masker = Masker::new(values.iter().copied());
+        let from = std::fs::File::from(from);
+        self.relays
+            .push(std::thread::spawn(move || relay(from, to, masker)));
     }
 
     /// Waits until everything the command wrote is shown, and gives the terminal back.

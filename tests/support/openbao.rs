@@ -9,7 +9,6 @@
 //! cluster port.
 
 use std::collections::HashSet;
-use std::fs::File;
 use std::net::TcpListener;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -58,7 +57,7 @@ impl OpenBao {
                 &format!("-dev-root-token-id={DEV_ROOT_TOKEN}"),
                 &format!("-dev-listen-address=127.0.0.1:{port}"),
             ]);
-            let mut server = Server(spawn_logged(cmd, &log));
+            let mut server = Server(crate::procs::spawn_logged(cmd, &log));
             match wait_answering(&cli, &mut server, &addr, &log, &[0]) {
                 Ok(()) => {
                     let bao = OpenBao {
@@ -424,7 +423,7 @@ fn start_node(cli: &Cli, dir: &Path, n: usize, leader_api: Option<&str>) -> Node
             .unwrap_or_else(|e| panic!("cannot write {}: {e}", config.display()));
         let mut cmd = cli.base_command();
         cmd.args(["server", "-config"]).arg(&config);
-        let mut server = Server(spawn_logged(cmd, &log));
+        let mut server = Server(crate::procs::spawn_logged(cmd, &log));
         match wait_answering(cli, &mut server, &loopback_addr(port), &log, &[0, 2]) {
             Ok(()) => {
                 return Node {
@@ -553,16 +552,6 @@ fn wait_answering(
     } else {
         Err(Exit::Failed(format!("{status}:\n{text}")))
     }
-}
-
-/// Starts `cmd` with stdout and stderr in `log` (truncated).
-fn spawn_logged(mut cmd: Command, log: &Path) -> Child {
-    let out = File::create(log).unwrap_or_else(|e| panic!("cannot create {}: {e}", log.display()));
-    let err = out.try_clone().expect("cannot clone a log handle");
-    cmd.stdout(out)
-        .stderr(err)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start `{}`: {e}", crate::world::describe(&cmd)))
 }
 
 fn loopback_addr(port: u16) -> String {

@@ -6,15 +6,13 @@
 //! runs as `nobody` (`setpriv`), which needs its data directory to be its own and every
 //! directory above it to be searchable (the fixture adds the search bit where it is missing).
 
-use std::fs::File;
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::{Group, Pid, User, chown, geteuid};
+use nix::sys::signal::Signal;
+use nix::unistd::{Group, User, chown, geteuid};
 
 use crate::openbao::BAO_PORTS;
 use crate::{require_program, wait_until};
@@ -75,7 +73,7 @@ impl Postgres {
                 "--no-sync",
             ])
             .arg(format!("--pwfile={}", pwfile.display()));
-        let status = spawn_logged(initdb, &initdb_log)
+        let status = crate::procs::spawn_logged(initdb, &initdb_log)
             .wait()
             .expect("cannot wait for initdb");
         let _ = std::fs::remove_file(&pwfile);
@@ -99,7 +97,7 @@ impl Postgres {
                 "-c",
                 "fsync=off",
             ]);
-            let child = spawn_logged(postgres, &log);
+            let child = crate::procs::spawn_logged(postgres, &log);
             let mut pg = Postgres {
                 port,
                 password: password.clone(),
@@ -185,21 +183,7 @@ impl Drop for Postgres {
     /// An immediate shutdown (what `pg_ctl stop -m immediate` sends): the postmaster takes its
     /// backends down with it. SIGKILL if it is still there after a few seconds.
     fn drop(&mut self) {
-        // Only a child not yet reaped: its pid cannot belong to anyone else.
-        if let Ok(None) = self.child.try_wait()
-            && let Ok(pid) = i32::try_from(self.child.id())
-        {
-            let _ = kill(Pid::from_raw(pid), Signal::SIGQUIT);
-        }
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(5) {
-            if let Ok(Some(_)) | Err(_) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        crate::procs::stop_child(&mut self.child, Signal::SIGQUIT);
     }
 }
 
@@ -276,16 +260,6 @@ fn make_searchable_above(path: &Path) {
                 .unwrap_or_else(|e| panic!("cannot make {} searchable: {e}", dir.display()));
         }
     }
-}
-
-/// Starts `cmd` with stdout and stderr in `log` (truncated).
-fn spawn_logged(mut cmd: Command, log: &Path) -> Child {
-    let out = File::create(log).unwrap_or_else(|e| panic!("cannot create {}: {e}", log.display()));
-    let err = out.try_clone().expect("cannot clone a log handle");
-    cmd.stdout(out)
-        .stderr(err)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start `{}`: {e}", crate::world::describe(&cmd)))
 }
 
 /// A loopback port that was free a moment ago, from the ephemeral range (port 0), never one

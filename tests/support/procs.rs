@@ -79,3 +79,35 @@ pub fn is_within(pid: i32, ancestor: i32) -> Option<bool> {
 pub fn exe_of(pid: i32) -> Option<std::path::PathBuf> {
     std::fs::read_link(format!("/proc/{pid}/exe")).ok()
 }
+
+/// Starts `cmd` with stdout and stderr in `log` (truncated): a server fixture's child.
+pub fn spawn_logged(mut cmd: std::process::Command, log: &std::path::Path) -> std::process::Child {
+    let out = std::fs::File::create(log)
+        .unwrap_or_else(|e| panic!("cannot create {}: {e}", log.display()));
+    let err = out.try_clone().expect("cannot clone a log handle");
+    cmd.stdout(out)
+        .stderr(err)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start `{}`: {e}", crate::world::describe(&cmd)))
+}
+
+/// Stops a server fixture's child: `signal` (its own clean shutdown), SIGKILL if it is still
+/// there after a few seconds; reaped either way.
+pub fn stop_child(child: &mut std::process::Child, signal: nix::sys::signal::Signal) {
+    use std::time::{Duration, Instant};
+    // Only a child not yet reaped: its pid cannot belong to anyone else.
+    if let Ok(None) = child.try_wait()
+        && let Ok(pid) = i32::try_from(child.id())
+    {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal);
+    }
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(5) {
+        if let Ok(Some(_)) | Err(_) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -11,13 +11,11 @@
 //! `$HOME`, so without these options a world's private HOME would not keep the developer's
 //! (or root's) own `~/.ssh` out of a test.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::{Pid, User, geteuid};
+use nix::sys::signal::Signal;
+use nix::unistd::{User, geteuid};
 
 use crate::openbao::BAO_PORTS;
 use crate::{require_program, wait_until};
@@ -97,7 +95,7 @@ impl Sshd {
                 ])
                 .arg(&host_key)
                 .stdin(Stdio::null());
-            let status = spawn_logged(keygen, &keygen_log)
+            let status = crate::procs::spawn_logged(keygen, &keygen_log)
                 .wait()
                 .expect("cannot wait for ssh-keygen");
             assert!(
@@ -154,7 +152,7 @@ impl Sshd {
                 .current_dir(&dir)
                 .stdin(Stdio::null());
             let _ = std::fs::remove_file(&log);
-            let child = spawn_logged(sshd, &dir.join("sshd.out"));
+            let child = crate::procs::spawn_logged(sshd, &dir.join("sshd.out"));
             let mut server = Sshd {
                 port,
                 user: user.clone(),
@@ -250,21 +248,7 @@ impl Drop for Sshd {
     /// SIGTERM (sshd removes its pid file and exits), SIGKILL if it is still there after a
     /// few seconds. Sessions still open have their own processes and end with their clients.
     fn drop(&mut self) {
-        // Only a child not yet reaped: its pid cannot belong to anyone else.
-        if let Ok(None) = self.child.try_wait()
-            && let Ok(pid) = i32::try_from(self.child.id())
-        {
-            let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
-        }
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(5) {
-            if let Ok(Some(_)) | Err(_) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        crate::procs::stop_child(&mut self.child, Signal::SIGTERM);
     }
 }
 
@@ -325,16 +309,6 @@ fn config_quoted(path: &Path) -> String {
         "sshd cannot take the path {text:?} in its config: choose a directory without `\"` or `%`"
     );
     format!("\"{text}\"")
-}
-
-/// Starts `cmd` with stdout and stderr in `log` (truncated).
-fn spawn_logged(mut cmd: Command, log: &Path) -> Child {
-    let out = File::create(log).unwrap_or_else(|e| panic!("cannot create {}: {e}", log.display()));
-    let err = out.try_clone().expect("cannot clone a log handle");
-    cmd.stdout(out)
-        .stderr(err)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start `{}`: {e}", crate::world::describe(&cmd)))
 }
 
 /// A loopback port that was free a moment ago, from the ephemeral range (port 0), never one

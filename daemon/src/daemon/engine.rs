@@ -23,6 +23,9 @@ pub struct VaultBatch {
     /// Each path's read, and whether it was dynamic.
     reads: BTreeMap<String, (Read, bool)>,
     pub minted: Vec<Held>,
+    /// Whether any value of this grant came from a vault rather than the cache (what the
+    /// cache holds changed, and the hook's unlock markers may have to follow).
+    pub looked_up: bool,
 }
 
 impl VaultBatch {

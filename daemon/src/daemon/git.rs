@@ -7,11 +7,10 @@ use std::path::PathBuf;
 
 use secrecy::SecretString;
 
-use crate::config::GitCredential;
 use crate::daemon::engine::VaultBatch;
 use crate::daemon::{Daemon, LeaseError};
 use crate::lease::audit::{Event, Record};
-use crate::lease::confirm;
+use crate::lease::{confirm, procs};
 use crate::store::cache::Key;
 
 /// git's question.
@@ -54,7 +53,8 @@ impl Daemon {
             return Ok(None);
         };
         let git_argv = git_command(ask.pid as i32);
-        let target = target_name(&entry);
+        // How the entry is named in prompts and the audit log.
+        let target = format!("git:{}", entry.target());
         let record = Record {
             scope: scope.dir.display().to_string(),
             names: vec![target.clone()],
@@ -118,18 +118,8 @@ impl Daemon {
             );
             error
         };
-        if !scope.commands.is_empty() && !super::grant::command_allowed(&scope.commands, &git_argv)
-        {
-            return Err(refused(LeaseError::CommandNotAllowed {
-                command: sec_proto::shell_words(&git_argv),
-                allowed: scope
-                    .commands
-                    .iter()
-                    .map(|r| format!("`{}`", r.join(" ")))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                scope: scope.dir.clone(),
-            }));
+        if let Some(error) = super::grant::commands_refusal(&scope, &git_argv) {
+            return Err(refused(error));
         }
         let protected = crate::policy::tripwire::protected_in(&snapshot.config);
         if entry.confirm || protected.contains(&entry.secret) {
@@ -174,23 +164,15 @@ impl Daemon {
     }
 }
 
-/// How a git entry is named in prompts and the audit log: `git:HOST[/PATH]`.
-fn target_name(entry: &GitCredential) -> String {
-    if entry.path.is_empty() {
-        format!("git:{}", entry.host)
-    } else {
-        format!("git:{}/{}", entry.host, entry.path)
-    }
-}
-
-/// The git command that asked: the nearest ancestor of the helper whose program is `git`
-/// (git runs helpers through `git credential-…` and `git-remote-https`), as its argv.
+/// The git command that asked: the outermost `git` of the chain of `git…` processes above
+/// the helper (git runs helpers through `git credential-…` and `git-remote-https`; the
+/// outermost is the user's command, `git push`), as its argv.
 fn git_command(helper: i32) -> Vec<String> {
-    let mut pid = parent_of(helper);
+    let mut pid = procs::parent(helper);
     let mut nearest = Vec::new();
     for _ in 0..8 {
         let Some(p) = pid else { break };
-        let argv = cmdline(p);
+        let argv = procs::cmdline(p);
         let program = argv
             .first()
             .and_then(|a| std::path::Path::new(a).file_name())
@@ -198,33 +180,10 @@ fn git_command(helper: i32) -> Vec<String> {
             .unwrap_or_default();
         if program == "git" {
             nearest = argv;
-            // The outermost `git` of the chain is the user's command (`git push`).
         } else if !nearest.is_empty() && !program.starts_with("git") {
             break;
         }
-        pid = parent_of(p);
+        pid = procs::parent(p);
     }
     nearest
-}
-
-fn parent_of(pid: i32) -> Option<i32> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &text[text.rfind(')')? + 1..];
-    rest.split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-        .filter(|p| *p > 1)
-}
-
-fn cmdline(pid: i32) -> Vec<String> {
-    std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|bytes| {
-            bytes
-                .split(|b| *b == 0)
-                .filter(|w| !w.is_empty())
-                .map(|w| String::from_utf8_lossy(w).into_owned())
-                .collect()
-        })
-        .unwrap_or_default()
 }

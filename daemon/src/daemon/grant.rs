@@ -175,17 +175,8 @@ impl Daemon {
         config: &crate::config::Config,
     ) -> Result<Resolution, LeaseError> {
         let defaults = &config.defaults;
-        if !scope.commands.is_empty() && !command_allowed(&scope.commands, &ask.argv) {
-            return Err(LeaseError::CommandNotAllowed {
-                command: sec_proto::shell_words(&ask.argv),
-                allowed: scope
-                    .commands
-                    .iter()
-                    .map(|r| format!("`{}`", r.join(" ")))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                scope: scope.dir.clone(),
-            });
+        if let Some(error) = commands_refusal(scope, &ask.argv) {
+            return Err(error);
         }
         // `confirm` belongs to the secret: a reference protected in any scope of the user's
         // config (or whose protection was dropped and not yet accepted) is asked for
@@ -324,6 +315,23 @@ fn references_of(scope: &Scope, names: &[String]) -> Vec<crate::store::vault::Re
             _ => None,
         })
         .collect()
+}
+
+/// The refusal of `argv` by the scope's `commands` rules, if they refuse it.
+pub fn commands_refusal(scope: &Scope, argv: &[String]) -> Option<LeaseError> {
+    if scope.commands.is_empty() || command_allowed(&scope.commands, argv) {
+        return None;
+    }
+    Some(LeaseError::CommandNotAllowed {
+        command: sec_proto::shell_words(argv),
+        allowed: scope
+            .commands
+            .iter()
+            .map(|r| format!("`{}`", r.join(" ")))
+            .collect::<Vec<_>>()
+            .join(", "),
+        scope: scope.dir.clone(),
+    })
 }
 
 /// Whether `argv` starts with one of the rules. A rule's first word without a slash matches

@@ -346,7 +346,11 @@ impl Daemon {
         } else {
             Vec::new()
         };
-        self.sync_hook_files();
+        // A grant served from the cache changes no marker: `sec exec`'s warm path does no
+        // marker I/O (housekeeping catches literal-only scopes within a second).
+        if batch.looked_up {
+            self.sync_hook_files();
+        }
         Ok(Resolution {
             vars,
             minted: batch.minted,
@@ -386,6 +390,7 @@ impl Daemon {
         };
         match source {
             Source::Vault => {
+                batch.looked_up = true;
                 tracing::info!(reference = %reference, elapsed = ?started.elapsed(), "looked up in the vault")
             }
             Source::Cache => {

@@ -172,10 +172,18 @@ impl Agent<UnixListener> for LeaseAgent {
 /// command's tree stay below it). Not the `SEC_LEASE` marker: any process of the user can
 /// put that in its own environment, and lease ids are in `sec status`.
 fn in_lease(context: &LeaseContext, pid: i32) -> bool {
-    let roots: Vec<procs::Proc> = context.holder.into_iter().collect();
-    procs::find(&context.lease, &roots, None, false)
-        .iter()
-        .any(|p| p.pid == pid)
+    let Some(holder) = context.holder.filter(procs::Proc::alive) else {
+        return false;
+    };
+    // Up the parent chain (a pid's parent started before it, so the chain ends).
+    let mut current = procs::parent(pid);
+    while let Some(p) = current {
+        if p == holder.pid {
+            return true;
+        }
+        current = procs::parent(p);
+    }
+    false
 }
 
 struct LeaseSession {

@@ -47,6 +47,24 @@ fn stat(pid: i32) -> Option<(i32, u64)> {
     Some((fields.get(1)?.parse().ok()?, fields.get(19)?.parse().ok()?))
 }
 
+/// The parent of `pid` (`None` for init, the kernel's threads, or a process that is gone).
+pub fn parent(pid: i32) -> Option<i32> {
+    stat(pid).map(|(ppid, _)| ppid).filter(|p| *p > 1)
+}
+
+/// The argv of `pid`, as `/proc/PID/cmdline` gives it (empty when it is gone).
+pub fn cmdline(pid: i32) -> Vec<String> {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|bytes| {
+            bytes
+                .split(|b| *b == 0)
+                .filter(|w| !w.is_empty())
+                .map(|w| String::from_utf8_lossy(w).into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn carries_marker(pid: i32, marker: &[u8]) -> bool {
     std::fs::read(format!("/proc/{pid}/environ"))
         .is_ok_and(|env| env.split(|&b| b == 0).any(|entry| entry == marker))

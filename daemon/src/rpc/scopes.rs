@@ -58,14 +58,7 @@ impl Service {
             info.git = scope
                 .git
                 .iter()
-                .map(|g| {
-                    let target = if g.path.is_empty() {
-                        g.host.clone()
-                    } else {
-                        format!("{}/{}", g.host, g.path)
-                    };
-                    format!("{target} {} {}", g.username, g.secret)
-                })
+                .map(|g| format!("{} {} {}", g.target(), g.username, g.secret))
                 .collect();
         }
         info

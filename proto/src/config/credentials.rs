@@ -28,6 +28,15 @@ pub struct GitCredential {
 }
 
 impl GitCredential {
+    /// `HOST` or `HOST/PATH`, as config.toml names the entry.
+    pub fn target(&self) -> String {
+        if self.path.is_empty() {
+            self.host.clone()
+        } else {
+            format!("{}/{}", self.host, self.path)
+        }
+    }
+
     /// Whether this entry covers `host` and `path` (git's `path=`, without a leading `/`).
     pub fn covers(&self, host: &str, path: &str) -> bool {
         if !self.host.eq_ignore_ascii_case(host) {

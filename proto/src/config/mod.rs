@@ -670,7 +670,7 @@ fn duration_or(raw: Option<&Spanned<String>>, default: Duration) -> Result<Durat
 }
 
 /// Whether `program` names something to run: an existing path, or a name on PATH.
-fn program_exists(program: &str) -> bool {
+pub fn program_exists(program: &str) -> bool {
     if program.contains('/') {
         return Path::new(program).is_file();
     }

@@ -187,7 +187,7 @@ impl Engine {
     /// (asked to live [`VaultSettings::lease_ttl`], renewed by secd while the command runs).
     pub async fn read(&self, reference: &VaultRef, vaults: &Vaults) -> Result<Read, VaultError> {
         let mount = self.mount_of(&reference.path, vaults).await;
-        let api = api_path(&reference.path, mount.as_ref(), "data");
+        let api = api_path(&reference.path, mount.as_ref());
         let reply = self
             .authed(Method::GET, &api, None, reference, vaults)
             .await?;
@@ -279,7 +279,7 @@ impl Engine {
                     .await;
             }
         }
-        let api = api_path(&reference.path, Some(&mount), "data");
+        let api = api_path(&reference.path, Some(&mount));
         let reply = self
             .authed(Method::DELETE, &api, None, reference, vaults)
             .await?;
@@ -309,7 +309,7 @@ impl Engine {
                 hint: "sec writes and deletes only KV v1 and v2 entries; use `bao write` for other engines",
             });
         };
-        let api = api_path(&reference.path, Some(&mount), "data");
+        let api = api_path(&reference.path, Some(&mount));
         let reply = self
             .authed(Method::GET, &api, None, reference, vaults)
             .await?;
@@ -343,7 +343,7 @@ impl Engine {
         version: Option<u64>,
         vaults: &Vaults,
     ) -> Result<(), VaultError> {
-        let api = api_path(&reference.path, Some(mount), "data");
+        let api = api_path(&reference.path, Some(mount));
         let body = match version {
             Some(cas) => json!({ "options": { "cas": cas }, "data": data }),
             None => Json::Object(data),
@@ -728,14 +728,14 @@ impl Engine {
 }
 
 /// The API path of a logical path: `MOUNT/data/REST` in a KV v2 mount.
-fn api_path(path: &str, mount: Option<&Mount>, kv2_part: &str) -> String {
+fn api_path(path: &str, mount: Option<&Mount>) -> String {
     match mount {
         Some(Mount {
             path: mount,
             kind: MountKind::KvV2,
         }) => {
             let rest = path.strip_prefix(mount.as_str()).unwrap_or("");
-            format!("{mount}{kv2_part}/{rest}")
+            format!("{mount}data/{rest}")
         }
         _ => path.to_string(),
     }
@@ -818,19 +818,10 @@ mod tests {
             path: "kv/".into(),
             kind: MountKind::KvV1,
         };
-        assert_eq!(
-            api_path("secret/pypi", Some(&kv2), "data"),
-            "secret/data/pypi"
-        );
-        assert_eq!(
-            api_path("secret/a/b", Some(&kv2), "data"),
-            "secret/data/a/b"
-        );
-        assert_eq!(api_path("kv/pypi", Some(&kv1), "data"), "kv/pypi");
-        assert_eq!(
-            api_path("database/creds/app", None, "data"),
-            "database/creds/app"
-        );
+        assert_eq!(api_path("secret/pypi", Some(&kv2)), "secret/data/pypi");
+        assert_eq!(api_path("secret/a/b", Some(&kv2)), "secret/data/a/b");
+        assert_eq!(api_path("kv/pypi", Some(&kv1)), "kv/pypi");
+        assert_eq!(api_path("database/creds/app", None), "database/creds/app");
     }
 
     #[test]
