@@ -174,6 +174,12 @@ impl Reference {
     pub fn runs_program(&self) -> bool {
         matches!(self, Reference::Command(_))
     }
+
+    /// Whether sec can only read this store (`op read`, a `cmd:` program): `sec set` and
+    /// `sec rm` are refused for it.
+    pub fn read_only(&self) -> bool {
+        matches!(self, Reference::OnePassword(_) | Reference::Command(_))
+    }
 }
 
 impl fmt::Display for Reference {
@@ -448,6 +454,9 @@ mod tests {
             })
         );
         assert_eq!(r.to_string(), "vault:secret/pypi#token");
+        assert!(!r.read_only());
+        assert!(Reference::parse("op://V/i/f").unwrap().read_only());
+        assert!(Reference::parse("cmd:true").unwrap().read_only());
         let whole = Reference::parse("vault:database/creds/app").unwrap();
         assert_eq!(whole.to_string(), "vault:database/creds/app");
         for bad in [

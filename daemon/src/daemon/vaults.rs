@@ -19,8 +19,7 @@ impl Daemon {
         keep_existing: bool,
     ) -> Result<bool, VaultError> {
         // Read-only stores refuse below; asking them first would run `op` or a `cmd:`.
-        let writable = !matches!(reference, Reference::OnePassword(_) | Reference::Command(_));
-        let replaced = writable && self.vaults.get(reference).await.is_ok();
+        let replaced = !reference.read_only() && self.vaults.get(reference).await.is_ok();
         if replaced && keep_existing {
             return Err(VaultError::Exists {
                 reference: reference.to_string(),
