@@ -135,7 +135,9 @@ fn relay(mut from: std::fs::File, to: impl Write + Send + 'static, masker: Maske
 
 /// A command prepared to run masked, and the relays to start once it runs.
 pub struct Masked {
-    relays: Vec<std::thread::JoinHandle<()>>,
+    /// How many relays run, and where each says it is done (all output shown).
+    relays: usize,
+    done: (std::sync::mpsc::Sender<()>, std::sync::mpsc::Receiver<()>),
     /// The user's terminal settings, put back when the command is done.
     terminal: Option<(OwnedFd, nix::sys::termios::Termios)>,
     master: Option<OwnedFd>,
@@ -149,7 +151,8 @@ impl Masked {
         if !nix::unistd::isatty(stdout.as_fd()).unwrap_or(false) {
             command.stdout(Stdio::piped()).stderr(Stdio::piped());
             return Ok(Masked {
-                relays: Vec::new(),
+                relays: 0,
+                done: std::sync::mpsc::channel(),
                 terminal: None,
                 master: None,
             });
@@ -174,7 +177,8 @@ impl Masked {
             });
         }
         Ok(Masked {
-            relays: Vec::new(),
+            relays: 0,
+            done: std::sync::mpsc::channel(),
             terminal: None,
             master: Some(pty.master),
         })
@@ -236,8 +240,12 @@ impl Masked {
     fn relay(&mut self, from: OwnedFd, to: impl Write + Send + 'static, values: &[&[u8]]) {
         let masker = Masker::new(values.iter().copied());
         let from = std::fs::File::from(from);
-        self.relays
-            .push(std::thread::spawn(move || relay(from, to, masker)));
+        let done = self.done.0.clone();
+        self.relays += 1;
+        std::thread::spawn(move || {
+            relay(from, to, masker);
+            let _ = done.send(());
+        });
     }
 
     /// Waits until everything the command wrote is shown, and gives the terminal back.
@@ -245,12 +253,10 @@ impl Masked {
     /// after [`DRAIN_LIMIT`].
     pub fn finish(mut self) {
         let deadline = std::time::Instant::now() + DRAIN_LIMIT;
-        for relay in self.relays.drain(..) {
-            while !relay.is_finished() && std::time::Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            if relay.is_finished() {
-                let _ = relay.join();
+        for _ in 0..self.relays {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if self.done.1.recv_timeout(left).is_err() {
+                break;
             }
         }
         self.restore();
