@@ -132,12 +132,11 @@ fn the_project_is_writable_and_nothing_written_to_the_home_persists() {
     plant_credentials(&world);
     let toolchain = world.home.join(".local/bin");
     std::fs::create_dir_all(&toolchain).unwrap();
-    std::fs::write(
-        toolchain.join("hello"),
+    sec_tests::write_file_with_mode(
+        &toolchain.join("hello"),
         "#!/bin/sh\necho hello from the toolchain\n",
-    )
-    .unwrap();
-    sec_tests::chmod(&toolchain.join("hello"), 0o755);
+        0o755,
+    );
     let out = shielded(
         &world,
         &[],

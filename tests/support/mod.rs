@@ -154,9 +154,40 @@ pub fn token_canary() -> String {
 /// Writes `text` to `path` and sets its mode.
 pub fn write_file_with_mode(path: &Path, text: &str, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::write(path, text).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+    if mode & 0o111 != 0 {
+        write_through_child(path, text);
+    } else {
+        std::fs::write(path, text)
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+    }
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
         .unwrap_or_else(|e| panic!("cannot chmod {}: {e}", path.display()));
+}
+
+/// Writes a file that will be executed through a `sh` child, so that this
+/// process never holds a write descriptor to it: a child that another test
+/// thread forks meanwhile would inherit that descriptor until its exec, and
+/// running the file then fails with ETXTBSY ("Text file busy").
+fn write_through_child(path: &Path, text: &str) {
+    use std::io::Write;
+    let mut child = std::process::Command::new("sh")
+        .args(["-c", "cat > \"$1\"", "sh"])
+        .arg(path)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start sh to write {}: {e}", path.display()));
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(
+        status.success(),
+        "cannot write {}: sh said {status}",
+        path.display()
+    );
 }
 
 /// Sets a path's mode.

@@ -120,8 +120,17 @@ mod tests {
 
     fn script(dir: &std::path::Path, body: &str) -> String {
         use std::os::unix::fs::PermissionsExt;
+        // Written by a child process, never through a descriptor of this
+        // one: a child forked meanwhile by another test thread would hold
+        // it until its exec and running the script would fail (ETXTBSY).
         let path = dir.join("askpass");
-        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        let status = std::process::Command::new("sh")
+            .args(["-c", "printf '#!/bin/sh\\n%s\\n' \"$2\" > \"$1\"", "sh"])
+            .arg(&path)
+            .arg(body)
+            .status()
+            .unwrap();
+        assert!(status.success());
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
         path.display().to_string()
     }
