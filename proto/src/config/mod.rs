@@ -147,6 +147,9 @@ pub struct Scope {
     pub ssh_keys: Vec<SshKey>,
     /// `[scope.git]`: what `sec git-credential` answers, by host; config.toml only.
     pub git: Vec<GitCredential>,
+    /// Variables (also in `env`) the command gets as a placeholder; the lease's HTTPS
+    /// broker puts their value into the requests their rules allow.
+    pub brokered: BTreeMap<String, Brokered>,
 }
 
 /// What happens to a running child when its lease is revoked.
@@ -296,6 +299,7 @@ impl Config {
                 default_max,
                 default_on_leave,
                 Origin::UserConfig,
+                home,
             )
             .map_err(located)?;
             if let Some(first) = scopes.iter().position(|s| s.dir == scope.dir) {
@@ -409,6 +413,7 @@ impl Config {
             self.defaults.max_ttl,
             self.defaults.on_leave,
             Origin::Repository,
+            Path::new("/"),
         )
         .map_err(located)?;
         scope.ttl = scope.ttl.min(self.defaults.ttl);
@@ -433,6 +438,7 @@ fn build_scope(
     default_max: Duration,
     default_on_leave: OnLeave,
     origin: Origin,
+    home: &Path,
 ) -> Result<Scope, Located> {
     let ttl = duration_or(raw.ttl.as_ref(), default_ttl)?;
     let max_ttl = duration_or(raw.max_ttl.as_ref(), default_max)?;
@@ -463,6 +469,7 @@ fn build_scope(
     let mut env = BTreeMap::new();
     let mut confirm = BTreeSet::new();
     let mut files = BTreeMap::new();
+    let mut brokered = BTreeMap::new();
     for (name, value) in raw.env {
         if looks_like_token(&name) {
             return Err(Located::new(
@@ -488,6 +495,29 @@ fn build_scope(
         }
         if parsed.confirm || raw.confirm == Some(true) {
             confirm.insert(name.clone());
+        }
+        if let Some(rules) = &parsed.broker {
+            let why = match (&parsed.value, &parsed.file) {
+                (Value::Literal(_), _) => Some("brokering a literal protects nothing; broker a `secret`"),
+                (_, Some(_)) => Some("a brokered variable is a placeholder in the environment, not a file; remove `as = \"file\"`"),
+                _ => None,
+            };
+            if let Some(why) = why {
+                return Err(Located::new(value.span(), why));
+            }
+            let rules = broker::rules(rules, value.span(), origin == Origin::Repository, home)?;
+            brokered.insert(
+                name.clone(),
+                Brokered {
+                    shape: parsed.shape.clone(),
+                    rules,
+                },
+            );
+        } else if parsed.shape.is_some() {
+            return Err(Located::new(
+                value.span(),
+                "`shape` is the placeholder's for a brokered variable; it needs `broker`",
+            ));
         }
         if let Some(file_name) = parsed.file {
             files.insert(name.clone(), file_name);
@@ -544,6 +574,7 @@ fn build_scope(
         commands,
         files,
         env,
+        brokered,
     })
 }
 
@@ -590,6 +621,8 @@ fn parse_value(value: &Spanned<toml::Value>, var: &str) -> Result<ParsedVar, Loc
                 value: reference(s)?,
                 confirm: false,
                 file: None,
+                broker: None,
+                shape: None,
             });
         }
         toml::Value::Table(table) => table,
@@ -603,7 +636,7 @@ fn parse_value(value: &Spanned<toml::Value>, var: &str) -> Result<ParsedVar, Loc
             ));
         }
     };
-    let shape = "a table value is `{ value = \"...\" }` (a literal) or `{ secret = \"SCHEME:REST\" }`, optionally with `as = \"file\"`, `name = \"...\"` and (for a secret) `confirm = true`";
+    let shape = "a table value is `{ value = \"...\" }` (a literal) or `{ secret = \"SCHEME:REST\" }`, optionally with `as = \"file\"`, `name = \"...\"` and (for a secret) `confirm = true` or `broker = { host = \"...\" }`";
     let raw: RawVarTable =
         toml::Value::Table(table.clone())
             .try_into()
@@ -638,10 +671,18 @@ fn parse_value(value: &Spanned<toml::Value>, var: &str) -> Result<ParsedVar, Loc
         (_, Some(_)) => return Err(Located::new(span, "`name` needs `as = \"file\"`")),
         (_, None) => None,
     };
+    let shape = raw
+        .shape
+        .as_deref()
+        .map(broker::shape)
+        .transpose()
+        .map_err(|e| Located::new(span.clone(), e))?;
     Ok(ParsedVar {
         value,
         confirm: raw.confirm.unwrap_or(false),
         file,
+        broker: raw.broker,
+        shape,
     })
 }
 
@@ -690,6 +731,7 @@ pub fn toml_string(text: &str) -> String {
     toml::Value::String(text.to_owned()).to_string()
 }
 
+mod broker;
 mod credentials;
 mod errors;
 mod raw;
@@ -697,6 +739,7 @@ mod shield;
 mod vault;
 
 pub use crate::paths::{canonical_or_normal, valid_file_name};
+pub use broker::{BrokerRule, Brokered, HostPattern, Inject};
 pub use credentials::{GitCredential, SshKey};
 use errors::{line_column, position_error, safe_toml_message, toml_error};
 use raw::*;

@@ -88,6 +88,9 @@ pub(super) struct RawVarTable {
     #[serde(rename = "as")]
     pub(super) delivery: Option<Delivery>,
     pub(super) name: Option<String>,
+    /// The rules of a brokered secret (`config::broker`).
+    pub(super) broker: Option<toml::Value>,
+    pub(super) shape: Option<String>,
 }
 
 #[derive(Deserialize, PartialEq, Eq)]
@@ -103,6 +106,8 @@ pub(super) struct ParsedVar {
     pub(super) confirm: bool,
     /// `Some(file name)` for `as = "file"`.
     pub(super) file: Option<String>,
+    pub(super) broker: Option<toml::Value>,
+    pub(super) shape: Option<String>,
 }
 
 /// A mistake found after TOML parsing, located by its byte span.
