@@ -27,6 +27,10 @@ pub enum Event {
     Delete,
     /// A lease ended: its command exited (or never started), and what it left behind went.
     End,
+    /// A lease's HTTPS broker put a brokered variable's value into a request a rule allows.
+    Broker,
+    /// A lease's HTTPS broker refused a request or a tunnel (no rule allows it).
+    BrokerRefuse,
 }
 
 /// One line of the log. Empty fields are left out.
@@ -52,6 +56,9 @@ pub struct Record {
     pub engine_leases: Vec<String>,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub reason: String,
+    /// The broker rule that allowed a request (`POST upload.pypi.org/legacy/`).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub rule: String,
 }
 
 /// A whole line: when, what, and the record.

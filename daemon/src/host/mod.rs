@@ -5,6 +5,7 @@ pub mod hardening;
 pub mod memory;
 pub mod peer;
 pub mod state_file;
+pub mod tls;
 
 /// Seconds since the epoch, for records and replies (0 for a time before it).
 pub fn unix_time(t: std::time::SystemTime) -> i64 {

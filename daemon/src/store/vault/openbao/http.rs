@@ -295,38 +295,8 @@ where
 
 /// TLS with the CA in `ca_cert` (PEM), or the system's roots.
 fn tls_connector(ca_cert: Option<&std::path::Path>) -> Result<tokio_rustls::TlsConnector, String> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    match ca_cert {
-        Some(path) => {
-            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-                .and_then(|certs| certs.collect())
-                .map_err(|e| format!("cannot read ca_cert {}: {e}", path.display()))?;
-            if certs.is_empty() {
-                return Err(format!(
-                    "ca_cert {} holds no PEM certificate",
-                    path.display()
-                ));
-            }
-            for cert in certs {
-                roots
-                    .add(cert)
-                    .map_err(|e| format!("ca_cert {}: {e}", path.display()))?;
-            }
-        }
-        None => {
-            for cert in rustls_native_certs::load_native_certs().certs {
-                let _ = roots.add(cert);
-            }
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS setup failed: {e}"))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let roots = crate::host::tls::roots(ca_cert.is_none(), ca_cert.as_slice())?;
+    let config = crate::host::tls::client_config(roots, &[])?;
     Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
 }
 
