@@ -374,7 +374,7 @@ async fn destination(
 }
 
 /// Loopback, private (RFC 1918, fc00::/7), link-local, unspecified, "this network" or CGNAT.
-fn internal(ip: IpAddr) -> bool {
+pub(super) fn internal(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
             let [a, b, ..] = v4.octets();
