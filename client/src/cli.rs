@@ -152,6 +152,10 @@ pub enum Command {
         /// get, store or erase (git passes it).
         action: String,
     },
+    /// `sec shield`'s helper that holds a brokered lease and carries the command's
+    /// connections to the broker (see client/src/shield/broker.rs).
+    #[command(hide = true, name = "shield-link")]
+    ShieldLink,
     /// What the shell hook runs when the directory changed (prompts, then prints shell code).
     #[command(hide = true)]
     HookEvent {

@@ -24,6 +24,36 @@ pub const EXIT_NOT_FOUND: u8 = 127;
 /// How long a child has between SIGTERM and SIGKILL when its lease is revoked.
 const TERMINATE_GRACE: Duration = Duration::from_secs(5);
 
+/// Asks secd for a lease (opening the local vault first when that is what stands in the
+/// way) and waits for its grant; the stream then carries what happens to the lease.
+pub async fn request_lease(
+    client: &mut daemon_conn::Client,
+    request: LeaseRequest,
+) -> Result<(pb::Grant, tonic::Streaming<pb::LeaseEvent>), Failure> {
+    let mut events = match client.lease(request.clone()).await {
+        Err(status) if passphrase::opened_after(client, &status).await? => {
+            client.lease(request).await
+        }
+        other => other,
+    }
+    .map_err(Failure::from_status)?
+    .into_inner();
+    let grant = match events.message().await.map_err(Failure::from_status)? {
+        Some(event) => match event.event {
+            Some(lease_event::Event::Grant(grant)) => grant,
+            Some(lease_event::Event::Revoked(revoked)) => {
+                return Err(Failure::new(format!(
+                    "the lease was refused: {}",
+                    revoked.reason
+                )));
+            }
+            None => return Err(Failure::new("secd sent an empty lease event")),
+        },
+        None => return Err(Failure::new("secd closed the lease before granting it")),
+    };
+    Ok((grant, events))
+}
+
 pub async fn run(
     argv: Vec<String>,
     only: Vec<String>,
@@ -53,28 +83,9 @@ pub async fn run(
         argv: argv.clone(),
         cwd: cwd.display().to_string(),
         only,
+        shield: false,
     };
-    let mut events = match client.lease(request.clone()).await {
-        Err(status) if passphrase::opened_after(&mut client, &status).await? => {
-            client.lease(request).await
-        }
-        other => other,
-    }
-    .map_err(Failure::from_status)?
-    .into_inner();
-    let grant = match events.message().await.map_err(Failure::from_status)? {
-        Some(event) => match event.event {
-            Some(lease_event::Event::Grant(grant)) => grant,
-            Some(lease_event::Event::Revoked(revoked)) => {
-                return Err(Failure::new(format!(
-                    "the lease was refused: {}",
-                    revoked.reason
-                )));
-            }
-            None => return Err(Failure::new("secd sent an empty lease event")),
-        },
-        None => return Err(Failure::new("secd closed the lease before granting it")),
-    };
+    let (grant, mut events) = request_lease(&mut client, request).await?;
     warn_config(&grant.config_error);
     if !grant.notice.is_empty() {
         eprintln!("sec: {}", grant.notice);

@@ -48,6 +48,7 @@ fn main() -> ExitCode {
             | Command::Passwd { .. }
             | Command::HookEvent { .. }
             | Command::GitCredential { .. }
+            | Command::ShieldLink
     );
     if let Err(failure) = hardening::protect(sees_secrets) {
         return finish(Err(failure), is_exec);
@@ -71,6 +72,10 @@ fn main() -> ExitCode {
                 argv,
             } => exec::run(argv, only, dir, mask).await,
             Command::Shield(_) => unreachable!("the shield runs without the runtime"),
+            #[cfg(target_os = "linux")]
+            Command::ShieldLink => shield::broker::serve_link().await,
+            #[cfg(not(target_os = "linux"))]
+            Command::ShieldLink => Err(report::Failure::new("sec shield needs Linux")),
             Command::Ls {
                 local: true,
                 json,

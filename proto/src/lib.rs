@@ -26,7 +26,8 @@ pub const LEASE_MARKER: &str = "SEC_LEASE";
 
 /// Bumped whenever a change to `sec.proto` would make an older peer misunderstand a newer
 /// one. Client and daemon compare it in `Hello`; on a mismatch the client restarts the daemon.
-pub const PROTOCOL: u32 = 3;
+// 4: `LeaseRequest.shield` (an older daemon would ignore it and hand a shield real values).
+pub const PROTOCOL: u32 = 4;
 
 /// The version of the sec workspace, reported by both binaries.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

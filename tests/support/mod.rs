@@ -7,6 +7,7 @@
 
 mod askpass;
 mod git_http;
+mod https_echo;
 mod op;
 mod openbao;
 mod output;
@@ -17,6 +18,7 @@ mod secret_service;
 pub mod shell;
 pub mod shield;
 mod sshd;
+mod tls;
 mod world;
 
 use std::path::{Path, PathBuf};
@@ -25,6 +27,7 @@ use std::time::{Duration, Instant};
 
 pub use askpass::Askpass;
 pub use git_http::GitHttp;
+pub use https_echo::{HttpsEcho, SeenRequest};
 pub use op::OpStandin;
 pub use openbao::{DEV_ROOT_TOKEN, OpenBao, RaftCluster};
 pub use output::{Output, wait_output};
@@ -35,6 +38,7 @@ pub use procs::{
 };
 pub use python::{DEMO_DIST, PackageIndex, Venv, build_demo_wheel};
 pub use sshd::{Sshd, fingerprint};
+pub use tls::{TestCa, TlsFront};
 pub use world::World;
 
 /// How long the fixtures wait for a condition (a socket, a file, a process) before giving up.

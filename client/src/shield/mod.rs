@@ -12,6 +12,8 @@
 //! `sec shield` says which part and exits 125 without running the command.
 
 #[cfg(target_os = "linux")]
+pub mod broker;
+#[cfg(target_os = "linux")]
 mod env;
 #[cfg(target_os = "linux")]
 mod host;
@@ -32,7 +34,7 @@ use std::path::PathBuf;
 
 use crate::report::Failure;
 #[cfg(target_os = "linux")]
-use sec_proto::config::{Config, ShieldSettings};
+use sec_proto::config::Config;
 
 #[cfg(target_os = "linux")]
 use layout::{Guarded, Layout};
@@ -44,6 +46,14 @@ pub struct ShieldArgs {
     /// A fresh network namespace with only the loopback interface.
     #[arg(long)]
     pub no_network: bool,
+    /// Take the scope's brokered variables even if config.toml's scope for this directory
+    /// brokers none (a repository's .sec.toml may): the command gets their placeholders and
+    /// no network but the lease's HTTPS broker.
+    #[arg(long, conflicts_with = "no_broker")]
+    pub broker: bool,
+    /// Run without the scope's brokered variables (and without the broker's network rule).
+    #[arg(long)]
+    pub no_broker: bool,
     /// Show this path read-only (repeatable).
     #[arg(long, value_name = "PATH")]
     pub allow: Vec<PathBuf>,
@@ -84,7 +94,13 @@ pub fn run(args: ShieldArgs) -> Result<u8, Failure> {
         .ok_or_else(|| Failure::new("cannot tell your home directory; set HOME"))?;
     // The user's settings, read here (not asked of secd, which need not run for this): a
     // config that cannot be read is a refusal, never a shield with less than it asks for.
-    let settings = shield_settings(&home)?;
+    let config = shield_config(&home)?;
+    let brokered = args.broker
+        || (!args.no_broker
+            && config
+                .scope_for(&cwd)
+                .is_some_and(|scope| !scope.brokered.is_empty()));
+    let settings = config.shield;
     let env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
     let keep_env: Vec<String> = settings
         .keep_env
@@ -121,19 +137,39 @@ pub fn run(args: ShieldArgs) -> Result<u8, Failure> {
         }
     }
     if args.show {
-        print!("{}", describe(&layout, &env_plan, &args));
+        print!("{}", describe(&layout, &env_plan, &args, brokered));
         return Ok(0);
     }
-    run_shielded(&args, &layout, env_plan.kept)
+    let mut layout = layout;
+    let link = if brokered {
+        let (link, leased) = broker::Link::start(&args.argv).map_err(|f| {
+            Failure::new(format!(
+                "{}. sec shield does not run the command without the broker it asks for (--no-broker runs it without the brokered variables). Nothing was run.",
+                f.message
+            ))
+        })?;
+        if let Some(dir) = &leased.files_dir {
+            layout.shown.push(layout::Shown {
+                source: dir.clone(),
+                target: PathBuf::from(broker::FILES_TARGET),
+                writable: false,
+                why: "the broker's CA for this lease",
+            });
+        }
+        Some((link, leased))
+    } else {
+        None
+    };
+    run_shielded(&args, &layout, env_plan.kept, link)
 }
 
-/// config.toml's `[shield]`; a config with a mistake anywhere is refused.
+/// config.toml (its `[shield]`, and whether the scope here brokers variables); a config
+/// with a mistake anywhere is refused.
 #[cfg(target_os = "linux")]
-fn shield_settings(home: &Path) -> Result<ShieldSettings, Failure> {
+fn shield_config(home: &Path) -> Result<Config, Failure> {
     let path = sec_proto::paths::config_file()
         .ok_or_else(|| Failure::new("cannot tell your config directory; set HOME"))?;
     Config::load(&path, home)
-        .map(|config| config.shield)
         .map_err(|e| {
             Failure::new(format!(
                 "{e}. sec shield does not run with less than your config asks for; fix config.toml and run it again. Nothing was run."
@@ -159,7 +195,7 @@ fn daemon_dirs() -> Vec<PathBuf> {
 
 /// What `--show` prints: the whole layout, one item a line, no values.
 #[cfg(target_os = "linux")]
-fn describe(layout: &Layout, env_plan: &env::EnvPlan, args: &ShieldArgs) -> String {
+fn describe(layout: &Layout, env_plan: &env::EnvPlan, args: &ShieldArgs, brokered: bool) -> String {
     let mut out = String::new();
     let mut line = |kind: &str, what: &dyn std::fmt::Display, why: &str| {
         out.push_str(&format!("{kind:<11} {what}{why}\n"));
@@ -238,7 +274,9 @@ fn describe(layout: &Layout, env_plan: &env::EnvPlan, args: &ShieldArgs) -> Stri
     for name in &env_plan.dropped {
         line("dropped", name, "");
     }
-    let network = if args.no_network {
+    let network = if brokered {
+        "only the lease's HTTPS broker (brokered variables get placeholders; --no-broker runs without them)"
+    } else if args.no_network {
         "loopback only"
     } else {
         "as outside"
@@ -272,6 +310,7 @@ fn run_shielded(
     args: &ShieldArgs,
     layout: &Layout,
     env: Vec<(OsString, OsString)>,
+    link: Option<(broker::Link, broker::Leased)>,
 ) -> Result<u8, Failure> {
     use std::io::Read;
     use std::os::fd::AsRawFd;
@@ -280,11 +319,13 @@ fn run_shielded(
 
     use crate::exec::{exit_code, spawn_failure};
 
-    let mut plan = sandbox::Plan::new(layout, args.no_network, args.keep_fd.clone())
+    // Brokered variables: no network but the way to the broker.
+    let no_network = args.no_network || link.is_some();
+    let mut plan = sandbox::Plan::new(layout, no_network, args.keep_fd.clone())
         .map_err(|e| Failure::new(format!("cannot prepare the shield: {e}")))?;
     if let Some(why) = refusal::unguarded_abstract_sockets(
         plan.has_landlock(),
-        args.no_network,
+        no_network,
         host::abstract_sockets_listen,
     ) {
         return Err(Failure::new(format!(
@@ -299,6 +340,10 @@ fn run_shielded(
         ))
     };
     sandbox::enter_namespaces(&plan).map_err(|step| refused(&step))?;
+    let brokered_env = match &link {
+        Some((link, leased)) => broker::inside_env(leased, link.listen_inside()?),
+        None => Vec::new(),
+    };
     let (status_read, status_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(|e| Failure::new(format!("cannot make a pipe: {e}")))?;
     plan.status_fd = status_write.as_raw_fd();
@@ -308,6 +353,11 @@ fn run_shielded(
         .env_clear()
         .envs(env)
         .env(crate::daemon_conn::SHIELD_MARKER, "1");
+    for (name, value) in &brokered_env {
+        use secrecy::ExposeSecret;
+        command.env(name, value.expose_secret());
+    }
+    drop(brokered_env);
     let mut init = match sandbox::spawn(command, plan) {
         Ok(init) => init,
         Err(error) => {
@@ -331,7 +381,9 @@ fn run_shielded(
         Ok(()) => ExitStatus::from_raw(i32::from_ne_bytes(status)),
         Err(_) => init_status,
     };
-    // Every process of the shield is gone now (its PID namespace ended with init).
+    // Every process of the shield is gone now (its PID namespace ended with init); so is
+    // the lease of its brokered variables.
+    drop(link);
     for moved in undo_plants(&layout.guarded) {
         eprintln!("sec: {moved}");
     }

@@ -764,7 +764,7 @@ const LOOPBACK_UP: [u8; 32] = {
 };
 
 /// Brings the loopback interface up through rtnetlink (no allocation, no ioctl).
-fn loopback_up() -> nix::Result<()> {
+pub fn loopback_up() -> nix::Result<()> {
     const NLMSG_ERROR: u16 = 2;
     let socket = socket(
         AddressFamily::Netlink,

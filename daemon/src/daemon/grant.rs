@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 use secrecy::SecretString;
 
 use crate::config::{Scope, Value};
+use crate::daemon::broker::LeaseFile;
 use crate::daemon::{Daemon, LeaseError, RepoView, Resolution, Resolved};
 use crate::lease::audit::{Event, Record};
 use crate::lease::confirm;
@@ -22,6 +23,8 @@ pub struct LeaseAsk {
     pub cwd: PathBuf,
     pub pid: u32,
     pub exe: String,
+    /// For `sec shield`: only the brokered variables, without the SSH agent.
+    pub shield: bool,
 }
 
 /// A decided lease: its record, the values, and what to tell the user.
@@ -76,7 +79,7 @@ impl Daemon {
                 max_lease: None,
             });
         };
-        let names = selected_names(&scope, &ask.only)?;
+        let names = selected_names(&scope, &ask.only, ask.shield)?;
         let references = references_of(&scope, &names);
         let audit_record = Record {
             scope: scope.dir.display().to_string(),
@@ -125,7 +128,8 @@ impl Daemon {
         let mut record = self.record(ask, Some(&scope), names, references);
         record.expires_at = scope.max_lease.map(|d| record.granted_at + d);
         let vars = match self
-            .deliver_files(&scope, &record.id, vars)
+            .start_broker(&scope, &record, vars)
+            .and_then(|(vars, ca_files)| self.deliver_files(&scope, &record.id, vars, &ca_files))
             .and_then(|mut vars| {
                 self.start_agent(ssh_keys, &record, &scope, &snapshot.config, &mut vars)
                     .map(|()| vars)
@@ -223,17 +227,20 @@ impl Daemon {
                 self.tripwires.accept(reference);
             }
         }
-        // The agent comes with the whole scope, not with `--only` names.
-        self.resolve_vars(scope, names, ask.only.is_empty()).await
+        // The agent comes with the whole scope, not with `--only` names, never into a shield.
+        self.resolve_vars(scope, names, ask.only.is_empty() && !ask.shield)
+            .await
     }
 
-    /// Writes the variables with `as = "file"` to the lease's files; those variables then
-    /// hold the file's path instead of the value.
+    /// Writes the variables with `as = "file"`, and `extra` files, to the lease's files;
+    /// those variables then hold the file's path instead of the value, and each of an extra
+    /// file's variables is added with its path.
     fn deliver_files(
         &self,
         scope: &Scope,
         lease: &str,
         vars: Vec<Resolved>,
+        extra: &[LeaseFile],
     ) -> Result<Vec<Resolved>, LeaseError> {
         let wanted: Vec<FileVar<'_>> = vars
             .iter()
@@ -245,6 +252,11 @@ impl Daemon {
                     value: &v.value,
                 })
             })
+            .chain(extra.iter().map(|file| FileVar {
+                var: file.file_name,
+                file_name: file.file_name,
+                value: &file.content,
+            }))
             .collect();
         if wanted.is_empty() {
             return Ok(vars);
@@ -253,16 +265,30 @@ impl Daemon {
             .files
             .create(lease, &wanted)
             .map_err(LeaseError::Files)?;
-        Ok(vars
+        let path_of = |name: &str| {
+            paths
+                .iter()
+                .find(|(var, _)| var == name)
+                .map(|(_, path)| SecretString::from(path.display().to_string()))
+        };
+        let mut vars: Vec<Resolved> = vars
             .into_iter()
-            .map(|v| match paths.iter().find(|(name, _)| *name == v.name) {
-                Some((_, path)) => Resolved {
+            .map(|v| match path_of(&v.name) {
+                Some(path) => Resolved {
                     name: v.name,
-                    value: SecretString::from(path.display().to_string()),
+                    value: path,
                 },
                 None => v,
             })
-            .collect())
+            .collect();
+        for file in extra {
+            let path = path_of(file.file_name).unwrap_or_default();
+            vars.extend(file.vars.iter().map(|name| Resolved {
+                name: name.clone(),
+                value: path.clone(),
+            }));
+        }
+        Ok(vars)
     }
 
     fn record(
@@ -291,20 +317,28 @@ impl Daemon {
     }
 }
 
-/// The variables a lease hands out: all of the scope's, or those `--only` names.
-fn selected_names(scope: &Scope, only: &[String]) -> Result<Vec<String>, LeaseError> {
+/// The variables a lease hands out: all of the scope's, or those `--only` names; into a
+/// shield only brokered ones (the command gets no value, only a placeholder).
+fn selected_names(scope: &Scope, only: &[String], shield: bool) -> Result<Vec<String>, LeaseError> {
     if let Some(unknown) = only.iter().find(|n| !scope.env.contains_key(*n)) {
         return Err(LeaseError::UnknownName {
             name: unknown.clone(),
             scope: scope.dir.clone(),
         });
     }
-    Ok(scope
+    let names: Vec<String> = scope
         .env
         .keys()
         .filter(|n| only.is_empty() || only.contains(n))
+        .filter(|n| !shield || scope.brokered.contains_key(*n))
         .cloned()
-        .collect())
+        .collect();
+    if shield && names.is_empty() {
+        return Err(LeaseError::NothingBrokered {
+            scope: scope.dir.clone(),
+        });
+    }
+    Ok(names)
 }
 
 fn references_of(scope: &Scope, names: &[String]) -> Vec<crate::store::vault::Reference> {

@@ -2,6 +2,7 @@
 //! config, secrets from the cache or the vaults, leases.
 
 mod agent;
+mod broker;
 pub mod engine;
 pub mod git;
 pub mod grant;
@@ -44,6 +45,8 @@ pub struct Daemon {
     pub audit: Arc<AuditLog>,
     /// The SSH agents of live leases.
     pub agents: crate::lease::agent::Agents,
+    /// The HTTPS brokers of live leases with brokered variables.
+    pub brokers: crate::lease::broker::Brokers,
     /// Policy changes the user may not have made (see `tripwire`).
     pub tripwires: Tripwires,
     pub files: LeaseFiles,
@@ -142,6 +145,13 @@ pub enum LeaseError {
     SshKey { reference: String, reason: String },
     #[error("cannot start the lease's SSH agent ({0}); nothing was handed out")]
     Agent(std::io::Error),
+    #[error("cannot start the lease's HTTPS broker ({0}); nothing was handed out")]
+    Broker(std::io::Error),
+    #[error(
+        "the scope for {} brokers no variable, so sec shield has nothing to hand its command; `broker = ...` on a secret in [scope.env] does (see docs/broker.md)",
+        scope.display()
+    )]
+    NothingBrokered { scope: PathBuf },
     #[error("cannot write the audit log {} ({source}); nothing was handed out", path.display())]
     Audit {
         path: PathBuf,
@@ -182,6 +192,7 @@ impl Daemon {
             config,
             audit: Arc::new(audit),
             agents: crate::lease::agent::Agents::new(&runtime_dir),
+            brokers: crate::lease::broker::Brokers::new(),
             hook_files: hook_map::HookFiles::new(&runtime_dir),
             files,
             local,
@@ -508,6 +519,7 @@ impl Daemon {
     pub fn lease_gone(&self, id: &str, reason: &str) {
         self.files.remove(id);
         self.agents.stop(id);
+        self.brokers.stop(id);
         self.release_engine_leases(id, reason);
     }
 

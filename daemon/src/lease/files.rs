@@ -36,7 +36,8 @@ impl LeaseFiles {
         self.root.parent().unwrap_or(&self.root)
     }
 
-    fn lease_dir(&self, lease: &str) -> PathBuf {
+    /// Where the files of `lease` are (whether it has any or not).
+    pub fn lease_dir(&self, lease: &str) -> PathBuf {
         self.root.join(lease)
     }
 

@@ -70,6 +70,7 @@ fn request(rng: &mut Rng) -> Vec<u8> {
         4 => pb::LeaseRequest {
             argv: texts(rng),
             cwd: text(rng),
+            shield: rng.next_u64().is_multiple_of(2),
             only: texts(rng),
         }
         .encode_to_vec(),

@@ -20,6 +20,7 @@ pub(super) async fn lease(
     let ask = LeaseAsk {
         argv: request.argv,
         only: request.only,
+        shield: request.shield,
         cwd,
         pid: peer.pid.unwrap_or_default() as u32,
         exe: peer::caller_exe(peer.pid)
@@ -53,6 +54,10 @@ pub(super) async fn lease(
         config_error: granted.config_error,
         notice: granted.notice,
         mask: granted.mask,
+        files_dir: Some(service.daemon.files.lease_dir(&record.id))
+            .filter(|dir| dir.is_dir())
+            .map(|dir| dir.display().to_string())
+            .unwrap_or_default(),
     };
     drop(granted.vars);
     let (events, receiver) = mpsc::channel(4);

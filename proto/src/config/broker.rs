@@ -293,7 +293,10 @@ mod tests {
         let rule = &rules[0];
         assert!(rule.allows("upload.pypi.org", "POST", "/legacy/"));
         assert!(rule.allows("files.pypi.io", "POST", "/legacy/x"));
-        assert!(!rule.allows("pypi.io", "POST", "/legacy/"), "*. needs a label");
+        assert!(
+            !rule.allows("pypi.io", "POST", "/legacy/"),
+            "*. needs a label"
+        );
         assert!(!rule.allows("upload.pypi.org", "GET", "/legacy/"));
         assert!(!rule.allows("upload.pypi.org", "POST", "/simple/"));
         assert!(!rule.allows("upload.pypi.org.evil.com", "POST", "/legacy/"));
@@ -324,7 +327,10 @@ mod tests {
             (r#"{ host = "https://x.org" }"#, "not a host name"),
             (r#"{ host = [] }"#, "names no host"),
             (r#"{ host = "x.org", methods = ["post"] }"#, "capitals"),
-            (r#"{ host = "x.org", paths = ["legacy"] }"#, "starts with `/`"),
+            (
+                r#"{ host = "x.org", paths = ["legacy"] }"#,
+                "starts with `/`",
+            ),
             (r#"{ host = "x.org", auth = "basic" }"#, "needs `user`"),
             (r#"{ host = "x.org", auth = "digest" }"#, "not one of"),
             (

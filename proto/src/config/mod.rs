@@ -498,8 +498,12 @@ fn build_scope(
         }
         if let Some(rules) = &parsed.broker {
             let why = match (&parsed.value, &parsed.file) {
-                (Value::Literal(_), _) => Some("brokering a literal protects nothing; broker a `secret`"),
-                (_, Some(_)) => Some("a brokered variable is a placeholder in the environment, not a file; remove `as = \"file\"`"),
+                (Value::Literal(_), _) => {
+                    Some("brokering a literal protects nothing; broker a `secret`")
+                }
+                (_, Some(_)) => Some(
+                    "a brokered variable is a placeholder in the environment, not a file; remove `as = \"file\"`",
+                ),
                 _ => None,
             };
             if let Some(why) = why {

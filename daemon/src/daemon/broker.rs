@@ -1,0 +1,119 @@
+//! The brokered variables of a lease: their values go to the lease's HTTPS broker
+//! (`lease::broker`), and the command gets placeholders instead, with the proxy and CA
+//! variables that send its HTTPS requests through the broker.
+
+use secrecy::SecretString;
+
+use crate::config::Scope;
+use crate::daemon::{Daemon, LeaseError, Resolved};
+use crate::lease::broker::{BrokerContext, BrokerVar};
+use crate::lease::live::LeaseRecord;
+
+/// The proxy every HTTPS client of the command uses.
+pub const PROXY_VARS: [&str; 2] = ["HTTPS_PROXY", "https_proxy"];
+/// Emptied: a host left out of the proxy would get the placeholder directly.
+const NO_PROXY_VARS: [&str; 2] = ["NO_PROXY", "no_proxy"];
+/// CA bundles that replace a client's trust store: the lease's CA and the system's roots.
+const BUNDLE_VARS: [&str; 6] = [
+    "SSL_CERT_FILE",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "GIT_SSL_CAINFO",
+    "PIP_CERT",
+    "CARGO_HTTP_CAINFO",
+];
+/// Node adds these CAs to its own.
+const EXTRA_CA_VARS: [&str; 1] = ["NODE_EXTRA_CA_CERTS"];
+/// The files those variables name, in the lease's file directory.
+const BUNDLE_FILE: &str = "broker-ca-bundle.pem";
+const CA_FILE: &str = "broker-ca.pem";
+
+/// A file the lease's command gets, with the variables that name it.
+pub struct LeaseFile {
+    pub vars: Vec<String>,
+    pub file_name: &'static str,
+    pub content: SecretString,
+}
+
+impl Daemon {
+    /// Hands the scope's brokered variables to a broker for this lease: their values in
+    /// `vars` become placeholders, and the proxy variables join them. Returns the CA files
+    /// the command needs (`deliver_files` writes them).
+    pub(super) fn start_broker(
+        &self,
+        scope: &Scope,
+        record: &LeaseRecord,
+        vars: Vec<Resolved>,
+    ) -> Result<(Vec<Resolved>, Vec<LeaseFile>), LeaseError> {
+        let (brokered, mut handed): (Vec<Resolved>, Vec<Resolved>) = vars
+            .into_iter()
+            .partition(|v| scope.brokered.contains_key(&v.name));
+        if brokered.is_empty() {
+            return Ok((handed, Vec::new()));
+        }
+        let broker_vars = brokered
+            .into_iter()
+            .map(|v| BrokerVar {
+                brokered: scope.brokered[&v.name].clone(),
+                name: v.name,
+                value: v.value,
+            })
+            .collect();
+        let context = BrokerContext {
+            lease: record.id.clone(),
+            scope: scope.dir.display().to_string(),
+            command: record.command.clone(),
+        };
+        let started = self
+            .brokers
+            .start(broker_vars, context, std::sync::Arc::clone(&self.audit))
+            .map_err(LeaseError::Broker)?;
+        let plain = |name: &str, value: &str| Resolved {
+            name: name.into(),
+            value: SecretString::from(value.to_string()),
+        };
+        for (name, placeholder) in &started.placeholders {
+            handed.push(plain(name, placeholder));
+        }
+        for name in PROXY_VARS {
+            handed.push(Resolved {
+                name: name.into(),
+                value: started.proxy_url.clone(),
+            });
+        }
+        for name in NO_PROXY_VARS {
+            handed.push(plain(name, ""));
+        }
+        let bundle = format!("{}{}", started.ca_pem, system_roots_pem());
+        let files = vec![
+            LeaseFile {
+                vars: BUNDLE_VARS.map(String::from).to_vec(),
+                file_name: BUNDLE_FILE,
+                content: SecretString::from(bundle),
+            },
+            LeaseFile {
+                vars: EXTRA_CA_VARS.map(String::from).to_vec(),
+                file_name: CA_FILE,
+                content: SecretString::from(started.ca_pem.clone()),
+            },
+        ];
+        Ok((handed, files))
+    }
+}
+
+/// The system's root certificates as PEM (what `rustls-native-certs` finds), so that a
+/// client whose trust store the lease's bundle replaces still trusts what it trusted.
+fn system_roots_pem() -> String {
+    use base64::Engine;
+    let mut out = String::new();
+    for cert in rustls_native_certs::load_native_certs().certs {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(cert.as_ref());
+        out.push_str("-----BEGIN CERTIFICATE-----\n");
+        for line in encoded.as_bytes().chunks(64) {
+            out.push_str(std::str::from_utf8(line).unwrap_or_default());
+            out.push('\n');
+        }
+        out.push_str("-----END CERTIFICATE-----\n");
+    }
+    out
+}
