@@ -33,15 +33,21 @@ use crate::lease::audit::AuditLog;
 
 /// A brokered variable of a lease: its name, its real value, and where the value may go.
 pub struct BrokerVar {
+    /// The environment variable's name (named in refusals and the audit log).
     pub name: String,
+    /// The real value, which only the broker holds.
     pub value: SecretString,
+    /// The placeholder's shape and the rules that say where the value may go.
     pub brokered: sec_proto::config::Brokered,
 }
 
 /// Who the broker works for, named in its audit records.
 pub struct BrokerContext {
+    /// The lease id; `Brokers::stop` takes it.
     pub lease: String,
+    /// The scope directory.
     pub scope: String,
+    /// The lease's command line.
     pub command: Vec<String>,
 }
 

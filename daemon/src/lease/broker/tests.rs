@@ -658,3 +658,47 @@ async fn stop_ends_open_tunnels() {
     assert!(TcpStream::connect(world.started.addr).await.is_err());
     assert_eq!(world.upstream_saw("/lab/one").iter().count(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_that_fails_tls_gets_a_502_naming_the_host() {
+    let world = World::new().await;
+    // A second lease whose rule does not trust the upstream's CA.
+    let mut untrusting = rule("localhost", &[], &[], Inject::Bearer, Path::new("/"));
+    untrusting.ca_cert = None;
+    let audit = Arc::new(AuditLog::new(world.dir.path().join("other.jsonl")));
+    let started = world
+        .brokers
+        .start(
+            vec![BrokerVar {
+                name: "GH_TOKEN".into(),
+                value: SecretString::from(GH),
+                brokered: Brokered {
+                    shape: None,
+                    rules: vec![untrusting],
+                },
+            }],
+            BrokerContext {
+                lease: "lease-2".into(),
+                scope: "/w".into(),
+                command: vec!["gh".into()],
+            },
+            audit,
+        )
+        .unwrap();
+    let other = World {
+        started,
+        dir: tempfile::tempdir().unwrap(),
+        ..world
+    };
+    std::fs::write(other.dir.path().join("lease_ca.pem"), &other.started.ca_pem).unwrap();
+    let (status, text) = other.curl("localhost", "/x", &[]).await;
+    assert_eq!(status, "502", "{text}");
+    assert!(
+        text.contains(&format!(
+            "sec broker: localhost:{}: TLS handshake failed",
+            other.port
+        )),
+        "{text}"
+    );
+    assert!(!text.contains(GH));
+}
