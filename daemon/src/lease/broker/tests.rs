@@ -643,6 +643,8 @@ async fn stop_ends_open_tunnels() {
     let body = response.into_body().collect().await.unwrap().to_bytes();
     assert!(!String::from_utf8_lossy(&body).contains(LAB));
 
+    let held = world.brokers.held("lease-1");
+    assert!(held.upgrade().is_some());
     world.brokers.stop("lease-1");
     let failed = tokio::time::timeout(Duration::from_secs(5), async {
         match sender.ready().await {
@@ -657,6 +659,14 @@ async fn stop_ends_open_tunnels() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(TcpStream::connect(world.started.addr).await.is_err());
     assert_eq!(world.upstream_saw("/lab/one").iter().count(), 1);
+    // Every task that held the lease's values is gone, so the values are zeroized.
+    for _ in 0..100 {
+        if held.upgrade().is_none() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the lease's values outlived stop");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
