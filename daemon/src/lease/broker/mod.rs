@@ -14,9 +14,9 @@
 //! a form the broker does not know (compressed despite no `Accept-Encoding`, encoded,
 //! split), or that makes an allowed host reflect it somewhere else. Values go only into
 //! headers: a placeholder in the URL or the body of an allowed request stays a placeholder
-//! (bodies are scanned, never rewritten). Copies of a
-//! value that hyper and rustls make while sending it are not zeroized; the broker's own are,
-//! when the lease's tasks end (`stop`).
+//! (bodies are only scanned for placeholders that may not go there). Copies of a value that
+//! hyper and rustls make while sending it are not zeroized; the broker's own are, when the
+//! lease's tasks end (`stop`).
 
 mod body;
 mod ca;
