@@ -12,10 +12,11 @@
 //!
 //! What it does not protect: a command that reads the value from an allowed host's answer in
 //! a form the broker does not know (compressed despite no `Accept-Encoding`, encoded,
-//! split), or that makes an allowed host reflect it somewhere else; a placeholder in the
-//! body of an allowed request stays a placeholder (bodies are never rewritten). Copies of a
-//! value that hyper and rustls make while sending it are not zeroized; the broker's own are,
-//! when the lease's tasks end (`stop`).
+//! split), or that makes an allowed host reflect it somewhere else. Values go only into
+//! headers: a placeholder in the URL or the body of an allowed request stays a placeholder
+//! (bodies are only scanned for placeholders that may not go there). Copies of a value that
+//! hyper and rustls make while sending it are not zeroized; the broker's own are, when the
+//! lease's tasks end (`stop`).
 
 mod body;
 mod ca;
@@ -33,15 +34,21 @@ use crate::lease::audit::AuditLog;
 
 /// A brokered variable of a lease: its name, its real value, and where the value may go.
 pub struct BrokerVar {
+    /// The environment variable's name (named in refusals and the audit log).
     pub name: String,
+    /// The real value, which only the broker holds.
     pub value: SecretString,
+    /// The placeholder's shape and the rules that say where the value may go.
     pub brokered: sec_proto::config::Brokered,
 }
 
 /// Who the broker works for, named in its audit records.
 pub struct BrokerContext {
+    /// The lease id; `Brokers::stop` takes it.
     pub lease: String,
+    /// The scope directory.
     pub scope: String,
+    /// The lease's command line.
     pub command: Vec<String>,
 }
 
@@ -83,6 +90,9 @@ type TaskSet = Mutex<JoinSet<()>>;
 
 struct Running {
     tasks: Tasks,
+    /// For tests to see that `stop` let go of the values.
+    #[cfg(test)]
+    lease: std::sync::Weak<proxy::Lease>,
 }
 
 impl Default for Brokers {
@@ -148,6 +158,8 @@ impl Brokers {
         ));
         let tasks: Tasks = Arc::default();
         let weak = Arc::downgrade(&tasks);
+        #[cfg(test)]
+        let lease_held = Arc::downgrade(&lease);
         tasks
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -156,7 +168,14 @@ impl Brokers {
             .running
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(lease_id, Running { tasks });
+            .insert(
+                lease_id,
+                Running {
+                    tasks,
+                    #[cfg(test)]
+                    lease: lease_held,
+                },
+            );
         if let Some(previous) = previous {
             previous.abort();
         }
@@ -179,6 +198,14 @@ impl Brokers {
         if let Some(running) = stopped {
             running.abort();
         }
+    }
+}
+
+impl Brokers {
+    #[cfg(test)]
+    fn held(&self, lease: &str) -> std::sync::Weak<proxy::Lease> {
+        let running = self.running.lock().unwrap();
+        running[lease].lease.clone()
     }
 }
 

@@ -259,7 +259,7 @@ async fn read_head<R: AsyncBufRead + Unpin>(reader: &mut R) -> std::io::Result<O
         if read == 0 {
             return Ok(None);
         }
-        if head.ends_with(b"\r\n\r\n") || head.ends_with(b"\n\n") || head == b"\r\n" {
+        if head.ends_with(b"\r\n\r\n") || head.ends_with(b"\n\n") {
             return Ok(Some(head));
         }
         if head.len() >= MAX_HEAD {
@@ -312,12 +312,12 @@ fn front(head: &[u8], lease: &Lease) -> Result<Target, FrontError> {
 /// Whether `Basic base64(sec:TOKEN)` carries the lease's token; compared without an early
 /// exit.
 fn proxy_password_matches(value: &[u8], token: &SecretString) -> bool {
-    let Some(encoded) = value
-        .strip_prefix(b"Basic ")
-        .or_else(|| value.strip_prefix(b"basic "))
-    else {
+    let Some((scheme, encoded)) = value.split_at_checked(6) else {
         return false;
     };
+    if !scheme.eq_ignore_ascii_case(b"basic ") {
+        return false;
+    }
     let Ok(decoded) = STANDARD.decode(encoded.trim_ascii()) else {
         return false;
     };
@@ -446,8 +446,10 @@ impl Tunnel {
             .unwrap_or_else(|| "/".into());
         let target = format!("{method} https://{}{}", self.target, request.uri().path());
         let (mut parts, body) = request.into_parts();
-        for name in HOP_BY_HOP {
-            parts.headers.remove(name);
+        strip_hop_by_hop(&mut parts.headers);
+        // Origin-form: the upstream is the CONNECT host whatever an absolute URI says.
+        if let Ok(uri) = path.parse() {
+            parts.uri = uri;
         }
         let decision = rewrite::decide(
             &lease.vars,
@@ -584,6 +586,25 @@ impl Tunnel {
             let _ = connection.await;
         });
         Ok(sender)
+    }
+}
+
+/// Removes the headers of this hop: the standard ones and those `Connection` names.
+fn strip_hop_by_hop(headers: &mut hyper::HeaderMap) {
+    let named: Vec<String> = headers
+        .get_all(hyper::header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|name| name.trim().to_ascii_lowercase())
+        .filter(|name| !name.is_empty())
+        .collect();
+    for name in HOP_BY_HOP
+        .iter()
+        .copied()
+        .chain(named.iter().map(String::as_str))
+    {
+        headers.remove(name);
     }
 }
 

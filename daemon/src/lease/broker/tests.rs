@@ -643,6 +643,8 @@ async fn stop_ends_open_tunnels() {
     let body = response.into_body().collect().await.unwrap().to_bytes();
     assert!(!String::from_utf8_lossy(&body).contains(LAB));
 
+    let held = world.brokers.held("lease-1");
+    assert!(held.upgrade().is_some());
     world.brokers.stop("lease-1");
     let failed = tokio::time::timeout(Duration::from_secs(5), async {
         match sender.ready().await {
@@ -657,4 +659,56 @@ async fn stop_ends_open_tunnels() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(TcpStream::connect(world.started.addr).await.is_err());
     assert_eq!(world.upstream_saw("/lab/one").iter().count(), 1);
+    // Every task that held the lease's values is gone, so the values are zeroized.
+    for _ in 0..100 {
+        if held.upgrade().is_none() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the lease's values outlived stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_that_fails_tls_gets_a_502_naming_the_host() {
+    let world = World::new().await;
+    // A second lease whose rule does not trust the upstream's CA.
+    let mut untrusting = rule("localhost", &[], &[], Inject::Bearer, Path::new("/"));
+    untrusting.ca_cert = None;
+    let audit = Arc::new(AuditLog::new(world.dir.path().join("other.jsonl")));
+    let started = world
+        .brokers
+        .start(
+            vec![BrokerVar {
+                name: "GH_TOKEN".into(),
+                value: SecretString::from(GH),
+                brokered: Brokered {
+                    shape: None,
+                    rules: vec![untrusting],
+                },
+            }],
+            BrokerContext {
+                lease: "lease-2".into(),
+                scope: "/w".into(),
+                command: vec!["gh".into()],
+            },
+            audit,
+        )
+        .unwrap();
+    let other = World {
+        started,
+        dir: tempfile::tempdir().unwrap(),
+        ..world
+    };
+    std::fs::write(other.dir.path().join("lease_ca.pem"), &other.started.ca_pem).unwrap();
+    let (status, text) = other.curl("localhost", "/x", &[]).await;
+    assert_eq!(status, "502", "{text}");
+    assert!(
+        text.contains(&format!(
+            "sec broker: localhost:{}: TLS handshake failed",
+            other.port
+        )),
+        "{text}"
+    );
+    assert!(!text.contains(GH));
 }
