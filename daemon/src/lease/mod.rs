@@ -4,8 +4,6 @@
 
 pub mod agent;
 pub mod audit;
-// Leases, the shield and the CLI use it from issue 17's other half.
-#[cfg_attr(not(test), allow(dead_code))]
 pub mod broker;
 pub mod confirm;
 pub mod files;
