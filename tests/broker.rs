@@ -797,3 +797,58 @@ if curl -sk --max-time 10 --noproxy '*' -o /dev/null "$URL"; then echo noproxy-r
     );
     assert_nowhere(&world, &[&inside], &[&tokens.api]);
 }
+
+#[test]
+fn a_revoke_stops_the_shielded_command_and_its_broker() {
+    let servers = tempfile::tempdir().unwrap();
+    let (echo, world, tokens) = curl_world(servers.path(), false);
+    let url = echo.url("localhost", "before-revoke");
+    // The command uses the broker once, says so, then waits to be stopped.
+    let script = "curl -sS --max-time 30 -o /dev/null -H \"Authorization: Bearer $API_TOKEN\" \"$URL\" \
+                  && env -0 > shield-env && touch ready; exec sleep 60";
+    let mut cmd = world.sec(&["shield", "--keep-env", "URL", "--", "sh", "-c", script]);
+    cmd.env("URL", &url);
+    let what = "sec shield -- sh -c 'curl; sleep 60'";
+    let mut child = Some(cmd.spawn().expect("cannot start sec shield"));
+    wait_for_file(&mut child, &world.project.join("ready"), what);
+    let env = read_env0(&world.project.join("shield-env"));
+    assert_brokered_env(&env, &[("API_TOKEN", &tokens.api)], what);
+
+    world.run(&["revoke"]).assert_success();
+    let started = Instant::now();
+    let mut child = child.take().unwrap();
+    while matches!(child.try_wait(), Ok(None)) && started.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let ended = matches!(child.try_wait(), Ok(Some(_)));
+    if !ended {
+        let _ = child.kill();
+    }
+    let out = wait_output(child, what);
+    assert!(
+        ended,
+        "sec revoke did not stop the shielded command (on_revoke = terminate):\n{out}"
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(128 + 15),
+        "the shielded command should end by SIGTERM:\n{out}"
+    );
+    assert!(
+        out.stderr.contains("stopping the shielded command"),
+        "sec shield does not say why the command stopped:\n{out}"
+    );
+    // The lease (and with it its broker, `Brokers::stop`) is gone.
+    let status = world.run(&["status", "--json"]);
+    let status: serde_json::Value = serde_json::from_str(&status.stdout)
+        .unwrap_or_else(|e| panic!("sec status --json is not JSON ({e}):\n{status}"));
+    assert_eq!(
+        status["leases"]
+            .as_array()
+            .map(Vec::len)
+            .unwrap_or_default(),
+        0,
+        "the shield's lease outlived the revoke: {status}"
+    );
+    assert_nowhere(&world, &[&out], &[&tokens.api]);
+}

@@ -1091,7 +1091,7 @@ fn completions_load_and_complete_in_real_shells() {
         run("bash", &["--norc", "--noprofile", "-c", &script])
     };
     assert_eq!(bash("sec ex", 1).trim(), "exec");
-    assert_eq!(bash("sec shield --no", 2).trim(), "--no-network");
+    assert_eq!(bash("sec shield --no-n", 2).trim(), "--no-network");
     let zsh = run(
         "zsh",
         &[

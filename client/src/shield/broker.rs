@@ -265,7 +265,11 @@ pub async fn serve_link() -> Result<u8, Failure> {
             _ = &mut sec_gone => break,
             // Revoked, or secd gone: the broker is gone too; so is the way to it.
             event = events.message() => {
-                if !matches!(event, Ok(Some(_))) || is_revoked(&event) {
+                if let Some(revoked) = revoked(&event) {
+                    stop_shield(&revoked);
+                    break;
+                }
+                if !matches!(event, Ok(Some(_))) {
                     break;
                 }
             }
@@ -279,9 +283,32 @@ pub async fn serve_link() -> Result<u8, Failure> {
     Ok(0)
 }
 
-fn is_revoked(event: &Result<Option<sec_proto::pb::LeaseEvent>, tonic::Status>) -> bool {
+/// The revocation in a lease event, if it is one.
+fn revoked(
+    event: &Result<Option<sec_proto::pb::LeaseEvent>, tonic::Status>,
+) -> Option<sec_proto::pb::Revoked> {
     use sec_proto::pb::lease_event::Event;
-    matches!(event, Ok(Some(e)) if matches!(e.event, Some(Event::Revoked(_))))
+    match event {
+        Ok(Some(sec_proto::pb::LeaseEvent {
+            event: Some(Event::Revoked(revoked)),
+        })) => Some(revoked.clone()),
+        _ => None,
+    }
+}
+
+/// The scope's `on_revoke`: with "terminate", SIGTERM to `sec shield`, which passes it to
+/// the command (and its init ends everything else); with "keep", the command goes on
+/// without the broker, so without network.
+fn stop_shield(revoked: &sec_proto::pb::Revoked) {
+    if revoked.terminate {
+        eprintln!("sec: {}; stopping the shielded command", revoked.reason);
+        let _ = nix::sys::signal::kill(nix::unistd::getppid(), nix::sys::signal::Signal::SIGTERM);
+    } else {
+        eprintln!(
+            "sec: {}; the shielded command keeps running, without the broker",
+            revoked.reason
+        );
+    }
 }
 
 async fn take_lease(
