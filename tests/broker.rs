@@ -852,3 +852,35 @@ fn a_revoke_stops_the_shielded_command_and_its_broker() {
     );
     assert_nowhere(&world, &[&out], &[&tokens.api]);
 }
+
+#[test]
+fn sec_ls_shows_where_a_brokered_variable_may_go() {
+    let servers = tempfile::tempdir().unwrap();
+    let (_echo, world, tokens) = curl_world(servers.path(), true);
+    let ls = world.run(&["ls"]);
+    ls.assert_success();
+    let line = |name: &str| {
+        ls.stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .unwrap_or_else(|| panic!("sec ls does not list {name}:\n{ls}"))
+            .to_string()
+    };
+    assert!(
+        line("API_TOKEN").ends_with("keyring:api/token (brokered: only to localhost)"),
+        "{ls}"
+    );
+    assert!(
+        line("OTHER_TOKEN").ends_with("(brokered: only to 127.0.0.1)"),
+        "{ls}"
+    );
+    let json = world.run(&["ls", "--json"]);
+    let json: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let vars = json["scope"]["vars"].as_array().unwrap();
+    assert!(
+        vars.iter()
+            .any(|v| v["name"] == "API_TOKEN" && v["broker"] == "localhost"),
+        "{json}"
+    );
+    assert_nowhere(&world, &[&ls], &[&tokens.api, &tokens.other]);
+}

@@ -99,12 +99,17 @@ fn scope_json(dir: &std::path::Path, info: &pb::ScopeInfo) -> serde_json::Value 
     let vars = |vars: &[pb::VarInfo]| {
         vars.iter()
             .map(|v| {
-                json!({
+                let mut var = json!({
                     "name": v.name,
                     "reference": (!v.literal).then_some(&v.reference),
                     "literal": v.literal,
                     "cached": v.cached,
-                })
+                });
+                // Only for a brokered variable: where its rules let the value go.
+                if !v.broker.is_empty() {
+                    var["broker"] = json!(v.broker);
+                }
+                var
             })
             .collect::<Vec<_>>()
     };
@@ -137,13 +142,16 @@ pub fn print_vars(vars: &[pb::VarInfo]) {
     use sec_proto::display::visible;
     let width = vars.iter().map(|v| v.name.len()).max().unwrap_or(0);
     for var in vars {
-        let what = if var.literal {
+        let mut what = if var.literal {
             "(literal)".to_string()
         } else if var.cached {
             format!("{} (cached)", visible(&var.reference))
         } else {
             visible(&var.reference)
         };
+        if !var.broker.is_empty() {
+            what.push_str(&format!(" (brokered: only to {})", visible(&var.broker)));
+        }
         println!("  {:width$}  {what}", var.name);
     }
 }
@@ -163,8 +171,13 @@ pub fn show_requests(repo: &pb::RepoFile) {
         if var.literal {
             eprintln!("  {} = \"{}\"", visible(&var.name), visible(&var.value));
         } else {
+            let broker = if var.broker.is_empty() {
+                String::new()
+            } else {
+                format!(" (brokered: only to {})", visible(&var.broker))
+            };
             eprintln!(
-                "  {} \u{2190} {}",
+                "  {} \u{2190} {}{broker}",
                 visible(&var.name),
                 visible(&var.reference)
             );

@@ -212,9 +212,22 @@ pub(super) fn var_infos(scope: &Scope, daemon: &Daemon, show_literals: bool) -> 
                 literal: false,
                 cached: daemon.is_cached(&scope.dir, reference),
                 value: String::new(),
+                broker: broker_rules(scope, name),
             },
         })
         .collect()
+}
+
+/// Where a brokered variable's rules let its value go, `; `-separated; empty otherwise.
+fn broker_rules(scope: &Scope, name: &str) -> String {
+    scope
+        .brokered
+        .get(name)
+        .map(|b| {
+            let rules: Vec<String> = b.rules.iter().map(ToString::to_string).collect();
+            rules.join("; ")
+        })
+        .unwrap_or_default()
 }
 
 /// What an approval question shows: the file and every variable it asks for, each literal
@@ -229,10 +242,16 @@ pub(super) fn approval_prompt(view: &RepoView, scope: &Scope) -> String {
     for (name, value) in &scope.env {
         match value {
             Value::Literal(text) => prompt.push_str(&format!("\n  {name} = \"{}\"", visible(text))),
-            Value::Secret(reference) => prompt.push_str(&format!(
-                "\n  {name} <- {}",
-                visible(&reference.to_string())
-            )),
+            Value::Secret(reference) => {
+                prompt.push_str(&format!(
+                    "\n  {name} <- {}",
+                    visible(&reference.to_string())
+                ));
+                let rules = broker_rules(scope, name);
+                if !rules.is_empty() {
+                    prompt.push_str(&format!(" (brokered: only to {})", visible(&rules)));
+                }
+            }
         }
     }
     prompt
