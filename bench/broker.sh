@@ -105,7 +105,7 @@ placeholder=$("$SEC" exec -- sh -c 'printf %s "$API_TOKEN"; [ -n "${HTTPS_PROXY:
     curl -sS -o /dev/null -H "Authorization: Bearer $API_TOKEN" "$0?check=broker"' "$URL") \
     || die "sec exec gave no HTTPS_PROXY or curl failed through the broker: is issue 17's broker in $BIN_DIR/secd?"
 [ "$placeholder" != "$TOKEN" ] || die "the command got the real token, not a placeholder: the lease brokers nothing"
-delivered=$(jq -r 'select(.path == "/bench?check=broker") | .headers[] | select(.[0] == "Authorization") | .[1]' "$D/seen.jsonl")
+delivered=$(jq -r 'select(.path == "/bench?check=broker") | .headers[] | select(.[0] | ascii_downcase == "authorization") | .[1]' "$D/seen.jsonl")
 [ "$delivered" = "Bearer $TOKEN" ] || die "the broker did not put the real token into the request (the server got: ${delivered:-nothing})"
 
 rm -rf "$OUT"; mkdir -p "$OUT"
@@ -128,7 +128,7 @@ hyperfine -N --runs "$RUNS" --warmup 5 --export-json "$OUT/command.json" \
     "sh -c 'curl -sS -o /dev/null --cacert $CA -H \"Authorization: Bearer $TOKEN\" \"\$0\"' $DIRECT_URL" \
     -n "sec exec -- sh -c true (lease and broker, no request)" \
     "$SEC exec -- sh -c true" >&2
-through_broker=$(jq '[.[] | select(.path == "/bench" and (.headers | map(select(.[0] == "Authorization" and .[1] == "Bearer '"$TOKEN"'")) | length > 0))] | length' -s "$D/seen.jsonl")
+through_broker=$(jq '[.[] | select(.path == "/bench" and (.headers | map(select((.[0] | ascii_downcase) == "authorization" and .[1] == "Bearer '"$TOKEN"'")) | length > 0))] | length' -s "$D/seen.jsonl")
 
 median() { jq -r ".results[$2].median * 1000" "$OUT/$1.json"; }
 row() { printf '| %s | %.2f ms | %.2f ms |\n' "$(jq -r ".results[$2].command" "$OUT/$1.json")" \

@@ -31,6 +31,7 @@ const CA_VARIABLES: &[&str] = &[
     "CURL_CA_BUNDLE",
     "GIT_SSL_CAINFO",
     "PIP_CERT",
+    "CARGO_HTTP_CAINFO",
     "NODE_EXTRA_CA_CERTS",
 ];
 
@@ -421,10 +422,20 @@ fn twine_upload_through_the_broker_lands_while_twine_holds_only_a_placeholder() 
             bundle.display()
         )
     });
-    assert!(
-        bundle_text.contains("BEGIN CERTIFICATE"),
-        "REQUESTS_CA_BUNDLE {} holds no certificate",
+    assert_eq!(
+        bundle_text.matches("BEGIN CERTIFICATE").count(),
+        1,
+        "REQUESTS_CA_BUNDLE {} should hold the lease's CA alone (twine goes through the proxy)",
         bundle.display()
+    );
+    // OpenSSL's default store, for programs that may ignore the proxy: the lease's CA and
+    // the system's roots.
+    let default_store = std::fs::read_to_string(&env["SSL_CERT_FILE"]).unwrap_or_default();
+    assert!(
+        default_store.starts_with(bundle_text.trim_end())
+            && default_store.matches("BEGIN CERTIFICATE").count() > 1,
+        "SSL_CERT_FILE {} should hold the lease's CA and then the system's roots",
+        env["SSL_CERT_FILE"]
     );
     assert_nowhere(&world, &[], &[&token]);
 
