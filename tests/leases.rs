@@ -24,8 +24,24 @@ use sec_tests::{
 };
 use serde_json::Value;
 
-/// 128 + SIGTERM.
+/// 128 + SIGTERM: how a supervising `sec` (any option, e.g. `--only`) reports a command
+/// it stopped.
 const TERMINATED: i32 = 143;
+
+/// How a command that replaced its `sec` (a plain `sec exec --`, the lean path) ends when
+/// secd stops it: its own death by SIGTERM, as its parent sees it (a shell's `$?` is 143);
+/// the audit log says why (`event`, and a reason containing `why`).
+#[track_caller]
+fn assert_stopped_by_secd(world: &World, out: &Output, event: &str, why: &str) {
+    out.assert_signal(15);
+    let log = world.run(&["log", "--json"]);
+    assert!(
+        log.stdout
+            .lines()
+            .any(|l| l.contains(&format!("\"event\":\"{event}\"")) && l.contains(why)),
+        "no {event} record saying {why:?} in the audit log:\n{log}"
+    );
+}
 
 // --- Helpers ----------------------------------------------------------------------------
 
@@ -312,8 +328,7 @@ fn revoke_terminates_a_running_child_and_status_lists_the_lease() {
     world.run(&["revoke"]).assert_success();
     let child_pid = run.child_pid;
     let out = run.finish();
-    out.assert_code(TERMINATED)
-        .assert_stderr_contains(&["revoked"]);
+    assert_stopped_by_secd(&world, &out, "revoke", "revoked");
     wait_until("the revoked child to be gone", || !alive(child_pid));
     assert!(
         leases(&world).is_empty(),
@@ -385,7 +400,7 @@ fn revoke_ends_every_process_that_inherited_the_secrets() {
     assert!(alive(grandchild));
     world.run(&["revoke"]).assert_success();
     let child = run.child_pid;
-    run.finish().assert_code(TERMINATED);
+    assert_stopped_by_secd(&world, &run.finish(), "revoke", "revoked");
     wait_until("the child to be gone", || !alive(child));
     wait_until("the background grandchild to be gone", || {
         !alive(grandchild)
@@ -399,7 +414,8 @@ fn a_lease_whose_sec_was_killed_stays_listed_and_revocable() {
         "[[scope]]\ndir = {{project}}\n[scope.env]\nALPHA = \"{}\"\n",
         op_ref("a")
     ));
-    let mut run = Running::start(&world, &world.project, 0);
+    // A supervising sec (an option), which can be killed apart from its command.
+    let mut run = Running::start_with(&world, &world.project, &["--only", "ALPHA"], "", 0);
     wait_for_lease(&world, &run);
     kill(Pid::from_raw(run.sec_pid), Signal::SIGKILL).unwrap();
     let _ = run.child.wait();
@@ -446,11 +462,44 @@ fn on_revoke_keep_lets_the_child_finish() {
         "[[scope]]\ndir = {{project}}\non_revoke = \"keep\"\n[scope.env]\nALPHA = \"{}\"\n",
         op_ref("a")
     ));
+    // The command in place of its sec: secd ends the lease and leaves the command alone.
     let run = Running::start(&world, &world.project, 3);
     wait_for_lease(&world, &run);
+    world.run(&["revoke"]).assert_success();
+    expect_kept_in_place(&world, run, "revoke", "revoked");
 
+    // A supervising sec (an option) says so and passes the command's status through.
+    let run = Running::start_with(&world, &world.project, &["--only", "ALPHA"], "", 3);
+    wait_for_lease(&world, &run);
     world.run(&["revoke"]).assert_success();
     expect_kept_until_released(run, "revoked");
+}
+
+/// With on_revoke = "keep", a command that replaced its sec: the lease ends (`event`, a
+/// reason with `why` in the audit log) while the command runs on; released, it exits 3.
+fn expect_kept_in_place(world: &World, mut run: Running, event: &str, why: &str) {
+    wait_until("the lease to end", || {
+        if let Some(status) = run.exited() {
+            panic!(
+                "the command ended ({status}) although on_revoke = \"keep\":\n{}",
+                run.stderr_now()
+            );
+        }
+        leases(world).is_empty()
+    });
+    assert!(
+        alive(run.child_pid),
+        "the command is gone although on_revoke = \"keep\""
+    );
+    let log = world.run(&["log", "--json"]);
+    assert!(
+        log.stdout
+            .lines()
+            .any(|l| l.contains(&format!("\"event\":\"{event}\"")) && l.contains(why)),
+        "no {event} record saying {why:?}:\n{log}"
+    );
+    run.release();
+    run.finish().assert_code(3);
 }
 
 /// With on_revoke = "keep": sec reports the end of the lease (its stderr shows `notice`)
@@ -508,10 +557,7 @@ fn revoke_dir_ends_one_scope_and_leaves_the_other() {
         vec![(path_str(&dir_b), vec![op_ref("b")])],
         "only scope B should stay cached"
     );
-    run_a
-        .finish()
-        .assert_code(TERMINATED)
-        .assert_stderr_contains(&["revoked"]);
+    assert_stopped_by_secd(&world, &run_a.finish(), "revoke", "revoked");
 
     assert!(run_b.exited().is_none(), "scope B's sec exec ended");
     assert!(alive(run_b.child_pid), "scope B's child is gone");
@@ -548,10 +594,7 @@ fn revoke_by_lease_id_ends_exactly_that_lease() {
     );
 
     world.run(&["revoke", &id]).assert_success();
-    first
-        .finish()
-        .assert_code(TERMINATED)
-        .assert_stderr_contains(&["revoked"]);
+    assert_stopped_by_secd(&world, &first.finish(), "revoke", "revoked");
     assert!(second.exited().is_none(), "the other sec exec ended");
     assert!(alive(second.child_pid), "the other child is gone");
     let listed = leases(&world);
@@ -638,9 +681,7 @@ fn max_lease_ends_a_child_that_outlives_it() {
         );
     }
     wait_until("max_lease to end sec exec", || run.exited().is_some());
-    run.finish()
-        .assert_code(TERMINATED)
-        .assert_stderr_contains(&["max_lease"]);
+    assert_stopped_by_secd(&world, &run.finish(), "expire", "max_lease");
 }
 
 #[test]
@@ -652,7 +693,7 @@ fn max_lease_with_on_revoke_keep_lets_the_child_finish() {
         op_ref("a")
     ));
     let run = Running::start(&world, &world.project, 3);
-    expect_kept_until_released(run, "max_lease");
+    expect_kept_in_place(&world, run, "expire", "max_lease");
 }
 
 #[test]
@@ -668,8 +709,7 @@ fn a_child_ignoring_sigterm_is_killed_after_the_grace_period() {
     let started = std::time::Instant::now();
     world.run(&["revoke"]).assert_success();
     let out = run.finish();
-    out.assert_code(128 + 9)
-        .assert_stderr_contains(&["revoked"]);
+    out.assert_signal(9);
     let took = started.elapsed();
     assert!(
         took >= std::time::Duration::from_secs(4),
@@ -1087,9 +1127,7 @@ fn sigusr1_revokes_everything() {
     wait_until("the cache to empty after SIGUSR1", || {
         cached(&world).is_empty()
     });
-    run.finish()
-        .assert_code(TERMINATED)
-        .assert_stderr_contains(&["revoked"]);
+    assert_stopped_by_secd(&world, &run.finish(), "revoke", "revoked");
     assert_eq!(world.daemon_pid(), pid, "secd did not survive SIGUSR1");
 }
 
@@ -1209,8 +1247,9 @@ fn a_process_that_leaves_the_tree_and_clears_its_environment_is_still_revoked() 
     );
     let run = Running::start_with(&world, &world.project, &[], &prelude, 0);
     let pid = pid_in(&escaped);
-    // It was reparented to sec (a child subreaper), where secd looks.
+    // It was reparented to the command (made a child subreaper before sec became it),
+    // where secd looks.
     world.run(&["revoke"]).assert_success();
-    run.finish().assert_code(TERMINATED);
+    assert_stopped_by_secd(&world, &run.finish(), "revoke", "revoked");
     wait_until("the escaped process to be gone", || !alive(pid));
 }

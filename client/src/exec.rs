@@ -84,19 +84,11 @@ pub async fn run(
         cwd: cwd.display().to_string(),
         only,
         shield: false,
+
+        ..Default::default()
     };
     let (grant, mut events) = request_lease(&mut client, request).await?;
-    warn_config(&grant.config_error);
-    if !grant.notice.is_empty() {
-        eprintln!("sec: {}", grant.notice);
-    }
-    if grant.scope.is_empty() {
-        eprintln!(
-            "sec: no scope covers {}; running {} without secrets",
-            cwd.display(),
-            argv[0]
-        );
-    }
+    announce(&grant, &cwd, &argv);
     let env: Vec<(String, SecretString)> = grant
         .env
         .into_iter()
@@ -215,6 +207,22 @@ pub async fn run(
         eprintln!("sec: {} was stopped: {reason}", argv[0]);
     }
     Ok(exit_code(status))
+}
+
+/// What the user should know about a grant before the command runs: a config problem, a
+/// repository file's notice, no scope at all.
+pub fn announce(grant: &pb::Grant, cwd: &std::path::Path, argv: &[String]) {
+    warn_config(&grant.config_error);
+    if !grant.notice.is_empty() {
+        eprintln!("sec: {}", grant.notice);
+    }
+    if grant.scope.is_empty() {
+        eprintln!(
+            "sec: no scope covers {}; running {} without secrets",
+            cwd.display(),
+            argv[0]
+        );
+    }
 }
 
 pub(crate) fn spawn_failure(program: &str, error: std::io::Error) -> Failure {

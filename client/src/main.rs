@@ -8,6 +8,8 @@ mod daemon_conn;
 mod docs;
 mod doctor;
 mod exec;
+#[cfg(target_os = "linux")]
+mod exec_in_place;
 mod git_credential;
 mod hardening;
 mod hook;
@@ -28,6 +30,17 @@ use crate::cli::{Cli, Command};
 use crate::report::Failure;
 
 fn main() -> ExitCode {
+    // `sec exec -- CMD` first, before clap and any runtime: the lean path becomes the command.
+    #[cfg(target_os = "linux")]
+    {
+        let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+        if let Some(argv) = exec_in_place::command_line(&args) {
+            match exec_in_place::run(argv) {
+                exec_in_place::NotInPlace::Failed(failure) => return finish(Err(failure), true),
+                exec_in_place::NotInPlace::Supervise => {}
+            }
+        }
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => return usage_error(&error),

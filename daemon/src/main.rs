@@ -227,10 +227,11 @@ async fn serve(args: &Args, inherited: Inherited) -> anyhow::Result<()> {
         Arc::clone(&daemon),
         Arc::clone(&shutdown),
     ));
+    let lean = serve_lean_leases(Arc::clone(&daemon));
     let served = tonic::transport::Server::builder()
         .add_service(service)
         .serve_with_incoming_shutdown(
-            socket::incoming(listener, !args.test_no_greeting),
+            socket::incoming(listener, !args.test_no_greeting, lean),
             shutdown.notified(),
         )
         .await;
@@ -248,6 +249,23 @@ async fn serve(args: &Args, inherited: Inherited) -> anyhow::Result<()> {
     }
     tracing::info!(dropped, "stopped");
     served.context("the gRPC server failed")
+}
+
+/// `sec exec`'s lean leases (`sec_proto::lean`), each on a task of its own; where they go.
+#[cfg(unix)]
+fn serve_lean_leases(daemon: Arc<Daemon>) -> socket::LeanSender {
+    let (sender, mut connections) = tokio::sync::mpsc::channel(16);
+    tokio::spawn(async move {
+        while let Some(conn) = connections.recv().await {
+            tokio::spawn(rpc::serve_lean(Arc::clone(&daemon), conn));
+        }
+    });
+    Some(sender)
+}
+
+#[cfg(not(unix))]
+fn serve_lean_leases(_daemon: Arc<Daemon>) -> socket::LeanSender {
+    None
 }
 
 /// SIGTERM and SIGINT: shut down (zeroize, remove the socket). SIGUSR1: revoke everything,

@@ -8,6 +8,8 @@ pub mod caller_dir;
 pub mod config;
 pub mod display;
 pub mod launch;
+#[cfg(unix)]
+pub mod lean;
 pub mod nofollow;
 pub mod paths;
 pub mod reference;

@@ -441,12 +441,28 @@ pub fn listen(path: &Path) -> Result<Listener, SocketError> {
     opts.create_tokio().map_err(err)
 }
 
+/// A connection that asked for `sec exec`'s lean lease (`lean`), with its peer.
+#[cfg(unix)]
+pub struct LeanConn {
+    pub stream: tokio::net::UnixStream,
+    pub peer: Peer,
+    _slot: Slot,
+}
+
+/// Where lean connections go; `None` serves gRPC only.
+#[cfg(unix)]
+pub type LeanSender = Option<tokio::sync::mpsc::Sender<LeanConn>>;
+#[cfg(not(unix))]
+pub type LeanSender = Option<()>;
+
 /// Accepts connections for tonic, dropping those whose peer is another user. Each
 /// connection's first byte (the caller's directory, see `caller_dir`) is read in a task of
-/// its own, so a client that sends nothing holds up no other.
+/// its own, so a client that sends nothing holds up no other. A connection that then asks
+/// for the lean lease goes to `lean` instead.
 pub fn incoming(
     listener: Listener,
     greeting: bool,
+    lean: LeanSender,
 ) -> impl tokio_stream::Stream<Item = io::Result<Conn>> + Send + 'static {
     let (ready, accepted) = tokio::sync::mpsc::channel::<io::Result<Conn>>(16);
     let counts = std::sync::Arc::new(std::sync::Mutex::new(Counts::default()));
@@ -476,9 +492,10 @@ pub fn incoming(
                 continue;
             };
             let ready = ready.clone();
+            let lean = lean.clone();
             tokio::spawn(async move {
                 let conn = if greeting {
-                    greet(stream, peer, slot).await
+                    greet(stream, peer, slot, lean).await
                 } else {
                     Some(Conn {
                         stream,
@@ -499,8 +516,9 @@ pub fn incoming(
 /// How long a new connection may take to send its first byte.
 const GREETING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Reads what a connection sends first; `None` when it closed or sent nothing in time.
-async fn greet(stream: Stream, mut peer: Peer, slot: Slot) -> Option<Conn> {
+/// Reads what a connection sends first; `None` when it closed or sent nothing in time, or
+/// went to `lean`.
+async fn greet(stream: Stream, mut peer: Peer, slot: Slot, lean: LeanSender) -> Option<Conn> {
     #[cfg(unix)]
     {
         use crate::caller_dir::{First, receive};
@@ -510,15 +528,53 @@ async fn greet(stream: Stream, mut peer: Peer, slot: Slot) -> Option<Conn> {
             .await
             .ok()?
             .ok()?;
-        let stream = Stream::UdSocket(unix.into());
         let first = match first {
             First::Dir(dir) => {
                 peer.cwd = dir;
-                None
+                let Some(lean) = lean else {
+                    let stream = Stream::UdSocket(unix.into());
+                    return Some(Conn {
+                        stream,
+                        peer,
+                        first: None,
+                        _slot: slot,
+                    });
+                };
+                // The next byte says which protocol follows: HTTP/2's preface, or the lean
+                // lease. An HTTP/2 byte is handed on like any first byte.
+                let mut unix = unix;
+                let mut next = [0u8; 1];
+                let read = tokio::io::AsyncReadExt::read(&mut unix, &mut next);
+                match tokio::time::timeout(GREETING_TIMEOUT, read)
+                    .await
+                    .ok()?
+                    .ok()?
+                {
+                    0 => return None,
+                    _ if next[0] == crate::lean::LEAN_LEASE => {
+                        let conn = LeanConn {
+                            stream: unix,
+                            peer,
+                            _slot: slot,
+                        };
+                        let _ = lean.send(conn).await;
+                        return None;
+                    }
+                    _ => {
+                        let stream = Stream::UdSocket(unix.into());
+                        return Some(Conn {
+                            stream,
+                            peer,
+                            first: Some(next[0]),
+                            _slot: slot,
+                        });
+                    }
+                }
             }
             First::Data(byte) => Some(byte),
             First::Closed => return None,
         };
+        let stream = Stream::UdSocket(unix.into());
         Some(Conn {
             stream,
             peer,
@@ -528,7 +584,7 @@ async fn greet(stream: Stream, mut peer: Peer, slot: Slot) -> Option<Conn> {
     }
     #[cfg(not(unix))]
     {
-        let _ = GREETING_TIMEOUT;
+        let _ = (GREETING_TIMEOUT, lean);
         Some(Conn {
             stream,
             peer,
@@ -725,7 +781,7 @@ mod caller_dir_tests {
     async fn the_directory_comes_from_the_handle_and_other_bytes_pass_through() {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("s.sock");
-        let mut conns = Box::pin(incoming(listen(&path).unwrap(), true));
+        let mut conns = Box::pin(incoming(listen(&path).unwrap(), true, None));
 
         // A client that passes its directory's handle.
         let stream = connect_raw(&path).await.unwrap();

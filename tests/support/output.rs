@@ -48,6 +48,18 @@ impl Output {
         self
     }
 
+    /// Panics unless signal `signal` ended the command (a shell would show 128 + it): how a
+    /// command that replaced its `sec` ends when secd stops it.
+    #[track_caller]
+    pub fn assert_signal(&self, signal: i32) -> &Self {
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&self.status),
+            Some(signal),
+            "expected death by signal {signal}:\n{self}"
+        );
+        self
+    }
+
     /// Panics when the command exited 0.
     #[track_caller]
     pub fn assert_failure(&self) -> &Self {

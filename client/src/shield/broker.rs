@@ -328,6 +328,8 @@ async fn take_lease(
         cwd: cwd.display().to_string(),
         only: Vec::new(),
         shield: true,
+
+        ..Default::default()
     };
     crate::exec::request_lease(&mut client, request).await
 }

@@ -61,6 +61,7 @@ impl Daemon {
         let context = LeaseContext {
             lease: record.id.clone(),
             holder: record.holder,
+            in_place: record.in_place,
             command: sec_proto::shell_words(&record.command),
             dir: scope.dir.clone(),
             askpass: config.defaults.askpass.clone(),

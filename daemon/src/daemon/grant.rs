@@ -25,6 +25,8 @@ pub struct LeaseAsk {
     pub exe: String,
     /// For `sec shield`: only the brokered variables, without the SSH agent.
     pub shield: bool,
+    /// The caller becomes the command (execve): the lease follows that process.
+    pub in_place: bool,
 }
 
 /// A decided lease: its record, the values, and what to tell the user.
@@ -79,6 +81,9 @@ impl Daemon {
                 max_lease: None,
             });
         };
+        if ask.in_place && scope.mask {
+            return Err(LeaseError::InPlaceMasked);
+        }
         let names = selected_names(&scope, &ask.only, ask.shield)?;
         let references = references_of(&scope, &names);
         let audit_record = Record {
@@ -298,6 +303,7 @@ impl Daemon {
         names: Vec<String>,
         references: Vec<crate::store::vault::Reference>,
     ) -> LeaseRecord {
+        let holder = crate::lease::procs::Proc::of(ask.pid as i32);
         LeaseRecord {
             id: uuid::Uuid::new_v4().simple().to_string()[..12].to_string(),
             scope: scope.map(|s| s.dir.clone()),
@@ -305,13 +311,19 @@ impl Daemon {
             references,
             command: ask.argv.clone(),
             pid: ask.pid,
-            child_pid: 0,
+            // In place, the holder is the command itself once it execs.
+            child_pid: if ask.in_place { ask.pid } else { 0 },
             granted_at: SystemTime::now(),
             expires_at: None,
             on_revoke: scope.map(|s| s.on_revoke).unwrap_or_default(),
             orphaned: false,
-            holder: crate::lease::procs::Proc::of(ask.pid as i32),
-            known: Vec::new(),
+            in_place: ask.in_place,
+            holder,
+            known: if ask.in_place {
+                holder.into_iter().collect()
+            } else {
+                Vec::new()
+            },
             not_started: None,
         }
     }

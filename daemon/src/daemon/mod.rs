@@ -145,6 +145,8 @@ pub enum LeaseError {
     SshKey { reference: String, reason: String },
     #[error("cannot start the lease's SSH agent ({0}); nothing was handed out")]
     Agent(std::io::Error),
+    #[error("the scope masks its commands' output, which a command that replaces sec cannot have")]
+    InPlaceMasked,
     #[error("cannot start the lease's HTTPS broker ({0}); nothing was handed out")]
     Broker(std::io::Error),
     #[error(
@@ -539,7 +541,9 @@ pub fn lease_processes(lease: &LeaseRecord, held: bool, by_marker: bool) -> Vec<
     if held {
         roots.extend(lease.holder);
     }
-    procs::find(&lease.id, &roots, lease.holder, by_marker)
+    // A holding `sec` is not the lease's; a holder that became the command is.
+    let exclude = if lease.in_place { None } else { lease.holder };
+    procs::find(&lease.id, &roots, exclude, by_marker)
 }
 
 /// SIGTERM to every process of the lease but `skip`, then SIGKILL to those still running

@@ -4,6 +4,7 @@
 pub mod hardening;
 pub mod memory;
 pub mod peer;
+pub mod pidfd;
 pub mod state_file;
 pub mod tls;
 

@@ -46,6 +46,8 @@ pub struct LeaseContext {
     pub lease: String,
     /// The `sec` that holds the lease; its descendants may use the agent.
     pub holder: Option<procs::Proc>,
+    /// The holder became the command (`sec exec`'s lean path): it may use the agent too.
+    pub in_place: bool,
     pub command: String,
     pub dir: PathBuf,
     pub askpass: Option<String>,
@@ -175,6 +177,9 @@ fn in_lease(context: &LeaseContext, pid: i32) -> bool {
     let Some(holder) = context.holder.filter(procs::Proc::alive) else {
         return false;
     };
+    if context.in_place && pid == holder.pid {
+        return true;
+    }
     // Up the parent chain (a pid's parent started before it, so the chain ends).
     let mut current = procs::parent(pid);
     while let Some(p) = current {

@@ -44,6 +44,9 @@ pub struct LeaseRecord {
     pub on_revoke: OnRevoke,
     /// The `sec` that held it is gone, and processes with its secrets still run.
     pub orphaned: bool,
+    /// Its `sec` replaced itself with the command (the lean path): the holder is the
+    /// command, never orphaned.
+    pub in_place: bool,
     /// The holding `sec` as it was when the lease was granted (a pid with its start time).
     pub holder: Option<Proc>,
     /// The lease's processes secd has seen: the child, and what the samples found below the

@@ -71,6 +71,8 @@ fn request(rng: &mut Rng) -> Vec<u8> {
             argv: texts(rng),
             cwd: text(rng),
             shield: rng.next_u64().is_multiple_of(2),
+            in_place: rng.next_u64().is_multiple_of(2),
+            protocol: rng.next_u64() as u32,
             only: texts(rng),
         }
         .encode_to_vec(),

@@ -4,6 +4,7 @@
 use tokio_stream::StreamExt;
 
 use super::*;
+use crate::daemon::grant::Granted;
 use crate::lease::live::Notice;
 
 pub(super) async fn lease(
@@ -11,23 +12,114 @@ pub(super) async fn lease(
     request: Request<pb::LeaseRequest>,
 ) -> Result<Response<LeaseStream>, Status> {
     let peer = caller(&request)?;
-    let request = request.into_inner();
-    let cwd = peer::caller_cwd(&peer, &request.cwd).ok_or_else(|| {
+    let ask = lease_ask(&peer, request.into_inner())?;
+    let granted = service.daemon.grant(&ask).await.map_err(lease_status)?;
+    let (grant, receiver) = publish(&service.daemon, granted);
+    // The grant first, then whatever the lease has to say, as the wire's messages.
+    let grant = pb::LeaseEvent {
+        event: Some(lease_event::Event::Grant(grant)),
+    };
+    let notices = ReceiverStream::new(receiver).map(|notice| match notice {
+        Notice::Revoked { reason, terminate } => Ok(pb::LeaseEvent {
+            event: Some(lease_event::Event::Revoked(pb::Revoked {
+                reason,
+                terminate,
+            })),
+        }),
+    });
+    Ok(Response::new(Box::pin(
+        tokio_stream::once(Ok(grant)).chain(notices),
+    )))
+}
+
+/// `sec exec`'s lean lease (`sec_proto::lean`): one request, one reply, then the caller
+/// replaces itself with the command and secd follows the lease by that process.
+#[cfg(unix)]
+pub async fn serve_lean(daemon: Arc<Daemon>, mut conn: sec_proto::socket::LeanConn) {
+    use sec_proto::lean;
+    let Ok(Ok(request)) =
+        tokio::time::timeout(Duration::from_secs(5), lean::read_request(&mut conn.stream)).await
+    else {
+        return;
+    };
+    let reply = lean_reply(&daemon, &conn.peer, request).await;
+    let _ = lean::write_reply(&mut conn.stream, &reply).await;
+}
+
+#[cfg(unix)]
+async fn lean_reply(
+    daemon: &Arc<Daemon>,
+    peer: &Peer,
+    request: pb::LeaseRequest,
+) -> pb::LeanLeaseReply {
+    use pb::lean_lease_reply::Reply;
+    let refusal = |status: Status, retry_with_grpc: bool| pb::LeanLeaseReply {
+        reply: Some(Reply::Refusal(pb::LeanRefusal {
+            code: status.code() as i32,
+            message: status.message().to_string(),
+            retry_with_grpc,
+        })),
+    };
+    if !peer_allowed(peer) {
+        return refusal(
+            Status::permission_denied("secd serves only the user it runs as"),
+            false,
+        );
+    }
+    if request.protocol != sec_proto::PROTOCOL || !request.in_place || request.shield {
+        // gRPC's Hello says what differs and replaces this daemon if it must.
+        return refusal(Status::unavailable("ask through gRPC"), true);
+    }
+    let ask = match lease_ask(peer, request) {
+        Ok(ask) => ask,
+        Err(status) => return refusal(status, false),
+    };
+    match daemon.grant(&ask).await {
+        Ok(granted) => {
+            let (grant, receiver) = publish(daemon, granted);
+            // Nobody holds the lease's stream: secd follows its process (`watch_lease`),
+            // and on revocation ends it itself.
+            drop(receiver);
+            pb::LeanLeaseReply {
+                reply: Some(Reply::Grant(grant)),
+            }
+        }
+        // Masked output needs a supervising `sec`.
+        Err(error @ LeaseError::InPlaceMasked) => {
+            refusal(Status::failed_precondition(error.to_string()), true)
+        }
+        Err(error) => {
+            let status = lease_status(error);
+            // A locked local vault: gRPC's path asks for the passphrase and asks again.
+            let locked = status.code() == tonic::Code::Unauthenticated;
+            refusal(status, locked)
+        }
+    }
+}
+
+/// What a lease request asks, with what the kernel says about the caller.
+fn lease_ask(peer: &Peer, request: pb::LeaseRequest) -> Result<LeaseAsk, Status> {
+    let cwd = peer::caller_cwd(peer, &request.cwd).ok_or_else(|| {
         Status::invalid_argument(
             "cannot tell the caller's working directory: the client passed no handle of it (an older or another client, or a directory that was removed)",
         )
     })?;
-    let ask = LeaseAsk {
+    Ok(LeaseAsk {
         argv: request.argv,
         only: request.only,
         shield: request.shield,
+        in_place: request.in_place,
         cwd,
         pid: peer.pid.unwrap_or_default() as u32,
         exe: peer::caller_exe(peer.pid)
             .map(|p| p.display().to_string())
             .unwrap_or_default(),
-    };
-    let granted = service.daemon.grant(&ask).await.map_err(lease_status)?;
+    })
+}
+
+/// Records a granted lease and starts watching it; returns the client's Grant and the
+/// lease's notices.
+fn publish(daemon: &Arc<Daemon>, granted: Granted) -> (pb::Grant, mpsc::Receiver<Notice>) {
     let record = granted.record;
     tracing::info!(
         lease = %record.id,
@@ -54,7 +146,7 @@ pub(super) async fn lease(
         config_error: granted.config_error,
         notice: granted.notice,
         mask: granted.mask,
-        files_dir: Some(service.daemon.files.lease_dir(&record.id))
+        files_dir: Some(daemon.files.lease_dir(&record.id))
             .filter(|dir| dir.is_dir())
             .map(|dir| dir.display().to_string())
             .unwrap_or_default(),
@@ -62,28 +154,14 @@ pub(super) async fn lease(
     drop(granted.vars);
     let (events, receiver) = mpsc::channel(4);
     let id = record.id.clone();
-    service.daemon.leases.insert(record, events.clone());
+    daemon.leases.insert(record, events.clone());
     tokio::spawn(watch_lease(
-        Arc::clone(&service.daemon),
+        Arc::clone(daemon),
         id,
         events,
         granted.max_lease,
     ));
-    // The grant first, then whatever the lease has to say, as the wire's messages.
-    let grant = pb::LeaseEvent {
-        event: Some(lease_event::Event::Grant(grant)),
-    };
-    let notices = ReceiverStream::new(receiver).map(|notice| match notice {
-        Notice::Revoked { reason, terminate } => Ok(pb::LeaseEvent {
-            event: Some(lease_event::Event::Revoked(pb::Revoked {
-                reason,
-                terminate,
-            })),
-        }),
-    });
-    Ok(Response::new(Box::pin(
-        tokio_stream::once(Ok(grant)).chain(notices),
-    )))
+    (grant, receiver)
 }
 
 pub(super) async fn lease_started(
@@ -164,10 +242,17 @@ pub(super) async fn watch_lease(
         }
     };
     tokio::pin!(limit);
+    // The holder's exit is looked at the moment it happens, not at the next sample: a
+    // command that replaced its `sec` is the holder.
+    let holder = daemon.leases.get(&id).and_then(|l| l.holder).map(|p| p.pid);
+    let holder_exit = crate::host::pidfd::exited(holder);
+    tokio::pin!(holder_exit);
+    let mut holder_gone = false;
     let mut held = true;
     loop {
         tokio::select! {
             _ = events.closed(), if held => held = false,
+            _ = &mut holder_exit, if !holder_gone => holder_gone = true,
             _ = &mut limit => {
                 let limit = humantime::format_duration(max_lease.unwrap_or_default());
                 let reason = format!("the lease outlived its max_lease of {limit}");
@@ -187,8 +272,19 @@ pub(super) async fn watch_lease(
             daemon.leases.remember(&id, seen);
             continue;
         }
+        if lease.in_place {
+            // The command is the holder: it and what runs below it now, remembered for
+            // when it is gone (it is a child subreaper, so what it orphans stays below it).
+            let seen = daemon::lease_processes(&lease, false, false);
+            let command_runs = lease.holder.is_some_and(|h| h.alive());
+            if command_runs && !seen.is_empty() {
+                daemon.leases.remember(&id, seen);
+                continue;
+            }
+        }
         // The holder is gone: the lease stays while its processes run.
-        if daemon::lease_processes(&lease, false, true).is_empty() {
+        let left = daemon::lease_processes(&lease, false, true);
+        if left.is_empty() {
             let reason = match daemon.leases.remove(&id) {
                 Some(ended) => {
                     tracing::info!(lease = %id, "lease ended");
@@ -204,8 +300,12 @@ pub(super) async fn watch_lease(
             daemon.lease_gone(&id, &reason);
             return;
         }
+        if lease.in_place {
+            // Followed by pid from now on, also once their marker is gone.
+            daemon.leases.remember(&id, left);
+        }
         if !lease.orphaned && daemon.leases.orphan(&id) {
-            tracing::info!(lease = %id, "sec is gone, processes with the lease's secrets still run");
+            tracing::info!(lease = %id, "sec (or the command that replaced it) is gone, processes with the lease's secrets still run");
         }
     }
 }

@@ -27,6 +27,8 @@ use crate::store::vault::local::format::LocalVaultError;
 use crate::store::vault::openbao::EngineLease;
 
 mod leases;
+#[cfg(unix)]
+pub use leases::serve_lean;
 mod scopes;
 mod vaults;
 

@@ -1,0 +1,188 @@
+//! `sec exec -- CMD` at the spawn floor (Linux): one lean request to secd
+//! (`sec_proto::lean`), no HTTP/2, no async runtime, no child: once the lease is granted,
+//! `sec` replaces itself with the command (execve). The command then *is* the process the
+//! shell started, so exit codes, signals, the terminal and job control are the command's
+//! own; secd follows the lease by that process (a pidfd) and its `SEC_LEASE` marker, ends it
+//! when the last of them exits, and on revocation stops them itself.
+//!
+//! What only the gRPC client does, it does once and asks again: no daemon yet (autostart), a
+//! daemon of another protocol (replacement), a locked local vault (the passphrase prompt).
+//! A scope that masks output, and every option (`--only`, `--dir`, `--mask`), go through the
+//! supervising path in `exec.rs`.
+
+use std::ffi::OsString;
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+
+use sec_proto::pb::{self, lean_lease_reply::Reply};
+
+use crate::report::Failure;
+
+/// Why the lean path did not run the command.
+pub enum NotInPlace {
+    /// Ask through gRPC instead (nothing was granted).
+    Supervise,
+    /// A refusal or failure, reported as `sec exec` reports it.
+    Failed(Failure),
+}
+
+/// The command of `sec exec -- CMD ARGS` or `sec exec CMD ARGS`, when that is the whole
+/// command line; `None` for anything else (options, non-UTF-8 words), which clap reads.
+pub fn command_line(args: &[OsString]) -> Option<Vec<String>> {
+    let words: Vec<&str> = args.iter().map(|a| a.to_str()).collect::<Option<_>>()?;
+    let command = match words.get(1..)? {
+        ["exec", "--", command @ ..] => command,
+        ["exec", first, ..] if !first.starts_with('-') => &words[2..],
+        _ => return None,
+    };
+    (!command.is_empty()).then(|| command.iter().map(|w| w.to_string()).collect())
+}
+
+/// Takes the lease and becomes the command; returns only when it did not.
+pub fn run(argv: Vec<String>) -> NotInPlace {
+    if std::env::var_os(crate::daemon_conn::SHIELD_MARKER).is_some() {
+        return NotInPlace::Supervise;
+    }
+    if let Err(failure) = crate::hardening::protect(true) {
+        return NotInPlace::Failed(failure);
+    }
+    let Ok(cwd) = std::env::current_dir() else {
+        return NotInPlace::Supervise;
+    };
+    let request = pb::LeaseRequest {
+        argv: argv.clone(),
+        cwd: cwd.display().to_string(),
+        in_place: true,
+        protocol: sec_proto::PROTOCOL,
+        ..Default::default()
+    };
+    let mut prepared = false;
+    let grant = loop {
+        let refusal = match ask(&request).and_then(|reply| reply.reply) {
+            Some(Reply::Grant(grant)) => break grant,
+            Some(Reply::Refusal(refusal)) => refusal,
+            // No daemon answers on this path: start one (or replace an older one), once.
+            None if !prepared => pb::LeanRefusal {
+                code: tonic::Code::Unavailable as i32,
+                retry_with_grpc: true,
+                ..Default::default()
+            },
+            None => return NotInPlace::Supervise,
+        };
+        let status = tonic::Status::new(refusal.code.into(), refusal.message);
+        if !refusal.retry_with_grpc {
+            return NotInPlace::Failed(Failure::from_status(status));
+        }
+        let needs = status.code();
+        if prepared
+            || !matches!(
+                needs,
+                tonic::Code::Unavailable | tonic::Code::Unauthenticated
+            )
+        {
+            return NotInPlace::Supervise;
+        }
+        if let Err(failure) = prepare(&status) {
+            return NotInPlace::Failed(failure);
+        }
+        prepared = true;
+    };
+    crate::exec::announce(&grant, &cwd, &argv);
+    let mut command = Command::new(&argv[0]);
+    command.args(&argv[1..]);
+    // Not a secret: how secd finds every process of the lease when it is revoked.
+    command.env(sec_proto::LEASE_MARKER, &grant.lease_id);
+    for var in &grant.env {
+        command.env(&var.name, &var.value);
+    }
+    // What the command leaves behind (`setsid cmd &`) is reparented to the command rather
+    // than to init, so secd still finds it below the lease's process when it is revoked, as
+    // it found it below the supervising `sec` (the setting survives execve).
+    let _ = nix::sys::prctl::set_child_subreaper(true);
+    // Only returns when the command could not be started.
+    let error = command.exec();
+    drop(command);
+    let failure = crate::exec::spawn_failure(&argv[0], error);
+    report_not_started(&grant.lease_id, &failure);
+    NotInPlace::Failed(failure)
+}
+
+/// What the gRPC client does before the lean request is asked again: connect, which starts
+/// secd or replaces one of another protocol, and for a locked local vault, ask for its
+/// passphrase.
+fn prepare(status: &tonic::Status) -> Result<(), Failure> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::new(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(async {
+        let mut client = crate::daemon_conn::connect(true).await?;
+        if status.code() == tonic::Code::Unauthenticated {
+            crate::passphrase::opened_after(&mut client, status).await?;
+        }
+        Ok(())
+    })
+}
+
+/// The lean request on a fresh connection; `None` when no daemon answers on this path.
+fn ask(request: &pb::LeaseRequest) -> Option<pb::LeanLeaseReply> {
+    let path = sec_proto::socket::socket_path().ok()?;
+    let mut stream = UnixStream::connect(path).ok()?;
+    sec_proto::caller_dir::send(stream.as_fd()).ok()?;
+    sec_proto::lean::ask(&mut stream, request).ok()
+}
+
+/// For the audit log: the lease was granted and its command never ran. Rare, so the full
+/// client may take its time.
+fn report_not_started(lease_id: &str, failure: &Failure) {
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return;
+    };
+    runtime.block_on(async {
+        if let Ok(mut client) = crate::daemon_conn::connect(false).await {
+            let _ = client
+                .lease_started(pb::LeaseStartedRequest {
+                    lease_id: lease_id.to_string(),
+                    child_pid: 0,
+                    failure: failure.message.clone(),
+                })
+                .await;
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(words: &[&str]) -> Option<Vec<String>> {
+        let args: Vec<OsString> = words.iter().map(OsString::from).collect();
+        command_line(&args)
+    }
+
+    #[test]
+    fn only_a_plain_exec_takes_the_lean_path() {
+        let some = |words: &[&str]| Some(words.iter().map(|w| w.to_string()).collect());
+        assert_eq!(line(&["sec", "exec", "--", "true"]), some(&["true"]));
+        assert_eq!(
+            line(&["sec", "exec", "--", "sh", "-c", "x"]),
+            some(&["sh", "-c", "x"])
+        );
+        assert_eq!(
+            line(&["sec", "exec", "twine", "--only", "x"]),
+            some(&["twine", "--only", "x"])
+        );
+        assert_eq!(line(&["sec", "exec", "--", "--help"]), some(&["--help"]));
+        assert_eq!(line(&["sec", "exec", "--"]), None);
+        assert_eq!(line(&["sec", "exec"]), None);
+        assert_eq!(line(&["sec", "exec", "--only", "A", "--", "true"]), None);
+        assert_eq!(line(&["sec", "exec", "--mask", "--", "true"]), None);
+        assert_eq!(line(&["sec", "shield", "--", "true"]), None);
+        assert_eq!(line(&["sec", "--version"]), None);
+    }
+}
