@@ -543,7 +543,7 @@ pub fn lease_processes(lease: &LeaseRecord, held: bool, by_marker: bool) -> Vec<
     }
     // A holding `sec` is not the lease's; a holder that became the command is.
     let exclude = if lease.in_place { None } else { lease.holder };
-    procs::find(&lease.id, &roots, exclude, by_marker)
+    procs::find(&lease.id, &roots, exclude, by_marker, lease.holder)
 }
 
 /// SIGTERM to every process of the lease but `skip`, then SIGKILL to those still running

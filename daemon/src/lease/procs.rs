@@ -74,11 +74,27 @@ fn carries_marker(pid: i32, marker: &[u8]) -> bool {
 /// and, with `by_marker`, every process carrying the lease's marker (reading each one's
 /// environment; the periodic samples leave that out). Roots in `exclude` (the holder) are
 /// not part of the result, their descendants are.
-pub fn find(id: &str, roots: &[Proc], exclude: Option<Proc>, by_marker: bool) -> Vec<Proc> {
+///
+/// `since` is the lease's first process (its holder): everything else of the lease started
+/// after it, so only processes started since are looked at, and while pids have not wrapped
+/// around since it, only pids from its on (a look costs a read per process: at a lease's
+/// end this is what keeps it from reading every process of the machine).
+pub fn find(
+    id: &str,
+    roots: &[Proc],
+    exclude: Option<Proc>,
+    by_marker: bool,
+    since: Option<Proc>,
+) -> Vec<Proc> {
     let me = std::process::id() as i32;
     let marker = format!("{MARKER}={id}").into_bytes();
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
+    };
+    let newer = newer_pids(since);
+    let candidate = |pid: i32| {
+        newer.is_none_or(|(first, last)| (first..=last).contains(&pid))
+            || roots.iter().any(|r| r.pid == pid)
     };
     let mut parents: HashMap<i32, i32> = HashMap::new();
     let mut starts: HashMap<i32, u64> = HashMap::new();
@@ -86,11 +102,14 @@ pub fn find(id: &str, roots: &[Proc], exclude: Option<Proc>, by_marker: bool) ->
     for pid in entries
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| *pid != me)
+        .filter(|pid| *pid != me && candidate(*pid))
     {
         let Some((ppid, start)) = stat(pid) else {
             continue;
         };
+        if since.is_some_and(|first| start < first.start) {
+            continue;
+        }
         parents.insert(pid, ppid);
         starts.insert(pid, start);
         let root = roots.iter().any(|r| r.pid == pid && r.start == start);
@@ -124,6 +143,18 @@ pub fn find(id: &str, roots: &[Proc], exclude: Option<Proc>, by_marker: bool) ->
     procs
 }
 
+/// The pids handed out since `first` was: `(first, last)`, or `None` to look at every pid
+/// (no `first`, or the kernel's counter is below it: pids wrapped around since).
+fn newer_pids(first: Option<Proc>) -> Option<(i32, i32)> {
+    let first = first?.pid;
+    let last: i32 = std::fs::read_to_string("/proc/sys/kernel/ns_last_pid")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    (last >= first).then_some((first, last))
+}
+
 /// Sends `signal` to each process that is still the one remembered.
 pub fn signal(procs: &[Proc], signal: Signal) {
     for p in procs {
@@ -154,7 +185,7 @@ mod tests {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         let root = Proc::of(child.id() as i32).unwrap();
         let procs = loop {
-            let procs = find(&id, &[root], None, true);
+            let procs = find(&id, &[root], None, true, Some(root));
             if procs.len() >= 4 || std::time::Instant::now() > deadline {
                 break procs;
             }

@@ -248,7 +248,10 @@ pub(super) async fn watch_lease(
     let holder_exit = crate::host::pidfd::exited(holder);
     tokio::pin!(holder_exit);
     let mut holder_gone = false;
-    let mut held = true;
+    // A lease in place has no stream to hold it (its receiver is dropped at once); it is
+    // first looked at after a sample's time or when its command exits, not right away
+    // (a whole look at /proc while the command starts would compete with it).
+    let mut held = !daemon.leases.get(&id).is_some_and(|l| l.in_place);
     loop {
         tokio::select! {
             _ = events.closed(), if held => held = false,
