@@ -314,10 +314,18 @@ async fn keep_engine_leases(daemon: Arc<Daemon>) {
 /// edit is logged even when no client asks).
 async fn housekeeping(daemon: Arc<Daemon>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut code_paged_out = false;
     loop {
         tick.tick().await;
         // What a burst of requests or a key derivation left goes back to the kernel.
         host::memory::give_back();
+        // Once per idle time: the code pages too (a connection starts a new one).
+        let idle = socket::idle_for() >= host::memory::CODE_IDLE;
+        if idle && !code_paged_out {
+            let advised = host::memory::page_out_code();
+            tracing::debug!(advised, "idle: code pages handed back");
+        }
+        code_paged_out = idle;
         daemon.local.lock_if_expired();
         let expired = daemon.cache.sweep();
         if expired > 0 {

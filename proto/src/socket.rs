@@ -441,6 +441,24 @@ pub fn listen(path: &Path) -> Result<Listener, SocketError> {
     opts.create_tokio().map_err(err)
 }
 
+/// When the listener last accepted a connection (from our user), as milliseconds after
+/// [`START`]: how long the daemon has been idle.
+static LAST_ACCEPT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
+fn since_start() -> u64 {
+    START
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_millis() as u64
+}
+
+/// How long no connection has come (since the daemon started listening, if none came).
+pub fn idle_for() -> std::time::Duration {
+    let last = LAST_ACCEPT.load(std::sync::atomic::Ordering::Relaxed);
+    std::time::Duration::from_millis(since_start().saturating_sub(last))
+}
+
 /// A connection that asked for `sec exec`'s lean lease (`lean`), with its peer.
 #[cfg(unix)]
 pub struct LeanConn {
@@ -464,6 +482,7 @@ pub fn incoming(
     greeting: bool,
     lean: LeanSender,
 ) -> impl tokio_stream::Stream<Item = io::Result<Conn>> + Send + 'static {
+    LAST_ACCEPT.store(since_start(), std::sync::atomic::Ordering::Relaxed);
     let (ready, accepted) = tokio::sync::mpsc::channel::<io::Result<Conn>>(16);
     let counts = std::sync::Arc::new(std::sync::Mutex::new(Counts::default()));
     let total = total_limit();
@@ -487,6 +506,7 @@ pub fn incoming(
                 );
                 continue;
             }
+            LAST_ACCEPT.store(since_start(), std::sync::atomic::Ordering::Relaxed);
             let Some(slot) = Slot::take(&counts, peer.pid.unwrap_or(-1), total) else {
                 tracing::warn!(pid = ?peer.pid, "refused a connection over the limit");
                 continue;
