@@ -562,7 +562,7 @@ first_after_idle() {
     local a b c
     a=$(date +%s%N); (cd "$PROJ" && "$SEC" exec -- true); b=$(date +%s%N)
     (cd "$PROJ" && "$SEC" exec -- true); c=$(date +%s%N)
-    awk -v x=$((b - a)) -v y=$((c - b)) 'BEGIN { printf "%.2f %.2f", x / 1e6, y / 1e6 }'
+    awk -v x=$((b - a)) -v y=$((c - b)) 'BEGIN { printf "%.2f %.2f\n", x / 1e6, y / 1e6 }'
 }
 read -r FIRST_AFTER_IDLE NEXT_AFTER_IDLE < <(first_after_idle)
 

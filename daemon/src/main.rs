@@ -112,13 +112,16 @@ fn start_in_background(args: &Args) -> anyhow::Result<()> {
 }
 
 fn run_foreground(args: &Args) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SECD_LOG")
-                .unwrap_or_else(|_| "info".into()),
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let filter = log_filter(std::env::var("SECD_LOG").ok().as_deref());
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
         )
+        .with(filter)
         .init();
     host::memory::limit_arenas();
     // Before the runtime's threads: taking it edits the environment.
@@ -229,8 +232,8 @@ async fn serve(args: &Args, inherited: Inherited) -> anyhow::Result<()> {
     ));
     let lean = serve_lean_leases(Arc::clone(&daemon));
     let served = tonic::transport::Server::builder()
-        .add_service(service)
         .serve_with_incoming_shutdown(
+            service,
             socket::incoming(listener, !args.test_no_greeting, lean),
             shutdown.notified(),
         )
@@ -249,6 +252,14 @@ async fn serve(args: &Args, inherited: Inherited) -> anyhow::Result<()> {
     }
     tracing::info!(dropped, "stopped");
     served.context("the gRPC server failed")
+}
+
+/// `SECD_LOG=info,secd=debug`: a level, and levels per module; "info" when unset or
+/// unreadable.
+fn log_filter(text: Option<&str>) -> tracing_subscriber::filter::Targets {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    text.and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| Targets::new().with_default(LevelFilter::INFO))
 }
 
 /// `sec exec`'s lean leases (`sec_proto::lean`), each on a task of its own; where they go.
@@ -333,5 +344,25 @@ async fn housekeeping(daemon: Arc<Daemon>) {
         }
         daemon.current_config();
         daemon.sync_hook_files();
+    }
+}
+
+#[cfg(test)]
+mod log_filter_tests {
+    use super::log_filter;
+    use tracing::Level;
+
+    #[test]
+    fn secd_log_sets_levels_per_module() {
+        let filter = log_filter(Some("info,secd=debug"));
+        assert!(filter.would_enable("secd::daemon", &Level::DEBUG));
+        assert!(!filter.would_enable("zbus::connection", &Level::DEBUG));
+        assert!(filter.would_enable("zbus::connection", &Level::INFO));
+        let default = log_filter(None);
+        assert!(default.would_enable("secd", &Level::INFO));
+        assert!(!default.would_enable("secd", &Level::DEBUG));
+        assert!(log_filter(Some("debug")).would_enable("h2", &Level::DEBUG));
+        // Unreadable: the default, not silence.
+        assert!(log_filter(Some("=[")).would_enable("secd", &Level::INFO));
     }
 }
