@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 use sec_proto::config::Config;
 use sec_tests::shield::{CONNECT_TCP, shielded};
 use sec_tests::{
-    DEMO_DIST, HttpsEcho, Output, PackageIndex, TestCa, Venv, World, build_demo_wheel, contains,
-    files_under, find_in_environs, require_program, token_canary, toml_path, wait_output,
+    HttpsEcho, Output, PackageIndex, TestCa, Venv, World, build_demo_wheel, contains, files_under,
+    find_in_environs, require_program, token_canary, toml_path, wait_output,
 };
 
 // --- Helpers ----------------------------------------------------------------------------
@@ -448,10 +448,7 @@ fn twine_upload_through_the_broker_lands_while_twine_holds_only_a_placeholder() 
         index.tls_log()
     );
     assert!(
-        index
-            .files()
-            .iter()
-            .any(|f| f.starts_with(DEMO_DIST) && f.ends_with(".whl")),
+        index.has_demo_wheel(),
         "the wheel is not in the index: {:?}\n{uploaded}",
         index.files()
     );

@@ -16,10 +16,9 @@ use std::time::Duration;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use sec_tests::{
-    DEMO_DIST, Output, PackageIndex, SEC_FAILED, Venv, World, build_demo_wheel, chmod, contains,
-    environ_of, exe_of, files_under, find_in_cmdlines, find_in_environs, is_within,
-    processes_with_env, project_scope, sec_bin, secd_bin, unique, wait_output, wait_until,
-    write_file_with_mode,
+    Output, PackageIndex, SEC_FAILED, Venv, World, build_demo_wheel, chmod, contains, environ_of,
+    exe_of, files_under, find_in_cmdlines, find_in_environs, is_within, processes_with_env,
+    project_scope, sec_bin, secd_bin, unique, wait_output, wait_until, write_file_with_mode,
 };
 
 // --- Helpers ----------------------------------------------------------------------------
@@ -108,10 +107,7 @@ fn twine_upload_through_sec_exec_reaches_the_local_index() {
     let uploaded = upload();
     uploaded.assert_success();
     assert!(
-        index
-            .files()
-            .iter()
-            .any(|f| f.starts_with(DEMO_DIST) && f.ends_with(".whl")),
+        index.has_demo_wheel(),
         "the wheel is not in the index: {:?}\n{uploaded}",
         index.files()
     );

@@ -21,12 +21,11 @@
 //! directories a test searches for leaked tokens.
 
 use std::io::Write;
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use crate::openbao::BAO_PORTS;
-use crate::{require_program, wait_until};
+use crate::require_program;
 
 /// The server script: `python3 -u SCRIPT BACKEND ROOT PORT_FILE SEEN_FILE AVOID_FROM AVOID_TO CERT KEY`,
 /// with the user and the token as the first two lines of its standard input.
@@ -274,19 +273,13 @@ impl GitHttp {
             ca: cert,
             child,
         };
-        wait_until("the git HTTP server to write its port", || {
-            if let Ok(Some(status)) = server.child.try_wait() {
-                panic!("the git HTTP server exited ({status}):\n{}", server.log());
-            }
-            port_file.is_file()
-        });
-        server.port = std::fs::read_to_string(&port_file)
-            .ok()
-            .and_then(|text| text.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no port in {}", port_file.display()));
-        wait_until("the git HTTP server to accept connections", || {
-            TcpStream::connect(("127.0.0.1", server.port)).is_ok()
-        });
+        let log = server.log.clone();
+        server.port = crate::procs::wait_for_port(
+            &mut server.child,
+            &port_file,
+            "the git HTTP server",
+            || std::fs::read_to_string(&log).unwrap_or_default(),
+        );
         server
     }
 

@@ -111,3 +111,27 @@ pub fn stop_child(child: &mut std::process::Child, signal: nix::sys::signal::Sig
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// Waits until the server `child` wrote its port to `port_file` and accepts connections on
+/// 127.0.0.1 there; panics with its log (`log`) if it exits first. `name` says which server.
+pub fn wait_for_port(
+    child: &mut std::process::Child,
+    port_file: &std::path::Path,
+    name: &str,
+    log: impl Fn() -> String,
+) -> u16 {
+    crate::wait_until(&format!("{name} to write its port"), || {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{name} exited ({status}):\n{}", log());
+        }
+        port_file.is_file()
+    });
+    let port: u16 = std::fs::read_to_string(port_file)
+        .ok()
+        .and_then(|text| text.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no port in {}", port_file.display()));
+    crate::wait_until(&format!("{name} to accept connections"), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    port
+}

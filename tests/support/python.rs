@@ -221,6 +221,13 @@ impl PackageIndex {
         (index, port)
     }
 
+    /// Whether the demo wheel ([`build_demo_wheel`]) landed in the index.
+    pub fn has_demo_wheel(&self) -> bool {
+        self.files()
+            .iter()
+            .any(|f| f.starts_with(DEMO_DIST) && f.ends_with(".whl"))
+    }
+
     /// File names in the index's package directory.
     pub fn files(&self) -> Vec<String> {
         std::fs::read_dir(&self.packages)

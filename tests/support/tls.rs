@@ -8,14 +8,13 @@
 //! roots.
 
 use std::ffi::OsStr;
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use nix::sys::signal::Signal;
 
 use crate::openbao::BAO_PORTS;
-use crate::{require_program, wait_until};
+use crate::require_program;
 
 /// The TLS front's script (`tls_front.py`, next to this file).
 const TLS_FRONT_PY: &str = include_str!("tls_front.py");
@@ -155,18 +154,9 @@ impl PortServer {
             child: crate::procs::spawn_logged(cmd, &log),
             log,
         };
-        wait_until(&format!("{name} to write its port"), || {
-            if let Ok(Some(status)) = server.child.try_wait() {
-                panic!("{name} exited ({status}):\n{}", server.log_text());
-            }
-            port_file.is_file()
-        });
-        server.port = std::fs::read_to_string(&port_file)
-            .ok()
-            .and_then(|text| text.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no port in {}", port_file.display()));
-        wait_until(&format!("{name} to accept connections"), || {
-            TcpStream::connect(("127.0.0.1", server.port)).is_ok()
+        let log = server.log.clone();
+        server.port = crate::procs::wait_for_port(&mut server.child, &port_file, name, || {
+            std::fs::read_to_string(&log).unwrap_or_default()
         });
         server
     }
