@@ -34,6 +34,12 @@ const TERMINATED: i32 = 143;
 #[track_caller]
 fn assert_stopped_by_secd(world: &World, out: &Output, event: &str, why: &str) {
     out.assert_signal(15);
+    assert_audited(world, event, why);
+}
+
+/// The audit log has an `event` record whose text holds `why`.
+#[track_caller]
+fn assert_audited(world: &World, event: &str, why: &str) {
     let log = world.run(&["log", "--json"]);
     assert!(
         log.stdout
@@ -491,13 +497,7 @@ fn expect_kept_in_place(world: &World, mut run: Running, event: &str, why: &str)
         alive(run.child_pid),
         "the command is gone although on_revoke = \"keep\""
     );
-    let log = world.run(&["log", "--json"]);
-    assert!(
-        log.stdout
-            .lines()
-            .any(|l| l.contains(&format!("\"event\":\"{event}\"")) && l.contains(why)),
-        "no {event} record saying {why:?}:\n{log}"
-    );
+    assert_audited(world, event, why);
     run.release();
     run.finish().assert_code(3);
 }
