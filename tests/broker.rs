@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use sec_proto::config::Config;
 use sec_tests::shield::{CONNECT_TCP, shielded};
 use sec_tests::{
-    HttpsEcho, Output, PackageIndex, TestCa, Venv, World, build_demo_wheel, contains, files_under,
+    HttpsEcho, Output, PackageIndex, TestCa, Venv, World, build_demo_wheel, files_holding,
     find_in_environs, require_program, token_canary, toml_path, wait_output,
 };
 
@@ -293,14 +293,8 @@ fn assert_nowhere(world: &World, outputs: &[&Output], secrets: &[&str]) {
                 "a real value was printed:\n{out}"
             );
         }
-        for file in files_under(world.root()) {
-            let bytes = std::fs::read(&file).unwrap_or_default();
-            assert!(
-                !contains(&bytes, secret),
-                "{} holds a real value",
-                file.display()
-            );
-        }
+        let holding = files_holding(world.root(), secret);
+        assert!(holding.is_empty(), "{holding:?} hold a real value");
         let holders = find_in_environs(secret);
         assert!(
             holders.is_empty(),

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use sec_tests::{
-    Askpass, GitHttp, Sshd, World, contains, files_under, require_program, sec_bin, shell_quoted,
+    Askpass, GitHttp, Sshd, World, files_holding, require_program, sec_bin, shell_quoted,
     toml_path, unique, wait_until, write_file_with_mode,
 };
 
@@ -197,14 +197,8 @@ fn the_lease_agent_signs_with_exactly_the_scopes_keys_and_only_inside_the_lease(
         for out in [&status, &log, &listed] {
             assert!(!out.stdout.contains(&material) && !out.stderr.contains(&material));
         }
-        for file in files_under(world.root()) {
-            let bytes = std::fs::read(&file).unwrap_or_default();
-            assert!(
-                !contains(&bytes, &material),
-                "{} holds key material",
-                file.display()
-            );
-        }
+        let holding = files_holding(world.root(), &material);
+        assert!(holding.is_empty(), "{holding:?} hold key material");
     }
 }
 
@@ -262,21 +256,8 @@ fn git_push_over_ssh_works_from_the_scope_only() {
     let world = world_with_keys(std::slice::from_ref(&key), "", quoted_reference);
     let url = sshd.url_for(&remote);
     let commit = |dir: &Path| {
-        for args in [
-            vec!["init", "-q", "-b", "main"],
-            vec![
-                "-c",
-                "user.name=t",
-                "-c",
-                "user.email=t@e",
-                "commit",
-                "-q",
-                "--allow-empty",
-                "-m",
-                "x",
-            ],
-        ] {
-            assert!(git(dir, &args).status().unwrap().success());
+        for args in ONE_COMMIT {
+            assert!(git(dir, args).status().unwrap().success());
         }
     };
     commit(&world.project);
@@ -293,6 +274,22 @@ fn git_push_over_ssh_works_from_the_scope_only() {
     commit(&elsewhere);
     push(&elsewhere).assert_failure();
 }
+
+/// `git` argument lists that make a repository with one empty commit on `main`.
+const ONE_COMMIT: [&[&str]; 2] = [
+    &["init", "-q", "-b", "main"],
+    &[
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@e",
+        "commit",
+        "-q",
+        "--allow-empty",
+        "-m",
+        "x",
+    ],
+];
 
 fn git(dir: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new("git");
@@ -323,22 +320,9 @@ fn git_push_over_https_gets_its_token_from_sec_git_credential() {
         shell_quoted(&sec_bin())
     );
     let push = |dir: &Path| {
-        for args in [
-            vec!["init", "-q", "-b", "main"],
-            vec![
-                "-c",
-                "user.name=t",
-                "-c",
-                "user.email=t@e",
-                "commit",
-                "-q",
-                "--allow-empty",
-                "-m",
-                "x",
-            ],
-        ] {
+        for args in ONE_COMMIT {
             let mut cmd = world.command("git");
-            cmd.args(&args).current_dir(dir);
+            cmd.args(args).current_dir(dir);
             world.output(cmd).assert_success();
         }
         let mut cmd = world.command("git");

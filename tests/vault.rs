@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use sec_tests::{
-    DEV_ROOT_TOKEN, OpenBao, Postgres, RaftCluster, SEC_FAILED, Venv, World, contains, files_under,
+    DEV_ROOT_TOKEN, OpenBao, Postgres, RaftCluster, SEC_FAILED, Venv, World, files_holding,
     project_scope, require_program, unique, wait_until, write_file_with_mode,
 };
 
@@ -156,17 +156,12 @@ fn a_dynamic_database_role_lives_exactly_as_long_as_its_command() {
             .any(|l| l.contains("\"engine-revoke\"") && l.contains(&engine_lease)),
         "no engine-revoke record for {engine_lease}:\n{log}"
     );
-    for file in files_under(world.root()) {
-        if file.starts_with(&dir) {
-            continue; // the child's own output
-        }
-        let bytes = std::fs::read(&file).unwrap_or_default();
-        assert!(
-            !contains(&bytes, &password),
-            "{} holds the role's password",
-            file.display()
-        );
-    }
+    // The child's own output (in `dir`) holds it on purpose.
+    let holding: Vec<_> = files_holding(world.root(), &password)
+        .into_iter()
+        .filter(|f| !f.starts_with(&dir))
+        .collect();
+    assert!(holding.is_empty(), "{holding:?} hold the role's password");
 }
 
 #[test]
@@ -216,20 +211,15 @@ fn kv_values_are_read_written_and_deleted_without_touching_the_disk() {
         "user",
     ]);
 
-    for file in files_under(world.root()) {
-        if file
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with("seen-"))
-        {
-            continue; // what the child wrote, on purpose
-        }
-        let bytes = std::fs::read(&file).unwrap_or_default();
-        assert!(
-            !contains(&bytes, &canary),
-            "{} holds the KV value",
-            file.display()
-        );
-    }
+    // What the child wrote (`seen-*`) holds it on purpose.
+    let holding: Vec<_> = files_holding(world.root(), &canary)
+        .into_iter()
+        .filter(|f| {
+            !f.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("seen-"))
+        })
+        .collect();
+    assert!(holding.is_empty(), "{holding:?} hold the KV value");
 }
 
 #[test]

@@ -113,17 +113,22 @@ pub fn run(argv: Vec<String>) -> NotInPlace {
 /// secd or replaces one of another protocol, and for a locked local vault, ask for its
 /// passphrase.
 fn prepare(status: &tonic::Status) -> Result<(), Failure> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::new(format!("cannot start the async runtime: {e}")))?;
-    runtime.block_on(async {
+    with_grpc(async {
         let mut client = crate::daemon_conn::connect(true).await?;
         if status.code() == tonic::Code::Unauthenticated {
             crate::passphrase::opened_after(&mut client, status).await?;
         }
         Ok(())
     })
+}
+
+/// Runs `work` on a runtime made for it: the lean path starts none unless it needs gRPC.
+fn with_grpc(work: impl std::future::Future<Output = Result<(), Failure>>) -> Result<(), Failure> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::new(format!("cannot start the async runtime: {e}")))?
+        .block_on(work)
 }
 
 /// The lean request on a fresh connection; `None` when no daemon answers on this path.
@@ -137,22 +142,16 @@ fn ask(request: &pb::LeaseRequest) -> Option<pb::LeanLeaseReply> {
 /// For the audit log: the lease was granted and its command never ran. Rare, so the full
 /// client may take its time.
 fn report_not_started(lease_id: &str, failure: &Failure) {
-    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    else {
-        return;
-    };
-    runtime.block_on(async {
-        if let Ok(mut client) = crate::daemon_conn::connect(false).await {
-            let _ = client
-                .lease_started(pb::LeaseStartedRequest {
-                    lease_id: lease_id.to_string(),
-                    child_pid: 0,
-                    failure: failure.message.clone(),
-                })
-                .await;
-        }
+    let _ = with_grpc(async {
+        let mut client = crate::daemon_conn::connect(false).await?;
+        let _ = client
+            .lease_started(pb::LeaseStartedRequest {
+                lease_id: lease_id.to_string(),
+                child_pid: 0,
+                failure: failure.message.clone(),
+            })
+            .await;
+        Ok(())
     });
 }
 

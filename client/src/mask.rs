@@ -113,17 +113,16 @@ fn relay(mut from: std::fs::File, to: impl Write + Send + 'static, masker: Maske
             std::thread::spawn(move || {
                 std::thread::sleep(HOLD_BACK);
                 if generation.load(std::sync::atomic::Ordering::SeqCst) == stamp {
-                    let mut out = Zeroizing::new(Vec::new());
-                    masker
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .flush(&mut out);
-                    let mut to = to.lock().unwrap_or_else(|p| p.into_inner());
-                    let _ = to.write_all(&out).and_then(|()| to.flush());
+                    write_held(&masker, &to);
                 }
             });
         }
     }
+    write_held(&masker, &to);
+}
+
+/// Writes what the masker held back to `to`, as it is.
+fn write_held(masker: &Mutex<Masker>, to: &Mutex<impl Write>) {
     let mut out = Zeroizing::new(Vec::new());
     masker
         .lock()

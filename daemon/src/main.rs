@@ -328,10 +328,14 @@ async fn housekeeping(daemon: Arc<Daemon>) {
     let mut code_paged_out = false;
     loop {
         tick.tick().await;
-        // What a burst of requests or a key derivation left goes back to the kernel.
-        host::memory::give_back();
+        // What a burst of requests or a key derivation left goes back to the kernel, once
+        // the burst is over (not while requests keep coming).
+        let quiet = socket::idle_for();
+        if quiet >= Duration::from_secs(1) {
+            host::memory::give_back();
+        }
         // Once per idle time: the code pages too (a connection starts a new one).
-        let idle = socket::idle_for() >= host::memory::CODE_IDLE;
+        let idle = quiet >= host::memory::CODE_IDLE;
         if idle && !code_paged_out {
             let advised = host::memory::page_out_code();
             tracing::debug!(advised, "idle: code pages handed back");

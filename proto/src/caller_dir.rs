@@ -12,7 +12,7 @@
 //! directory; that byte is handed on to the protocol.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::path::PathBuf;
 
 use nix::sys::socket::{ControlMessage, ControlMessageOwned, MsgFlags, recvmsg, sendmsg};
@@ -29,13 +29,51 @@ pub fn send(stream: std::os::fd::BorrowedFd<'_>) -> io::Result<()> {
         nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
         nix::sys::stat::Mode::empty(),
     )?;
-    let fds = [dir.as_raw_fd()];
-    let byte = [PREAMBLE];
+    // One byte on a new connection: the socket buffer has room, it does not block.
+    send_with_fd(stream, PREAMBLE, dir.as_fd())
+}
+
+/// Sends one byte on a Unix socket with a descriptor attached (SCM_RIGHTS).
+pub fn send_with_fd(
+    stream: std::os::fd::BorrowedFd<'_>,
+    byte: u8,
+    fd: std::os::fd::BorrowedFd<'_>,
+) -> io::Result<()> {
+    let fds = [fd.as_raw_fd()];
+    let byte = [byte];
     let iov = [io::IoSlice::new(&byte)];
     let control = [ControlMessage::ScmRights(&fds)];
-    // One byte on a new connection: the socket buffer has room, it does not block.
     sendmsg::<()>(stream.as_raw_fd(), &iov, &control, MsgFlags::empty(), None)?;
     Ok(())
+}
+
+/// Receives one byte on a Unix socket and the descriptors that came with it, each owned
+/// here (`None` for the byte when the peer closed). `flags` as for recvmsg(2);
+/// MSG_CMSG_CLOEXEC is always added.
+pub fn receive_with_fds(fd: i32, flags: MsgFlags) -> io::Result<(Option<u8>, Vec<OwnedFd>)> {
+    let mut byte = [0u8; 1];
+    let mut iov = [io::IoSliceMut::new(&mut byte)];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 4]);
+    let message = recvmsg::<()>(
+        fd,
+        &mut iov,
+        Some(&mut space),
+        flags | MsgFlags::MSG_CMSG_CLOEXEC,
+    )?;
+    let bytes = message.bytes;
+    // Every descriptor that came is owned here, so none leaks whatever the byte was.
+    let mut received: Vec<OwnedFd> = Vec::new();
+    for cmsg in message.cmsgs()? {
+        if let ControlMessageOwned::ScmRights(fds) = cmsg {
+            // SAFETY: the kernel just installed these descriptors in this process for us.
+            #[allow(unsafe_code)]
+            received.extend(
+                fds.into_iter()
+                    .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
+            );
+        }
+    }
+    Ok(((bytes > 0).then_some(byte[0]), received))
 }
 
 /// What the first byte of a connection brought.
@@ -60,35 +98,14 @@ pub async fn receive(stream: &UnixStream) -> io::Result<First> {
 }
 
 fn read_first(fd: i32) -> io::Result<First> {
-    let mut byte = [0u8; 1];
-    let mut iov = [io::IoSliceMut::new(&mut byte)];
-    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 4]);
-    let message = recvmsg::<()>(
-        fd,
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_CMSG_CLOEXEC,
-    )?;
-    let bytes = message.bytes;
-    // Every descriptor that came is owned here, so none leaks whatever the byte was.
-    let mut received: Vec<OwnedFd> = Vec::new();
-    for cmsg in message.cmsgs()? {
-        if let ControlMessageOwned::ScmRights(fds) = cmsg {
-            // SAFETY: the kernel just installed these descriptors in this process for us.
-            #[allow(unsafe_code)]
-            received.extend(
-                fds.into_iter()
-                    .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
-            );
-        }
-    }
-    Ok(match (bytes, byte[0]) {
-        (0, _) => First::Closed,
-        (_, PREAMBLE) => First::Dir(match received.as_slice() {
+    let (byte, received) = receive_with_fds(fd, MsgFlags::MSG_DONTWAIT)?;
+    Ok(match byte {
+        None => First::Closed,
+        Some(PREAMBLE) => First::Dir(match received.as_slice() {
             [dir] => directory_of(dir),
             _ => None,
         }),
-        (_, other) => First::Data(other),
+        Some(other) => First::Data(other),
     })
 }
 

@@ -26,6 +26,11 @@ pub mod pb {
 /// it is how secd finds every process of a lease, descendants that reparented included.
 pub const LEASE_MARKER: &str = "SEC_LEASE";
 
+/// The variables that send a brokered lease's HTTPS through its broker
+/// (`http://sec:TOKEN@127.0.0.1:PORT`): secd sets them, `sec shield` moves their port into
+/// its network namespace.
+pub const BROKER_PROXY_VARS: [&str; 2] = ["HTTPS_PROXY", "https_proxy"];
+
 /// Bumped whenever a change to `sec.proto` would make an older peer misunderstand a newer
 /// one. Client and daemon compare it in `Hello`; on a mismatch the client restarts the daemon.
 // 4: `LeaseRequest.shield` (an older daemon would ignore it and hand a shield real values).

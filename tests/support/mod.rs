@@ -223,6 +223,14 @@ pub fn contains(haystack: &[u8], needle: &str) -> bool {
         .any(|w| w == needle.as_bytes())
 }
 
+/// The regular files below `dir` whose bytes hold `needle`: where a planted secret leaked.
+pub fn files_holding(dir: &Path, needle: &str) -> Vec<PathBuf> {
+    files_under(dir)
+        .into_iter()
+        .filter(|f| contains(&std::fs::read(f).unwrap_or_default(), needle))
+        .collect()
+}
+
 /// Regular files below `dir`, recursively.
 pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();

@@ -30,8 +30,6 @@ use crate::report::Failure;
 pub const FILES_TARGET: &str = "/run/sec-broker";
 /// The hidden subcommand the link runs as.
 pub const LINK_COMMAND: &str = "shield-link";
-/// The proxy variables whose port becomes the one inside the namespace.
-const PROXY_VARS: [&str; 2] = ["HTTPS_PROXY", "https_proxy"];
 
 #[derive(Serialize, Deserialize)]
 struct LinkRequest {
@@ -134,7 +132,6 @@ impl Link {
     /// In the command's network namespace (after `sec` entered it): loopback up, a
     /// listener on 127.0.0.1, handed to the link. Returns its port.
     pub fn listen_inside(&self) -> Result<u16, Failure> {
-        use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
         let fail = |e: &dyn std::fmt::Display| {
             Failure::new(format!(
                 "cannot open the way to the broker in the command's network: {e}. Nothing was run."
@@ -143,15 +140,8 @@ impl Link {
         super::sandbox::loopback_up().map_err(|e| fail(&e))?;
         let listener = TcpListener::bind(("127.0.0.1", 0)).map_err(|e| fail(&e))?;
         let port = listener.local_addr().map_err(|e| fail(&e))?.port();
-        let fds = [listener.as_raw_fd()];
-        sendmsg::<()>(
-            self.socket.as_raw_fd(),
-            &[std::io::IoSlice::new(b"L")],
-            &[ControlMessage::ScmRights(&fds)],
-            MsgFlags::empty(),
-            None,
-        )
-        .map_err(|e| fail(&e))?;
+        sec_proto::caller_dir::send_with_fd(self.socket.as_fd(), b'L', listener.as_fd())
+            .map_err(|e| fail(&e))?;
         Ok(port)
     }
 }
@@ -172,7 +162,7 @@ pub fn inside_env(leased: &Leased, port: u16) -> Vec<(String, SecretString)> {
         .iter()
         .map(|(name, value)| {
             let value = value.expose_secret();
-            let inside = if PROXY_VARS.contains(&name.as_str()) {
+            let inside = if sec_proto::BROKER_PROXY_VARS.contains(&name.as_str()) {
                 with_port(value, port)
             } else {
                 match &leased.files_dir {
@@ -339,44 +329,19 @@ fn broker_addr(grant: &sec_proto::pb::Grant) -> Result<SocketAddr, Failure> {
     grant
         .env
         .iter()
-        .find(|v| v.name == PROXY_VARS[0])
+        .find(|v| v.name == sec_proto::BROKER_PROXY_VARS[0])
         .and_then(|v| v.value.rsplit('@').next()?.parse().ok())
         .ok_or_else(|| Failure::new("secd granted a shield lease without a broker"))
 }
 
 /// The listening socket `sec` made in the command's namespace, or `None` if sec ended.
 fn receive_listener(socket: &UnixStream) -> Result<Option<TcpListener>, Failure> {
-    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
-    let mut byte = [0u8; 1];
-    let mut iov = [std::io::IoSliceMut::new(&mut byte)];
-    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let message = recvmsg::<()>(
+    let (_, fds) = sec_proto::caller_dir::receive_with_fds(
         socket.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::MSG_CMSG_CLOEXEC,
+        nix::sys::socket::MsgFlags::empty(),
     )
     .map_err(|e| Failure::new(format!("the broker link cannot receive the listener: {e}")))?;
-    for control in message.cmsgs().into_iter().flatten() {
-        if let ControlMessageOwned::ScmRights(fds) = control
-            && let Some(&fd) = fds.first()
-        {
-            return Ok(Some(TcpListener::from(owned_fd(fd)?)));
-        }
-    }
-    Ok(None)
-}
-
-/// Takes ownership of a descriptor the kernel just passed to this process.
-#[allow(unsafe_code)]
-fn owned_fd(fd: std::os::fd::RawFd) -> Result<std::os::fd::OwnedFd, Failure> {
-    use std::os::fd::FromRawFd;
-    if fd < 0 {
-        return Err(Failure::new("the broker link got no listener"));
-    }
-    // SAFETY: SCM_RIGHTS just installed `fd` in this process; nothing else refers to it,
-    // so this is its only owner and closes it once.
-    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+    Ok(fds.into_iter().next().map(TcpListener::from))
 }
 
 /// One connection of the command, carried to the broker and back.

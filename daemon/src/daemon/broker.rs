@@ -9,8 +9,6 @@ use crate::daemon::{Daemon, LeaseError, Resolved};
 use crate::lease::broker::{BrokerContext, BrokerVar};
 use crate::lease::live::LeaseRecord;
 
-/// The proxy every HTTPS client of the command uses.
-pub const PROXY_VARS: [&str; 2] = ["HTTPS_PROXY", "https_proxy"];
 /// Emptied: a host left out of the proxy would get the placeholder directly.
 const NO_PROXY_VARS: [&str; 2] = ["NO_PROXY", "no_proxy"];
 /// OpenSSL's default trust store, which any program may use, also one that ignores the
@@ -49,6 +47,9 @@ impl Daemon {
         record: &LeaseRecord,
         vars: Vec<Resolved>,
     ) -> Result<(Vec<Resolved>, Vec<LeaseFile>), LeaseError> {
+        if scope.brokered.is_empty() {
+            return Ok((vars, Vec::new()));
+        }
         let (brokered, mut handed): (Vec<Resolved>, Vec<Resolved>) = vars
             .into_iter()
             .partition(|v| scope.brokered.contains_key(&v.name));
@@ -79,7 +80,7 @@ impl Daemon {
         for (name, placeholder) in &started.placeholders {
             handed.push(plain(name, placeholder));
         }
-        for name in PROXY_VARS {
+        for name in sec_proto::BROKER_PROXY_VARS {
             handed.push(Resolved {
                 name: name.into(),
                 value: started.proxy_url.clone(),

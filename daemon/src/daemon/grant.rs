@@ -38,6 +38,8 @@ pub struct Granted {
     pub notice: String,
     pub config_error: String,
     pub max_lease: Option<Duration>,
+    /// The lease's file directory, when it has files (the broker's CA files among them).
+    pub files_dir: Option<PathBuf>,
 }
 
 impl Daemon {
@@ -79,6 +81,7 @@ impl Daemon {
                 notice,
                 config_error,
                 max_lease: None,
+                files_dir: None,
             });
         };
         if ask.in_place && scope.mask {
@@ -132,14 +135,14 @@ impl Daemon {
         }
         let mut record = self.record(ask, Some(&scope), names, references);
         record.expires_at = scope.max_lease.map(|d| record.granted_at + d);
-        let vars = match self
+        let (vars, files_dir) = match self
             .start_broker(&scope, &record, vars)
             .and_then(|(vars, ca_files)| self.deliver_files(&scope, &record.id, vars, &ca_files))
-            .and_then(|mut vars| {
+            .and_then(|(mut vars, files_dir)| {
                 self.start_agent(ssh_keys, &record, &scope, &snapshot.config, &mut vars)
-                    .map(|()| vars)
+                    .map(|()| (vars, files_dir))
             }) {
-            Ok(vars) => vars,
+            Ok(delivered) => delivered,
             Err(error) => {
                 self.lease_gone(&record.id, "the lease was refused");
                 self.revoke_minted(&record.id, minted, "the lease was refused");
@@ -172,6 +175,7 @@ impl Daemon {
             notice,
             config_error,
             max_lease: scope.max_lease,
+            files_dir,
         })
     }
 
@@ -239,14 +243,14 @@ impl Daemon {
 
     /// Writes the variables with `as = "file"`, and `extra` files, to the lease's files;
     /// those variables then hold the file's path instead of the value, and each of an extra
-    /// file's variables is added with its path.
+    /// file's variables is added with its path. Returns the files' directory, if any.
     fn deliver_files(
         &self,
         scope: &Scope,
         lease: &str,
         vars: Vec<Resolved>,
         extra: &[LeaseFile],
-    ) -> Result<Vec<Resolved>, LeaseError> {
+    ) -> Result<(Vec<Resolved>, Option<PathBuf>), LeaseError> {
         let wanted: Vec<FileVar<'_>> = vars
             .iter()
             .filter_map(|v| {
@@ -264,7 +268,7 @@ impl Daemon {
             }))
             .collect();
         if wanted.is_empty() {
-            return Ok(vars);
+            return Ok((vars, None));
         }
         let paths = self
             .files
@@ -293,7 +297,7 @@ impl Daemon {
                 value: path.clone(),
             }));
         }
-        Ok(vars)
+        Ok((vars, Some(self.files.lease_dir(lease))))
     }
 
     fn record(

@@ -146,21 +146,21 @@ fn publish(daemon: &Arc<Daemon>, granted: Granted) -> (pb::Grant, mpsc::Receiver
         config_error: granted.config_error,
         notice: granted.notice,
         mask: granted.mask,
-        files_dir: Some(daemon.files.lease_dir(&record.id))
-            .filter(|dir| dir.is_dir())
+        files_dir: granted
+            .files_dir
             .map(|dir| dir.display().to_string())
             .unwrap_or_default(),
     };
     drop(granted.vars);
     let (events, receiver) = mpsc::channel(4);
-    let id = record.id.clone();
+    let watched = Watched {
+        id: record.id.clone(),
+        holder: record.holder.map(|p| p.pid),
+        in_place: record.in_place,
+        max_lease: granted.max_lease,
+    };
     daemon.leases.insert(record, events.clone());
-    tokio::spawn(watch_lease(
-        Arc::clone(daemon),
-        id,
-        events,
-        granted.max_lease,
-    ));
+    tokio::spawn(watch_lease(Arc::clone(daemon), watched, events));
     (grant, receiver)
 }
 
@@ -226,15 +226,25 @@ pub(super) async fn revoke(
     }))
 }
 
+/// What `watch_lease` needs of a lease's record, taken when it is granted.
+pub(super) struct Watched {
+    id: String,
+    /// The holder's pid: `sec`, or the command that replaced it.
+    holder: Option<i32>,
+    in_place: bool,
+    max_lease: Option<Duration>,
+}
+
 /// A lease lives as long as its stream, and after that as long as processes with its
 /// secrets run (its holder was killed, or the child left a background process); with
 /// `max_lease` it ends (as if revoked) when that much time has passed.
-pub(super) async fn watch_lease(
-    daemon: Arc<Daemon>,
-    id: String,
-    events: EventSender,
-    max_lease: Option<Duration>,
-) {
+pub(super) async fn watch_lease(daemon: Arc<Daemon>, watched: Watched, events: EventSender) {
+    let Watched {
+        id,
+        holder,
+        in_place,
+        max_lease,
+    } = watched;
     let limit = async {
         match max_lease {
             Some(limit) => tokio::time::sleep(limit).await,
@@ -244,14 +254,13 @@ pub(super) async fn watch_lease(
     tokio::pin!(limit);
     // The holder's exit is looked at the moment it happens, not at the next sample: a
     // command that replaced its `sec` is the holder.
-    let holder = daemon.leases.get(&id).and_then(|l| l.holder).map(|p| p.pid);
     let holder_exit = crate::host::pidfd::exited(holder);
     tokio::pin!(holder_exit);
     let mut holder_gone = false;
     // A lease in place has no stream to hold it (its receiver is dropped at once); it is
     // first looked at after a sample's time or when its command exits, not right away
     // (a whole look at /proc while the command starts would compete with it).
-    let mut held = !daemon.leases.get(&id).is_some_and(|l| l.in_place);
+    let mut held = !in_place;
     loop {
         tokio::select! {
             _ = events.closed(), if held => held = false,
