@@ -9,7 +9,8 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 echo "quickstart: building sec and secd (release; the first build takes about 2½ minutes on 2 cores)" >&2
-cargo build --release --quiet --manifest-path "$repo/Cargo.toml" -p sec-client -p sec-daemon
+# From the repository, so that its .cargo/config.toml applies (a static `sec`, docs/DECISIONS.md).
+(cd "$repo" && cargo build --release --quiet -p sec-client -p sec-daemon)
 sec="$repo/target/release/sec"
 
 world=$(mktemp -d "${TMPDIR:-/tmp}/sec-quickstart.XXXXXX")

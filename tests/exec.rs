@@ -1198,3 +1198,32 @@ fn mask_hides_the_values_and_keeps_the_terminal_and_its_colours() {
         "the control never showed the value:\n{screen}"
     );
 }
+
+/// `sec` is linked statically on glibc Linux (.cargo/config.toml's wrapper,
+/// client/static-sec-rustc.sh): a third of `sec exec -- true` was the dynamic loader and its
+/// relocations (issue 14). Still a position-independent executable, so ASLR keeps working.
+/// The built binary's ELF header and program headers say both.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[test]
+fn sec_is_a_static_position_independent_executable() {
+    let elf = std::fs::read(sec_bin()).unwrap();
+    let u16_at = |at: usize| u16::from_le_bytes(elf[at..at + 2].try_into().unwrap());
+    let u32_at = |at: usize| u32::from_le_bytes(elf[at..at + 4].try_into().unwrap());
+    let u64_at = |at: usize| u64::from_le_bytes(elf[at..at + 8].try_into().unwrap());
+    assert_eq!(&elf[..5], b"\x7fELF\x02", "a 64-bit ELF file");
+    const ET_DYN: u16 = 3;
+    const PT_INTERP: u32 = 3;
+    assert_eq!(
+        u16_at(0x10),
+        ET_DYN,
+        "sec must stay position-independent (ASLR)"
+    );
+    let (phoff, phentsize, phnum) = (u64_at(0x20) as usize, u16_at(0x36), u16_at(0x38));
+    let interpreter = (0..phnum as usize)
+        .map(|i| phoff + i * phentsize as usize)
+        .find(|&header| u32_at(header) == PT_INTERP);
+    assert!(
+        interpreter.is_none(),
+        "sec names a program interpreter: it was linked dynamically (is .cargo/config.toml's rustc-workspace-wrapper in effect? build from the repository)"
+    );
+}

@@ -11,7 +11,6 @@
 //! supervising path in `exec.rs`.
 
 use std::ffi::OsString;
-use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
@@ -135,7 +134,6 @@ fn with_grpc(work: impl std::future::Future<Output = Result<(), Failure>>) -> Re
 fn ask(request: &pb::LeaseRequest) -> Option<pb::LeanLeaseReply> {
     let path = sec_proto::socket::socket_path().ok()?;
     let mut stream = UnixStream::connect(path).ok()?;
-    sec_proto::caller_dir::send(stream.as_fd()).ok()?;
     sec_proto::lean::ask(&mut stream, request).ok()
 }
 

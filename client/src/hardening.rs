@@ -25,7 +25,14 @@ pub fn protect(sees_secrets: bool) -> Result<(), Failure> {
 /// The process tracing this one, with its name, if any.
 #[cfg(target_os = "linux")]
 fn tracer() -> Option<(i32, String)> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    // One read: /proc files report no size, so `read_to_string` would grow its buffer from
+    // 32 bytes in eight reads (this runs at every `sec exec`).
+    let mut status = String::with_capacity(4096);
+    std::io::Read::read_to_string(
+        &mut std::fs::File::open("/proc/self/status").ok()?,
+        &mut status,
+    )
+    .ok()?;
     let pid: i32 = status
         .lines()
         .find_map(|l| l.strip_prefix("TracerPid:"))?

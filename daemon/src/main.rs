@@ -360,8 +360,8 @@ mod log_filter_tests {
     fn secd_log_sets_levels_per_module() {
         let filter = log_filter(Some("info,secd=debug"));
         assert!(filter.would_enable("secd::daemon", &Level::DEBUG));
-        assert!(!filter.would_enable("zbus::connection", &Level::DEBUG));
-        assert!(filter.would_enable("zbus::connection", &Level::INFO));
+        assert!(!filter.would_enable("hyper::proto", &Level::DEBUG));
+        assert!(filter.would_enable("hyper::proto", &Level::INFO));
         let default = log_filter(None);
         assert!(default.would_enable("secd", &Level::INFO));
         assert!(!default.would_enable("secd", &Level::DEBUG));

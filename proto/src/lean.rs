@@ -22,8 +22,11 @@ pub const LEAN_LEASE: u8 = 1;
 /// The largest frame either side takes (a command line of megabytes is refused, not read).
 pub const MAX_FRAME: usize = 4 * 1024 * 1024;
 
-/// The client's side, blocking: sends `request` on a connection that has sent its
-/// preamble, and reads the reply. An error means the daemon did not answer on this path.
+/// The client's side, blocking: on a fresh connection, sends the preamble and then
+/// `request`, and reads the reply. An error means the daemon did not answer on this path.
+/// The request is encoded first, then sent right behind the preamble: measured on 2 cores,
+/// one `sendmsg` carrying both, or a preamble sent before the encoding, each cost secd an
+/// extra wake-up and `sec exec` about 0.12 ms.
 pub fn ask(
     stream: &mut std::os::unix::net::UnixStream,
     request: &pb::LeaseRequest,
@@ -33,13 +36,28 @@ pub fn ask(
     frame.push(LEAN_LEASE);
     frame.extend_from_slice(&frame_len(body.len())?.to_be_bytes());
     frame.extend_from_slice(&body);
+    crate::caller_dir::send(std::os::fd::AsFd::as_fd(stream))?;
     stream.write_all(&frame)?;
-    let mut len = [0u8; 4];
-    stream.read_exact(&mut len)?;
-    let len = checked_len(len)?;
-    let mut reply = vec![0u8; len];
-    stream.read_exact(&mut reply)?;
-    pb::LeanLeaseReply::decode(reply.as_slice()).map_err(io::Error::other)
+    // Most replies arrive in one read; the length says whether more must follow.
+    let mut reply = vec![0u8; 4096];
+    let mut have = 0;
+    loop {
+        let n = stream.read(&mut reply[have..])?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        have += n;
+        if have < 4 {
+            continue;
+        }
+        let len = checked_len(reply[..4].try_into().expect("four bytes"))?;
+        if reply.len() < 4 + len {
+            reply.resize(4 + len, 0);
+        }
+        if have >= 4 + len {
+            return pb::LeanLeaseReply::decode(&reply[4..4 + len]).map_err(io::Error::other);
+        }
+    }
 }
 
 /// The daemon's side: the request after `LEAN_LEASE` (which the caller has read).
@@ -94,8 +112,8 @@ fn checked_len(bytes: [u8; 4]) -> io::Result<usize> {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn a_request_and_its_reply_cross_intact() {
+    /// `ask` on one end of a socket pair, the daemon's side on the other, answering `reply`.
+    async fn cross(reply: pb::LeanLeaseReply) {
         let (client, server) = std::os::unix::net::UnixStream::pair().unwrap();
         let request = pb::LeaseRequest {
             argv: vec!["true".into()],
@@ -110,21 +128,39 @@ mod tests {
         });
         server.set_nonblocking(true).unwrap();
         let mut server = tokio::net::UnixStream::from_std(server).unwrap();
+        let preamble = crate::caller_dir::receive(&server).await.unwrap();
+        assert!(
+            matches!(preamble, crate::caller_dir::First::Dir(Some(_))),
+            "the preamble comes first, with the working directory's handle"
+        );
         let mut first = [0u8; 1];
         tokio::io::AsyncReadExt::read_exact(&mut server, &mut first)
             .await
             .unwrap();
         assert_eq!(first[0], LEAN_LEASE);
         assert_eq!(read_request(&mut server).await.unwrap(), request);
-        let reply = pb::LeanLeaseReply {
-            reply: Some(pb::lean_lease_reply::Reply::Refusal(pb::LeanRefusal {
-                code: 7,
-                message: "no".into(),
-                retry_with_grpc: false,
-            })),
-        };
         write_reply(&mut server, &reply).await.unwrap();
         assert_eq!(asking.join().unwrap().unwrap(), reply);
+    }
+
+    fn refusal(message: String) -> pb::LeanLeaseReply {
+        pb::LeanLeaseReply {
+            reply: Some(pb::lean_lease_reply::Reply::Refusal(pb::LeanRefusal {
+                code: 7,
+                message,
+                retry_with_grpc: false,
+            })),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_request_and_its_reply_cross_intact() {
+        cross(refusal("no".into())).await;
+    }
+
+    #[tokio::test]
+    async fn a_reply_longer_than_the_first_read_arrives_whole() {
+        cross(refusal("x".repeat(100_000))).await;
     }
 
     #[tokio::test]

@@ -17,10 +17,16 @@ pub mod shell;
 pub mod socket;
 pub mod token;
 
-/// Generated messages, client and server for `proto/sec/v1/sec.proto`.
+/// Generated messages, client and server for `proto/sec/v1/sec.proto`. The generated code
+/// is checked in (`src/pb/sec.v1.rs`), so a build compiles no protobuf toolchain; the test
+/// `pb_regen::checked_in_code_matches_the_proto` fails when it no longer matches the proto
+/// and says how to regenerate it.
 pub mod pb {
-    tonic::include_proto!("sec.v1");
+    include!("pb/sec.v1.rs");
 }
+
+#[cfg(test)]
+mod pb_regen;
 
 /// The environment variable `sec exec` sets in the child to the lease's id (not a secret):
 /// it is how secd finds every process of a lease, descendants that reparented included.

@@ -199,37 +199,24 @@ pub fn current_uid() -> u32 {
 }
 
 /// Creates `dir` with mode 0700 when it is missing, then checks it: a directory, not a
-/// symlink, owned by us, nothing for group or other.
+/// symlink, owned by us, nothing for group or other. One lstat when it exists (every `sec`
+/// asks this before it connects).
 #[cfg(unix)]
 pub fn ensure_private_dir(dir: &Path) -> Result<(), SocketError> {
-    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    use std::os::unix::fs::MetadataExt;
 
-    if let Some(parent) = dir.parent()
-        && !parent.exists()
-    {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(parent)
-            .map_err(|source| SocketError::Create {
-                path: parent.to_path_buf(),
-                source,
-            })?;
-    }
-    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-        Err(source) => {
-            return Err(SocketError::Create {
-                path: dir.to_path_buf(),
-                source,
-            });
-        }
-    }
-    let meta = std::fs::symlink_metadata(dir).map_err(|source| SocketError::Inspect {
+    let inspect = |source| SocketError::Inspect {
         path: dir.to_path_buf(),
         source,
-    })?;
+    };
+    let meta = match std::fs::symlink_metadata(dir) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            create_private_dir(dir)?;
+            std::fs::symlink_metadata(dir).map_err(inspect)?
+        }
+        Err(source) => return Err(inspect(source)),
+    };
     let path = dir.to_path_buf();
     if meta.file_type().is_symlink() {
         return Err(SocketError::Symlink { path });
@@ -250,6 +237,33 @@ pub fn ensure_private_dir(dir: &Path) -> Result<(), SocketError> {
         return Err(SocketError::TooOpen { path, mode });
     }
     Ok(())
+}
+
+/// `dir` with mode 0700, and its missing parents; someone else creating it first is fine
+/// (the caller checks what is there).
+#[cfg(unix)]
+fn create_private_dir(dir: &Path) -> Result<(), SocketError> {
+    use std::os::unix::fs::DirBuilderExt;
+
+    if let Some(parent) = dir.parent()
+        && !parent.exists()
+    {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)
+            .map_err(|source| SocketError::Create {
+                path: parent.to_path_buf(),
+                source,
+            })?;
+    }
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(SocketError::Create {
+            path: dir.to_path_buf(),
+            source: e,
+        }),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(not(unix))]

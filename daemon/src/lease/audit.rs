@@ -20,8 +20,28 @@ pub use sec_proto::audit::{Event, Line, Record};
 pub struct AuditLog {
     path: PathBuf,
     max_bytes: u64,
-    /// Serialises appends and rotation.
-    lock: Mutex<()>,
+    /// Serialises appends and rotation; holds the open log while `path` still names it.
+    open: Mutex<Option<OpenLog>>,
+}
+
+/// The log file as opened, with its identity: a later append reuses it only while the path
+/// still leads to the same file (not rotated, removed or replaced), so an append costs one
+/// lstat and one write rather than seven system calls (issue 14).
+struct OpenLog {
+    file: std::fs::File,
+    identity: (u64, u64),
+}
+
+/// A file's device and inode; `None` where there is no such thing, so the log is reopened.
+#[cfg(unix)]
+fn identity(meta: &std::fs::Metadata) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    Some((meta.dev(), meta.ino()))
+}
+
+#[cfg(not(unix))]
+fn identity(_: &std::fs::Metadata) -> Option<(u64, u64)> {
+    None
 }
 
 impl AuditLog {
@@ -29,7 +49,7 @@ impl AuditLog {
         Self {
             path,
             max_bytes: MAX_BYTES,
-            lock: Mutex::new(()),
+            open: Mutex::new(None),
         }
     }
 
@@ -38,7 +58,7 @@ impl AuditLog {
         Self {
             path,
             max_bytes,
-            lock: Mutex::new(()),
+            open: Mutex::new(None),
         }
     }
 
@@ -56,17 +76,29 @@ impl AuditLog {
         };
         let mut text = serde_json::to_string(&line)?;
         text.push('\n');
-        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
-        self.rotate_if_full()?;
-        if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir)?;
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let current = self.rotate_if_full()?;
+        let reusable = match (&*open, &current) {
+            (Some(log), Some(meta)) => meta.is_file() && identity(meta) == Some(log.identity),
+            _ => false,
+        };
+        if !reusable {
+            *open = None;
+            if let Some(dir) = self.path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            // Never through a link: one planted here (to ~/.bashrc) is refused, its target
+            // untouched.
+            let file = sec_proto::nofollow::open_append(&self.path, 0o600)?;
+            // Without an identity (not unix) the check above never matches: reopened each time.
+            let identity = identity(&file.metadata()?).unwrap_or_default();
+            *open = Some(OpenLog { file, identity });
         }
-        // Never through a link: one planted here (to ~/.bashrc) is refused, its target untouched.
-        let mut file = sec_proto::nofollow::open_append(&self.path, 0o600)?;
+        let log = open.as_mut().expect("opened above");
         // In the kernel's hands before the grant goes out; not fsynced (that cost a quarter
         // of a millisecond per `sec exec`): a power cut can lose the last records, a full
         // disk or a missing directory cannot slip by.
-        file.write_all(text.as_bytes())
+        log.file.write_all(text.as_bytes())
     }
 
     /// Records that should not stop anything when they fail (revocations, expiry): logged.
@@ -76,10 +108,11 @@ impl AuditLog {
         }
     }
 
-    /// Moves a full log aside. Neither the log nor `NAME.1` is looked at through a link: a
-    /// link in either place is refused (a rename would replace it without following it, but
-    /// the refusal says what happened).
-    fn rotate_if_full(&self) -> std::io::Result<()> {
+    /// Moves a full log aside; what the path names afterwards (`None` when nothing, or
+    /// after a rotation). Neither the log nor `NAME.1` is looked at through a link: a link in
+    /// either place is refused (a rename would replace it without following it, but the
+    /// refusal says what happened).
+    fn rotate_if_full(&self) -> std::io::Result<Option<std::fs::Metadata>> {
         use sec_proto::paths::{LOG_GENERATIONS, rotated};
         match std::fs::symlink_metadata(&self.path) {
             Ok(meta) if meta.is_file() && meta.len() >= self.max_bytes => {
@@ -92,9 +125,11 @@ impl AuditLog {
                         std::fs::rename(&older, newer)?;
                     }
                 }
-                std::fs::rename(&self.path, rotated(&self.path, 1))
+                std::fs::rename(&self.path, rotated(&self.path, 1))?;
+                Ok(None)
             }
-            _ => Ok(()),
+            Ok(meta) => Ok(Some(meta)),
+            Err(_) => Ok(None),
         }
     }
 }

@@ -1,11 +1,12 @@
 //! `keyring:SERVICE/ACCOUNT`: the OS keychain through keyring-core and one store crate per
-//! platform: the Secret Service over zbus on Linux and the BSDs, the Keychain on macOS, the
+//! platform: the Secret Service over libdbus on Linux and the BSDs (its C sources vendored
+//! and built with the crate, encrypted sessions in pure Rust), the Keychain on macOS, the
 //! Credential Manager on Windows.
 //!
 //! Deliberately no fallback: keyring 4's kernel-keyutils store forgets everything at reboot,
 //! so where no persistent store answers the user gets a sentence saying what to start.
-//! keyring-core calls are synchronous (and the zbus store panics inside a tokio runtime), so
-//! every call runs on the blocking pool.
+//! keyring-core calls are synchronous and block on D-Bus round trips, so every call runs on
+//! the blocking pool.
 
 use std::sync::{Arc, Mutex};
 
@@ -81,17 +82,6 @@ fn shared_store(slot: &Mutex<Option<Arc<CredentialStore>>>) -> Result<Arc<Creden
     Ok(created)
 }
 
-impl Drop for KeyringBackend {
-    /// The zbus store blocks on its own runtime when dropped, which panics on a tokio
-    /// worker; drop it on a plain thread instead.
-    fn drop(&mut self) {
-        let store = self.store.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(store) = store {
-            let _ = std::thread::spawn(move || drop(store)).join();
-        }
-    }
-}
-
 impl KeyringBackend {
     pub async fn get(&self, reference: &KeyringRef) -> Result<SecretString, VaultError> {
         self.with_entry(reference, |entry| entry.get_password())
@@ -119,10 +109,10 @@ impl KeyringBackend {
 #[cfg(all(unix, not(target_os = "macos")))]
 fn platform_store() -> Result<Arc<CredentialStore>, Error> {
     if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_none() {
-        // zbus would guess a bus path; a clear sentence is more useful than its guess failing.
+        // libdbus would guess a bus path; a clear sentence is more useful than its guess failing.
         return Err(Error::NoDefaultStore);
     }
-    Ok(zbus_secret_service_keyring_store::Store::new()?)
+    Ok(dbus_secret_service_keyring_store::Store::new()?)
 }
 
 #[cfg(target_os = "macos")]
