@@ -152,7 +152,7 @@ else
 fi
 SEC="$BIN_DIR/sec"
 SECD="$BIN_DIR/secd"
-[ -x "$SEC" ] && [ -x "$SECD" ] || die "no release binaries in $BIN_DIR (build them)"
+[ -x "$SEC" ] && [ -x "$BIN_DIR/sec-cli" ] && [ -x "$SECD" ] || die "no release binaries (sec, sec-cli, secd) in $BIN_DIR (build them)"
 # secd must time cache hits (issue: "served from the cache ... elapsed=" at debug level).
 grep -q 'served from the cache' "$SECD" ||
     die "$SECD does not log cache hits ('served from the cache'): rebuild it"
@@ -326,7 +326,7 @@ export SEC_ASKPASS="$D/bin/askpass-yes"
 # from there. A binary run straight from where the linker wrote it measured 0.15-0.2 ms
 # slower per start on this machine (the same bytes; the page cache holds a file written in
 # pieces in small pages, so exec takes more page faults than for a file written in one go).
-install -m 755 "$BIN_DIR/sec" "$BIN_DIR/secd" "$D/bin/"
+install -m 755 "$BIN_DIR/sec" "$BIN_DIR/sec-cli" "$BIN_DIR/secd" "$D/bin/"
 SEC="$D/bin/sec"
 SECD="$D/bin/secd"
 # On PATH before secd ever starts: secd inherits sec's environment when sec autostarts it.

@@ -1,15 +1,15 @@
 #!/bin/sh
 # Cargo's workspace rustc wrapper (.cargo/config.toml): called as `WRAPPER RUSTC ARGS...` for
-# every workspace crate. For the `sec` binary on a glibc Linux target it links statically
-# (`+crt-static`, a static PIE: ASLR stays) with packed relative relocations, so `sec` starts
-# without the dynamic loader (docs/DECISIONS.md, "A static sec"). Everything else, and any
-# system where that link fails, gets rustc unchanged.
+# every workspace crate. For the `sec` and `sec-cli` binaries on a glibc Linux target it links
+# them statically (`+crt-static`, a static PIE: ASLR stays) with packed relative relocations,
+# so they start without the dynamic loader (docs/DECISIONS.md, "A static `sec`"). Everything
+# else, and any system where that link fails, gets rustc unchanged.
 rustc=$1
 shift
 
 static_sec() {
     case " $* " in
-    *" --crate-name sec "*" --crate-type bin "*) ;;
+    *" --crate-name sec "*" --crate-type bin "* | *" --crate-name sec_cli "*" --crate-type bin "*) ;;
     *) return 1 ;;
     esac
     target=

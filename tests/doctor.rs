@@ -121,9 +121,11 @@ fn a_missing_secd_and_unavailable_namespaces_are_named_with_their_fix() {
     std::fs::create_dir_all(&lonely_dir).unwrap();
     let lonely = lonely_dir.join("sec");
     // By another process: a copy written here may be open in a child another test forks.
+    // `sec` with `sec-cli`, the client its front hands `doctor` to: the installed pair.
     let copied = std::process::Command::new("cp")
         .arg(sec_bin())
-        .arg(&lonely)
+        .arg(sec_bin().with_file_name("sec-cli"))
+        .arg(&lonely_dir)
         .status()
         .unwrap();
     assert!(copied.success());

@@ -1199,31 +1199,60 @@ fn mask_hides_the_values_and_keeps_the_terminal_and_its_colours() {
     );
 }
 
-/// `sec` is linked statically on glibc Linux (.cargo/config.toml's wrapper,
+/// `sec` and `sec-cli` are linked statically on glibc Linux (.cargo/config.toml's wrapper,
 /// client/static-sec-rustc.sh): a third of `sec exec -- true` was the dynamic loader and its
-/// relocations (issue 14). Still a position-independent executable, so ASLR keeps working.
-/// The built binary's ELF header and program headers say both.
+/// relocations (issue 14). Still position-independent executables, so ASLR keeps working.
+/// The built binaries' ELF headers and program headers say both.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[test]
 fn sec_is_a_static_position_independent_executable() {
-    let elf = std::fs::read(sec_bin()).unwrap();
-    let u16_at = |at: usize| u16::from_le_bytes(elf[at..at + 2].try_into().unwrap());
-    let u32_at = |at: usize| u32::from_le_bytes(elf[at..at + 4].try_into().unwrap());
-    let u64_at = |at: usize| u64::from_le_bytes(elf[at..at + 8].try_into().unwrap());
-    assert_eq!(&elf[..5], b"\x7fELF\x02", "a 64-bit ELF file");
-    const ET_DYN: u16 = 3;
-    const PT_INTERP: u32 = 3;
-    assert_eq!(
-        u16_at(0x10),
-        ET_DYN,
-        "sec must stay position-independent (ASLR)"
-    );
-    let (phoff, phentsize, phnum) = (u64_at(0x20) as usize, u16_at(0x36), u16_at(0x38));
-    let interpreter = (0..phnum as usize)
-        .map(|i| phoff + i * phentsize as usize)
-        .find(|&header| u32_at(header) == PT_INTERP);
-    assert!(
-        interpreter.is_none(),
-        "sec names a program interpreter: it was linked dynamically (is .cargo/config.toml's rustc-workspace-wrapper in effect? build from the repository)"
-    );
+    for binary in [sec_bin(), sec_bin().with_file_name("sec-cli")] {
+        let elf = std::fs::read(&binary).unwrap();
+        let u16_at = |at: usize| u16::from_le_bytes(elf[at..at + 2].try_into().unwrap());
+        let u32_at = |at: usize| u32::from_le_bytes(elf[at..at + 4].try_into().unwrap());
+        let u64_at = |at: usize| u64::from_le_bytes(elf[at..at + 8].try_into().unwrap());
+        let name = binary.display();
+        assert_eq!(&elf[..5], b"\x7fELF\x02", "{name}: a 64-bit ELF file");
+        const ET_DYN: u16 = 3;
+        const PT_INTERP: u32 = 3;
+        assert_eq!(
+            u16_at(0x10),
+            ET_DYN,
+            "{name} must stay position-independent (ASLR)"
+        );
+        let (phoff, phentsize, phnum) = (u64_at(0x20) as usize, u16_at(0x36), u16_at(0x38));
+        let interpreter = (0..phnum as usize)
+            .map(|i| phoff + i * phentsize as usize)
+            .find(|&header| u32_at(header) == PT_INTERP);
+        assert!(
+            interpreter.is_none(),
+            "{name} names a program interpreter: it was linked dynamically (is .cargo/config.toml's rustc-workspace-wrapper in effect? build from the repository)"
+        );
+    }
+}
+
+/// `sec` is a small front that hands every command but a plain `sec exec` to `sec-cli`
+/// beside it (client/src/front.rs). Without `sec-cli` it says what to do, and runs nothing.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_front_without_sec_cli_says_to_reinstall_both() {
+    let alone = tempfile::tempdir().unwrap();
+    let front = alone.path().join("sec");
+    // By another process: a copy written here may be open in a child another test forks.
+    let copied = Command::new("cp").arg(sec_bin()).arg(&front).status();
+    assert!(copied.unwrap().success());
+    let marker = alone.path().join("ran");
+    let child = Command::new(&front)
+        .args(["exec", "--only", "X", "--", "touch"])
+        .arg(&marker)
+        .env("XDG_RUNTIME_DIR", alone.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_output(child, "sec exec --only X without sec-cli")
+        .assert_code(SEC_FAILED)
+        .assert_stderr_contains(&["sec-cli", "reinstall both"]);
+    assert!(!marker.exists(), "nothing ran");
 }

@@ -156,6 +156,15 @@ pub enum Command {
     /// connections to the broker (see client/src/shield/broker.rs).
     #[command(hide = true, name = "shield-link")]
     ShieldLink,
+    /// What the `sec` front runs when a lean lease's command could not be started (see
+    /// client/src/front.rs): tells secd, then reports the failure with its exit code.
+    #[command(hide = true, name = "lease-not-started")]
+    LeaseNotStarted {
+        lease_id: String,
+        code: u8,
+        #[arg(allow_hyphen_values = true)]
+        message: String,
+    },
     /// What the shell hook runs when the directory changed (prompts, then prints shell code).
     #[command(hide = true)]
     HookEvent {

@@ -27,6 +27,18 @@ pub enum NotInPlace {
     Failed(Failure),
 }
 
+/// What one lean request came to, when the command did not become this process.
+pub enum Attempt {
+    /// The full client must take over: with `Some(status)`, gRPC may fix what stopped the
+    /// lean path (no daemon, a daemon of another protocol, a locked local vault) and the
+    /// lean request can be asked again; with `None`, supervise.
+    Full { retry: Option<tonic::Status> },
+    /// A refusal or failure, reported as `sec exec` reports it.
+    Refused(Failure),
+    /// The lease was granted and the command could not be started.
+    NotStarted { lease_id: String, failure: Failure },
+}
+
 /// The command of `sec exec -- CMD ARGS` or `sec exec CMD ARGS`, when that is the whole
 /// command line; `None` for anything else (options, non-UTF-8 words), which clap reads.
 pub fn command_line(args: &[OsString]) -> Option<Vec<String>> {
@@ -39,56 +51,75 @@ pub fn command_line(args: &[OsString]) -> Option<Vec<String>> {
     (!command.is_empty()).then(|| command.iter().map(|w| w.to_string()).collect())
 }
 
-/// Takes the lease and becomes the command; returns only when it did not.
+/// Takes the lease and becomes the command, doing once what only gRPC does (autostart,
+/// replacing a daemon of another protocol, the local vault's passphrase) and asking again;
+/// returns only when the command did not become this process.
 pub fn run(argv: Vec<String>) -> NotInPlace {
+    let mut prepared = false;
+    loop {
+        match attempt(&argv) {
+            Attempt::Refused(failure) => return NotInPlace::Failed(failure),
+            Attempt::NotStarted { lease_id, failure } => {
+                report_not_started(&lease_id, &failure);
+                return NotInPlace::Failed(failure);
+            }
+            Attempt::Full {
+                retry: Some(status),
+            } if !prepared
+                && matches!(
+                    status.code(),
+                    tonic::Code::Unavailable | tonic::Code::Unauthenticated
+                ) =>
+            {
+                if let Err(failure) = prepare(&status) {
+                    return NotInPlace::Failed(failure);
+                }
+                prepared = true;
+            }
+            Attempt::Full { .. } => return NotInPlace::Supervise,
+        }
+    }
+}
+
+/// One lean request, without gRPC (all the `sec` front links): on a grant this process
+/// becomes the command and the function does not return.
+pub fn attempt(argv: &[String]) -> Attempt {
     if std::env::var_os(crate::daemon_conn::SHIELD_MARKER).is_some() {
-        return NotInPlace::Supervise;
+        return Attempt::Full { retry: None };
     }
     if let Err(failure) = crate::hardening::protect(true) {
-        return NotInPlace::Failed(failure);
+        return Attempt::Refused(failure);
     }
     let Ok(cwd) = std::env::current_dir() else {
-        return NotInPlace::Supervise;
+        return Attempt::Full { retry: None };
     };
     let request = pb::LeaseRequest {
-        argv: argv.clone(),
+        argv: argv.to_vec(),
         cwd: cwd.display().to_string(),
         in_place: true,
         protocol: sec_proto::PROTOCOL,
         ..Default::default()
     };
-    let mut prepared = false;
-    let grant = loop {
-        let refusal = match ask(&request).and_then(|reply| reply.reply) {
-            Some(Reply::Grant(grant)) => break grant,
-            Some(Reply::Refusal(refusal)) => refusal,
-            // No daemon answers on this path: start one (or replace an older one), once.
-            None if !prepared => pb::LeanRefusal {
-                code: tonic::Code::Unavailable as i32,
-                retry_with_grpc: true,
-                ..Default::default()
-            },
-            None => return NotInPlace::Supervise,
-        };
-        let status = tonic::Status::new(refusal.code.into(), refusal.message);
-        if !refusal.retry_with_grpc {
-            return NotInPlace::Failed(Failure::from_status(status));
+    let grant = match ask(&request).and_then(|reply| reply.reply) {
+        Some(Reply::Grant(grant)) => grant,
+        Some(Reply::Refusal(refusal)) => {
+            let status = tonic::Status::new(refusal.code.into(), refusal.message);
+            return if refusal.retry_with_grpc {
+                Attempt::Full {
+                    retry: Some(status),
+                }
+            } else {
+                Attempt::Refused(Failure::from_status(status))
+            };
         }
-        let needs = status.code();
-        if prepared
-            || !matches!(
-                needs,
-                tonic::Code::Unavailable | tonic::Code::Unauthenticated
-            )
-        {
-            return NotInPlace::Supervise;
+        // No daemon answers on this path: gRPC starts one (or replaces an older one).
+        None => {
+            return Attempt::Full {
+                retry: Some(tonic::Status::unavailable("no daemon answered")),
+            };
         }
-        if let Err(failure) = prepare(&status) {
-            return NotInPlace::Failed(failure);
-        }
-        prepared = true;
     };
-    crate::exec::announce(&grant, &cwd, &argv);
+    crate::exec::announce(&grant, &cwd, argv);
     let mut command = Command::new(&argv[0]);
     command.args(&argv[1..]);
     // Not a secret: how secd finds every process of the lease when it is revoked.
@@ -103,9 +134,10 @@ pub fn run(argv: Vec<String>) -> NotInPlace {
     // Only returns when the command could not be started.
     let error = command.exec();
     drop(command);
-    let failure = crate::exec::spawn_failure(&argv[0], error);
-    report_not_started(&grant.lease_id, &failure);
-    NotInPlace::Failed(failure)
+    Attempt::NotStarted {
+        lease_id: grant.lease_id,
+        failure: crate::exec::spawn_failure(&argv[0], error),
+    }
 }
 
 /// What the gRPC client does before the lean request is asked again: connect, which starts
@@ -139,7 +171,7 @@ fn ask(request: &pb::LeaseRequest) -> Option<pb::LeanLeaseReply> {
 
 /// For the audit log: the lease was granted and its command never ran. Rare, so the full
 /// client may take its time.
-fn report_not_started(lease_id: &str, failure: &Failure) {
+pub fn report_not_started(lease_id: &str, failure: &Failure) {
     let _ = with_grpc(async {
         let mut client = crate::daemon_conn::connect(false).await?;
         let _ = client

@@ -26,8 +26,19 @@ const DAEMON_PATIENCE: Duration = Duration::from_secs(2);
 pub fn print_script(shell: Shell) -> Result<u8, Failure> {
     let exe = std::env::current_exe()
         .map_err(|e| Failure::new(format!("cannot find the sec executable: {e}")))?;
-    print!("{}", render(shell, &exe.display().to_string()));
+    print!("{}", render(shell, &public_exe(exe).display().to_string()));
     Ok(0)
+}
+
+/// The program the hook calls: `sec` beside this `sec-cli` (the installed pair; the front
+/// hands the hook's commands to `sec-cli`), else this executable.
+fn public_exe(exe: std::path::PathBuf) -> std::path::PathBuf {
+    let front = exe.with_file_name(if cfg!(windows) { "sec.exe" } else { "sec" });
+    if front != exe && front.is_file() {
+        front
+    } else {
+        exe
+    }
 }
 
 /// The hook script for `shell`, calling the sec at `exe`.

@@ -227,9 +227,11 @@ fn a_missing_secd_is_named_with_where_sec_looked() {
     let lonely = bin.join("sec");
     // Copied by another process: a copy written here could still be open for writing in a
     // child another test thread forks meanwhile, and exec would fail with "text file busy".
+    // `sec` with `sec-cli`, the client its front hands `status` to: the installed pair.
     let copied = Command::new("cp")
         .arg(env!("CARGO_BIN_EXE_sec"))
-        .arg(&lonely)
+        .arg(std::path::Path::new(env!("CARGO_BIN_EXE_sec")).with_file_name("sec-cli"))
+        .arg(&bin)
         .status()
         .unwrap();
     assert!(copied.success());
