@@ -93,6 +93,9 @@ pub fn attempt(argv: &[String]) -> Attempt {
     let Ok(cwd) = std::env::current_dir() else {
         return Attempt::Full { retry: None };
     };
+    // Found before the request, while secd is idle, with a stat per PATH entry rather than
+    // a failed execve per entry (each copies the whole environment into a new address space).
+    let found = program_on_path(&argv[0], std::env::var_os("PATH"));
     let request = pb::LeaseRequest {
         argv: argv.to_vec(),
         cwd: cwd.display().to_string(),
@@ -120,24 +123,68 @@ pub fn attempt(argv: &[String]) -> Attempt {
         }
     };
     crate::exec::announce(&grant, &cwd, argv);
-    let mut command = Command::new(&argv[0]);
-    command.args(&argv[1..]);
-    // Not a secret: how secd finds every process of the lease when it is revoked.
-    command.env(sec_proto::LEASE_MARKER, &grant.lease_id);
-    for var in &grant.env {
-        command.env(&var.name, &var.value);
-    }
+    // A granted PATH is the command's: then the search is execvp's, in that PATH.
+    let program = match found {
+        Some(path) if !grant.env.iter().any(|var| var.name == "PATH") => path.into_os_string(),
+        _ => OsString::from(&argv[0]),
+    };
+    let mut command = command_named(&program, argv, &grant);
     // What the command leaves behind (`setsid cmd &`) is reparented to the command rather
     // than to init, so secd still finds it below the lease's process when it is revoked, as
     // it found it below the supervising `sec` (the setting survives execve).
     let _ = nix::sys::prctl::set_child_subreaper(true);
-    // Only returns when the command could not be started.
-    let error = command.exec();
+    // Only returns when the command could not be started. A program found on PATH that does
+    // not start (a `noexec` mount, say) gets execvp's own search, its errors included.
+    let mut error = command.exec();
+    if program != argv[0].as_str() {
+        error = command_named(&argv[0], argv, &grant).exec();
+    }
     drop(command);
     Attempt::NotStarted {
         lease_id: grant.lease_id,
         failure: crate::exec::spawn_failure(&argv[0], error),
     }
+}
+
+/// `argv` run as `program`, in the lease's environment.
+fn command_named(
+    program: impl AsRef<std::ffi::OsStr>,
+    argv: &[String],
+    grant: &pb::Grant,
+) -> Command {
+    let mut command = Command::new(program);
+    command.arg0(&argv[0]).args(&argv[1..]);
+    // Not a secret: how secd finds every process of the lease when it is revoked.
+    command.env(sec_proto::LEASE_MARKER, &grant.lease_id);
+    for var in &grant.env {
+        command.env(&var.name, &var.value);
+    }
+    command
+}
+
+/// Where execvp would find `name` on `path`: the first executable regular file; `None` for
+/// a name with a slash (execvp takes it as it is) or when nothing is found (execvp then
+/// searches, and says what went wrong).
+fn program_on_path(name: &str, path: Option<OsString>) -> Option<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    if name.is_empty() || name.contains('/') {
+        return None;
+    }
+    std::env::split_paths(&path?)
+        // An empty entry is the working directory, as for execvp.
+        .map(|dir| {
+            if dir.as_os_str().is_empty() {
+                ".".into()
+            } else {
+                dir
+            }
+        })
+        .map(|dir| dir.join(name))
+        .find(|candidate| {
+            std::fs::metadata(candidate)
+                .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+                && nix::unistd::access(candidate.as_path(), nix::unistd::AccessFlags::X_OK).is_ok()
+        })
 }
 
 /// What the gRPC client does before the lean request is asked again: connect, which starts
@@ -192,6 +239,33 @@ mod tests {
     fn line(words: &[&str]) -> Option<Vec<String>> {
         let args: Vec<OsString> = words.iter().map(OsString::from).collect();
         command_line(&args)
+    }
+
+    #[test]
+    fn the_program_is_found_on_path_as_execvp_finds_it() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().unwrap();
+        let (first, second) = (root.path().join("first"), root.path().join("second"));
+        for dir in [&first, &second] {
+            std::fs::create_dir(dir).unwrap();
+        }
+        // Not executable in the first directory, a directory of that name in the second:
+        // both skipped, as execvp skips them; found nowhere else, nothing.
+        std::fs::write(first.join("tool"), "").unwrap();
+        std::fs::create_dir(second.join("tool")).unwrap();
+        let path = std::env::join_paths([&first, &second]).unwrap();
+        assert_eq!(program_on_path("tool", Some(path.clone())), None);
+        let third = root.path().join("third");
+        std::fs::create_dir(&third).unwrap();
+        let tool = third.join("tool");
+        std::fs::write(&tool, "").unwrap();
+        std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = std::env::join_paths([&first, &second, &third]).unwrap();
+        assert_eq!(program_on_path("tool", Some(path.clone())), Some(tool));
+        // A name with a slash, an empty name or no PATH: left to execvp.
+        assert_eq!(program_on_path("./tool", Some(path.clone())), None);
+        assert_eq!(program_on_path("", Some(path)), None);
+        assert_eq!(program_on_path("tool", None), None);
     }
 
     #[test]

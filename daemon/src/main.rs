@@ -262,20 +262,17 @@ fn log_filter(text: Option<&str>) -> tracing_subscriber::filter::Targets {
         .unwrap_or_else(|| Targets::new().with_default(LevelFilter::INFO))
 }
 
-/// `sec exec`'s lean leases (`sec_proto::lean`), each on a task of its own; where they go.
+/// `sec exec`'s lean leases (`sec_proto::lean`): served in the task that read the
+/// connection's greeting.
 #[cfg(unix)]
-fn serve_lean_leases(daemon: Arc<Daemon>) -> socket::LeanSender {
-    let (sender, mut connections) = tokio::sync::mpsc::channel(16);
-    tokio::spawn(async move {
-        while let Some(conn) = connections.recv().await {
-            tokio::spawn(rpc::serve_lean(Arc::clone(&daemon), conn));
-        }
-    });
-    Some(sender)
+fn serve_lean_leases(daemon: Arc<Daemon>) -> socket::LeanHandler {
+    Some(Arc::new(move |conn| {
+        Box::pin(rpc::serve_lean(Arc::clone(&daemon), conn))
+    }))
 }
 
 #[cfg(not(unix))]
-fn serve_lean_leases(_daemon: Arc<Daemon>) -> socket::LeanSender {
+fn serve_lean_leases(_daemon: Arc<Daemon>) -> socket::LeanHandler {
     None
 }
 

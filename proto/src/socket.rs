@@ -481,11 +481,19 @@ pub struct LeanConn {
     _slot: Slot,
 }
 
-/// Where lean connections go; `None` serves gRPC only.
+/// What serves a lean connection (secd's `rpc::serve_lean`), awaited in the task that read
+/// the connection's greeting: no channel and no further task between the client's request
+/// and its reply (each hop could wake another worker thread). `None` serves gRPC only.
 #[cfg(unix)]
-pub type LeanSender = Option<tokio::sync::mpsc::Sender<LeanConn>>;
+pub type LeanHandler = Option<
+    std::sync::Arc<
+        dyn Fn(LeanConn) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
+            + Send
+            + Sync,
+    >,
+>;
 #[cfg(not(unix))]
-pub type LeanSender = Option<()>;
+pub type LeanHandler = Option<()>;
 
 /// Accepts connections for tonic, dropping those whose peer is another user. Each
 /// connection's first byte (the caller's directory, see `caller_dir`) is read in a task of
@@ -494,7 +502,7 @@ pub type LeanSender = Option<()>;
 pub fn incoming(
     listener: Listener,
     greeting: bool,
-    lean: LeanSender,
+    lean: LeanHandler,
 ) -> impl tokio_stream::Stream<Item = io::Result<Conn>> + Send + 'static {
     LAST_ACCEPT.store(since_start(), std::sync::atomic::Ordering::Relaxed);
     let (ready, accepted) = tokio::sync::mpsc::channel::<io::Result<Conn>>(16);
@@ -552,7 +560,7 @@ const GREETING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Reads what a connection sends first; `None` when it closed or sent nothing in time, or
 /// went to `lean`.
-async fn greet(stream: Stream, mut peer: Peer, slot: Slot, lean: LeanSender) -> Option<Conn> {
+async fn greet(stream: Stream, mut peer: Peer, slot: Slot, lean: LeanHandler) -> Option<Conn> {
     #[cfg(unix)]
     {
         use crate::caller_dir::{First, receive};
@@ -591,7 +599,7 @@ async fn greet(stream: Stream, mut peer: Peer, slot: Slot, lean: LeanSender) -> 
                             peer,
                             _slot: slot,
                         };
-                        let _ = lean.send(conn).await;
+                        lean(conn).await;
                         return None;
                     }
                     _ => {
