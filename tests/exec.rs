@@ -1256,3 +1256,21 @@ fn the_front_without_sec_cli_says_to_reinstall_both() {
         .assert_stderr_contains(&["sec-cli", "reinstall both"]);
     assert!(!marker.exists(), "nothing ran");
 }
+
+/// The `sec` front runs without std's runtime (client/src/main.rs), which opened /dev/null
+/// on a standard descriptor the caller left closed; the front does it itself, so the
+/// command never gets whatever sec opened next (secd's socket) as its standard output.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_closed_standard_output_reaches_the_command_as_dev_null() {
+    let world = World::without_keyring();
+    // secd up first: the front itself grants, rather than handing over to sec-cli to start it.
+    world.run(&["exec", "--", "true"]).assert_success();
+    let mut cmd = world.command("sh");
+    cmd.arg("-c")
+        .arg("exec \"$0\" exec -- sh -c 'echo \"fd1=$(readlink /proc/$$/fd/1)\" >&2' 1>&-")
+        .arg(sec_bin());
+    let out = world.output(cmd);
+    out.assert_success()
+        .assert_stderr_contains(&["fd1=/dev/null"]);
+}

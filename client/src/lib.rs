@@ -165,8 +165,13 @@ pub fn run() -> ExitCode {
 /// child (exec, shield) fail with 125, as `env` and `timeout` do, so that the child's own
 /// codes stay apart.
 pub(crate) fn finish(result: Result<u8, Failure>, runs_a_child: bool) -> ExitCode {
+    ExitCode::from(exit_code(result, runs_a_child))
+}
+
+/// `finish` as a number (the `sec` front returns from a C `main`).
+pub(crate) fn exit_code(result: Result<u8, Failure>, runs_a_child: bool) -> u8 {
     match result {
-        Ok(code) => ExitCode::from(code),
+        Ok(code) => code,
         Err(Failure { message, code }) => {
             eprintln!("sec: {message}");
             let fallback = if runs_a_child {
@@ -174,7 +179,7 @@ pub(crate) fn finish(result: Result<u8, Failure>, runs_a_child: bool) -> ExitCod
             } else {
                 1
             };
-            ExitCode::from(code.unwrap_or(fallback))
+            code.unwrap_or(fallback)
         }
     }
 }

@@ -43,7 +43,15 @@ pub fn send_with_fd(
     let byte = [byte];
     let iov = [io::IoSlice::new(&byte)];
     let control = [ControlMessage::ScmRights(&fds)];
-    sendmsg::<()>(stream.as_raw_fd(), &iov, &control, MsgFlags::empty(), None)?;
+    // MSG_NOSIGNAL: a peer that closed is an error here, never SIGPIPE (the `sec` front
+    // runs without std's runtime, which would have ignored SIGPIPE).
+    sendmsg::<()>(
+        stream.as_raw_fd(),
+        &iov,
+        &control,
+        MsgFlags::MSG_NOSIGNAL,
+        None,
+    )?;
     Ok(())
 }
 

@@ -11,7 +11,7 @@
 //! A daemon too old for this reads `LEAN_LEASE` as HTTP/2 and closes the connection: the
 //! client then asks again through gRPC, which replaces such a daemon.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 
 use prost::Message;
 
@@ -37,7 +37,16 @@ pub fn ask(
     frame.extend_from_slice(&frame_len(body.len())?.to_be_bytes());
     frame.extend_from_slice(&body);
     crate::caller_dir::send(std::os::fd::AsFd::as_fd(stream))?;
-    stream.write_all(&frame)?;
+    // send(MSG_NOSIGNAL), not write: a daemon that closed the connection (one older than
+    // the lean path) is an error to fall back from, never SIGPIPE.
+    let mut sent = 0;
+    while sent < frame.len() {
+        sent += nix::sys::socket::send(
+            std::os::fd::AsRawFd::as_raw_fd(stream),
+            &frame[sent..],
+            nix::sys::socket::MsgFlags::MSG_NOSIGNAL,
+        )?;
+    }
     // Most replies arrive in one read; the length says whether more must follow.
     let mut reply = vec![0u8; 4096];
     let mut have = 0;
@@ -166,7 +175,7 @@ mod tests {
     #[tokio::test]
     async fn an_oversized_frame_is_refused_unread() {
         let (mut client, server) = std::os::unix::net::UnixStream::pair().unwrap();
-        client.write_all(&u32::MAX.to_be_bytes()).unwrap();
+        std::io::Write::write_all(&mut client, &u32::MAX.to_be_bytes()).unwrap();
         server.set_nonblocking(true).unwrap();
         let mut server = tokio::net::UnixStream::from_std(server).unwrap();
         let error = read_request(&mut server).await.unwrap_err();
