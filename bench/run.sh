@@ -220,48 +220,10 @@ if [ -n "$FNOX" ]; then
 fi
 [ -n "$FNOX_NOTE" ] && log "$FNOX_NOTE The rest runs without it."
 
-# ---------------------------------------------------------------------------------------
-# 7 (optional, before the world: cargo needs the user's HOME). Two clean release builds of
-# both binaries, one after the other: BUILD_BASE (the tree issue 14 calls "today") and the
-# working tree as it is now, each copied into a temp dir with its own target dir.
-# ---------------------------------------------------------------------------------------
+# The user's HOME, for cargo in test 7, which runs after the other tests, in the world.
+ORIG_HOME=$HOME
 BUILD_DONE=""
-if [ -n "${SEC_BENCH_BUILD:-}" ]; then
-    BWORK=$(mktemp -d "${TMPDIR:-/tmp}/sec-bench-build.XXXXXX")
-    build_tree() { # DIR NAME -> seconds and crates compiled in BUILD_SECS BUILD_CRATES
-        (cd "$1" && cargo fetch --locked -q) # downloads are not timed
-        # What the previous build wrote is flushed first, so that neither build pays for the
-        # other's writeback.
-        sync
-        local t0 t1
-        t0=$(date +%s%N)
-        (cd "$1" && CARGO_TARGET_DIR="$1/target" cargo build --release --locked -p sec-client -p sec-daemon) >"$OUT/7-build-$2.log" 2>&1 ||
-            { rm -rf "$BWORK"; die "the clean build of $2 failed: $OUT/7-build-$2.log"; }
-        t1=$(date +%s%N)
-        BUILD_SECS=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
-        BUILD_CRATES=$(grep -c '^ *Compiling ' "$OUT/7-build-$2.log" || true)
-    }
-    mkdir -p "$BWORK/base" "$BWORK/head"
-    git -C "$REPO" archive "$BUILD_BASE" | tar x -C "$BWORK/base"
-    # tracked and untracked files as they are (not ignored ones, not deleted ones)
-    (cd "$REPO" && git ls-files -z --cached --others --exclude-standard |
-        while IFS= read -r -d '' f; do [ -f "$f" ] && printf '%s\0' "$f"; done |
-        tar --null --no-recursion -T - -cf -) | tar x -C "$BWORK/head"
-    log "7. clean release build of $BUILD_BASE (base)"
-    build_tree "$BWORK/base" base
-    BUILD_BASE_SECS=$BUILD_SECS BUILD_BASE_CRATES=$BUILD_CRATES
-    log "7. clean release build of the working tree"
-    build_tree "$BWORK/head" head
-    BUILD_HEAD_SECS=$BUILD_SECS BUILD_HEAD_CRATES=$BUILD_CRATES
-    rm -rf "$BWORK"
-    # The builds left gigabytes to write back and delete: a kernel thread busy on the other
-    # core slowed `sec exec` (two processes, secd and sec, take turns) far more than `env`
-    # (1.34x against 1.17x in a run without the builds). Flushed and settled first.
-    log "7. flushing what the builds wrote before anything is timed"
-    sync
-    sleep 5
-    BUILD_DONE=1
-fi
+
 
 # ---------------------------------------------------------------------------------------
 # The isolated world.
@@ -957,6 +919,43 @@ if [ -z "$SHIELD_NOTE" ]; then
     SH_R1=$(div "$SH_SEC1" "$SH_BW1")
     SH_R2=$(div "$SH_SEC2" "$SH_BW2")
     V4C=$(verdict eval 'le "$SH_R1" 1 && le "$SH_R2" 1')
+fi
+
+# ---------------------------------------------------------------------------------------
+# 7 (optional; last: its writeback and deletion of gigabytes, on the other core, slowed
+# `sec exec`'s two processes far more than `env` when it ran first). Two clean release builds
+# of both binaries, one after the other, with the user's HOME for cargo: BUILD_BASE (the tree issue 14 calls "today") and the
+# working tree as it is now, each copied into a temp dir with its own target dir.
+# ---------------------------------------------------------------------------------------
+if [ -n "${SEC_BENCH_BUILD:-}" ]; then
+    BWORK=$(mktemp -d "${TMPDIR:-/tmp}/sec-bench-build.XXXXXX")
+    build_tree() { # DIR NAME -> seconds and crates compiled in BUILD_SECS BUILD_CRATES
+        (cd "$1" && HOME=$ORIG_HOME cargo fetch --locked -q) # downloads are not timed
+        # What the previous build wrote is flushed first, so that neither build pays for the
+        # other's writeback.
+        sync
+        local t0 t1
+        t0=$(date +%s%N)
+        (cd "$1" && HOME=$ORIG_HOME CARGO_TARGET_DIR="$1/target" cargo build --release --locked -p sec-client -p sec-daemon) >"$OUT/7-build-$2.log" 2>&1 ||
+            { rm -rf "$BWORK"; die "the clean build of $2 failed: $OUT/7-build-$2.log"; }
+        t1=$(date +%s%N)
+        BUILD_SECS=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
+        BUILD_CRATES=$(grep -c '^ *Compiling ' "$OUT/7-build-$2.log" || true)
+    }
+    mkdir -p "$BWORK/base" "$BWORK/head"
+    git -C "$REPO" archive "$BUILD_BASE" | tar x -C "$BWORK/base"
+    # tracked and untracked files as they are (not ignored ones, not deleted ones)
+    (cd "$REPO" && git ls-files -z --cached --others --exclude-standard |
+        while IFS= read -r -d '' f; do [ -f "$f" ] && printf '%s\0' "$f"; done |
+        tar --null --no-recursion -T - -cf -) | tar x -C "$BWORK/head"
+    log "7. clean release build of $BUILD_BASE (base)"
+    build_tree "$BWORK/base" base
+    BUILD_BASE_SECS=$BUILD_SECS BUILD_BASE_CRATES=$BUILD_CRATES
+    log "7. clean release build of the working tree"
+    build_tree "$BWORK/head" head
+    BUILD_HEAD_SECS=$BUILD_SECS BUILD_HEAD_CRATES=$BUILD_CRATES
+    rm -rf "$BWORK"
+    BUILD_DONE=1
 fi
 
 # ---------------------------------------------------------------------------------------
