@@ -182,3 +182,55 @@ fn sec_cannot_be_traced_while_it_may_see_a_secret() {
     let stderr = String::from_utf8_lossy(&traced.stderr);
     assert!(stderr.contains("is tracing this sec"), "{stderr}");
 }
+
+/// `sec` and `sec-cli` are static executables (no dynamic loader), so a library preloaded
+/// through the environment, which a hostile test suite could set for the next `sec` it finds,
+/// runs no code in them. The control, a dynamically linked program with the same
+/// environment, shows that the library would have run.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[test]
+fn a_preloaded_library_runs_no_code_in_sec() {
+    require_program("cc", "build-essential");
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("preload.c");
+    let library = dir.path().join("preload.so");
+    let marker = dir.path().join("loaded");
+    std::fs::write(
+        &source,
+        format!(
+            "#include <stdio.h>\n__attribute__((constructor)) static void loaded(void) {{\n    FILE *f = fopen(\"{}\", \"a\");\n    if (f) {{ fputs(\"loaded\\n\", f); fclose(f); }}\n}}\n",
+            marker.display()
+        ),
+    )
+    .unwrap();
+    let built = Command::new("cc")
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(&library)
+        .arg(&source)
+        .status()
+        .unwrap();
+    assert!(built.success(), "cannot build the preload library");
+    let run = |program: &Path, args: &[&str]| {
+        let status = Command::new(program)
+            .args(args)
+            .env("LD_PRELOAD", &library)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        (status, marker.exists())
+    };
+    // Control: a dynamically linked program loads it.
+    let (_, loaded) = run(Path::new("/bin/true"), &[]);
+    assert!(loaded, "the control did not load the preloaded library");
+    std::fs::remove_file(&marker).unwrap();
+    let sec = sec_tests::sec_bin();
+    for (program, args) in [
+        (sec.clone(), vec!["--version"]),
+        (sec.with_file_name("sec-cli"), vec!["--version"]),
+    ] {
+        let (status, loaded) = run(&program, &args);
+        assert!(status.success(), "{} --version failed", program.display());
+        assert!(!loaded, "{} ran the preloaded library", program.display());
+    }
+}
