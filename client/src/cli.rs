@@ -4,6 +4,10 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+/// The hidden command the `sec` front runs (as `sec-cli`) when a lean lease's command could
+/// not be started (client/src/front.rs).
+pub const LEASE_NOT_STARTED: &str = "lease-not-started";
+
 /// Per-directory secrets: your tokens stay in the vault and in secd's memory, and reach only
 /// the command that needs them.
 #[derive(Parser)]
@@ -158,7 +162,7 @@ pub enum Command {
     ShieldLink,
     /// What the `sec` front runs when a lean lease's command could not be started (see
     /// client/src/front.rs): tells secd, then reports the failure with its exit code.
-    #[command(hide = true, name = "lease-not-started")]
+    #[command(hide = true, name = LEASE_NOT_STARTED)]
     LeaseNotStarted {
         lease_id: String,
         code: u8,

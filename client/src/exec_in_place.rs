@@ -166,7 +166,6 @@ fn command_named(
 /// a name with a slash (execvp takes it as it is) or when nothing is found (execvp then
 /// searches, and says what went wrong).
 fn program_on_path(name: &str, path: Option<OsString>) -> Option<std::path::PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
     if name.is_empty() || name.contains('/') {
         return None;
     }
@@ -181,8 +180,7 @@ fn program_on_path(name: &str, path: Option<OsString>) -> Option<std::path::Path
         })
         .map(|dir| dir.join(name))
         .find(|candidate| {
-            std::fs::metadata(candidate)
-                .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+            candidate.is_file()
                 && nix::unistd::access(candidate.as_path(), nix::unistd::AccessFlags::X_OK).is_ok()
         })
 }

@@ -20,10 +20,6 @@ use crate::exec_in_place::{self, Attempt};
 /// The whole client's binary, installed beside `sec`.
 pub const CLI_NAME: &str = "sec-cli";
 
-/// The hidden `sec-cli` command that tells secd a lease's command never started, then says
-/// why (exit code, then the sentence).
-pub const NOT_STARTED_COMMAND: &str = "lease-not-started";
-
 /// `sec`'s `main` on Linux, which the binary enters without std's runtime (`#![no_main]`,
 /// src/main.rs): the runtime's start (the main thread's stack guard read from
 /// /proc/self/maps, signal stacks and handlers) cost 0.05 ms of every `sec exec`. Of what it
@@ -46,7 +42,7 @@ pub fn front() -> u8 {
             Attempt::NotStarted { lease_id, failure } => {
                 let code = failure.code.unwrap_or(EXIT_SEC_FAILED).to_string();
                 let report = [
-                    NOT_STARTED_COMMAND,
+                    crate::cli::LEASE_NOT_STARTED,
                     &lease_id,
                     &code,
                     "--",

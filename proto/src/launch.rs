@@ -70,7 +70,7 @@ pub fn launch_daemon(
         source,
     };
     if let Some(dir) = log.parent() {
-        create_private_dir_all(dir).map_err(log_err)?;
+        crate::paths::create_private_dir_all(dir).map_err(log_err)?;
     }
     // Private, and never through a link planted in its place.
     let log_file = crate::nofollow::open_append(log, 0o600).map_err(log_err)?;
@@ -131,12 +131,4 @@ fn last_line(log: &Path) -> Option<String> {
     let line = text.lines().rev().find(|l| !l.trim().is_empty())?;
     let message = line.split_once(": ").map_or(line, |(_, rest)| rest);
     Some(message.trim().to_string())
-}
-
-fn create_private_dir_all(dir: &Path) -> std::io::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir)
 }

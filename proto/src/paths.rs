@@ -10,6 +10,16 @@ pub(crate) fn project() -> Option<ProjectDirs> {
     ProjectDirs::from("", "", "sec")
 }
 
+/// `dir` and its missing parents, created mode 0700 (as far as the platform has modes); a
+/// directory already there is fine. Callers that care what is there check it afterwards.
+pub fn create_private_dir_all(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
 pub fn home_dir() -> Option<PathBuf> {
     BaseDirs::new().map(|b| b.home_dir().to_path_buf())
 }

@@ -212,7 +212,10 @@ pub fn ensure_private_dir(dir: &Path) -> Result<(), SocketError> {
     let meta = match std::fs::symlink_metadata(dir) {
         Ok(meta) => meta,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            create_private_dir(dir)?;
+            crate::paths::create_private_dir_all(dir).map_err(|source| SocketError::Create {
+                path: dir.to_path_buf(),
+                source,
+            })?;
             std::fs::symlink_metadata(dir).map_err(inspect)?
         }
         Err(source) => return Err(inspect(source)),
@@ -237,33 +240,6 @@ pub fn ensure_private_dir(dir: &Path) -> Result<(), SocketError> {
         return Err(SocketError::TooOpen { path, mode });
     }
     Ok(())
-}
-
-/// `dir` with mode 0700, and its missing parents; someone else creating it first is fine
-/// (the caller checks what is there).
-#[cfg(unix)]
-fn create_private_dir(dir: &Path) -> Result<(), SocketError> {
-    use std::os::unix::fs::DirBuilderExt;
-
-    if let Some(parent) = dir.parent()
-        && !parent.exists()
-    {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(parent)
-            .map_err(|source| SocketError::Create {
-                path: parent.to_path_buf(),
-                source,
-            })?;
-    }
-    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
-        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(SocketError::Create {
-            path: dir.to_path_buf(),
-            source: e,
-        }),
-        _ => Ok(()),
-    }
 }
 
 #[cfg(not(unix))]

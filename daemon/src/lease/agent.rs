@@ -83,10 +83,7 @@ impl Agents {
         context: LeaseContext,
         audit: Arc<AuditLog>,
     ) -> std::io::Result<PathBuf> {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&self.root)?;
+        sec_proto::paths::create_private_dir_all(&self.root)?;
         let dir = self.root.join(&context.lease);
         std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
         let socket = dir.join("agent.sock");
