@@ -745,3 +745,20 @@ fn defaults_on_leave_applies_to_scopes_that_do_not_say() {
     let err = parse("[defaults]\non_leave = \"later\"\n").unwrap_err();
     assert_eq!(err.line, 2, "{err}");
 }
+
+#[test]
+fn toml_string_reads_back_as_the_same_text() {
+    for text in [
+        "",
+        "plain",
+        "quote \" and backslash \\ and \\\"",
+        "new\nline, tab\t, return\r, bell\u{7}, nul\u{0}, del\u{7f}, c1\u{85}",
+        "unicode é ☃ 🦀",
+        "'single' and \"\"\"triple\"\"\"",
+    ] {
+        let quoted = toml_string(text);
+        let table: toml::Table = toml::from_str(&format!("v = {quoted}\n"))
+            .unwrap_or_else(|e| panic!("{quoted} does not parse: {e}"));
+        assert_eq!(table["v"].as_str(), Some(text), "{quoted}");
+    }
+}
