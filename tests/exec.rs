@@ -178,6 +178,121 @@ fn a_two_second_ttl_expires() {
     );
 }
 
+/// How dbus-monitor prints `value`'s bytes: as a string when they are printable, else as
+/// hex bytes. A value in either form in its output crossed the bus in clear.
+fn monitor_shows(log: &str, value: &str) -> bool {
+    let hex: Vec<String> = value.bytes().map(|b| format!("{b:02x}")).collect();
+    log.contains(value) || log.contains(&hex.join(" "))
+}
+
+/// A hostile process of the user (a test suite outside `sec shield`) can watch the session
+/// bus: dbus-monitor, as that user, sees every message. It sees secd store and fetch keychain
+/// secrets, yet never a value: they cross the bus inside the Secret Service's encrypted
+/// session. Control: a value sent in clear on the same bus, as a string and as bytes, shows.
+#[test]
+fn a_process_watching_the_session_bus_sees_no_keychain_secret() {
+    let world = World::new();
+    let log = world.root().join("monitor.log");
+    let mut monitor = world.command("dbus-monitor");
+    monitor
+        .arg("--session")
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(Stdio::null());
+    let mut monitor = monitor
+        .spawn()
+        .expect("cannot run dbus-monitor (apt-get install dbus)");
+    wait_until("dbus-monitor to watch the bus", || {
+        read(&log).contains("NameLost")
+    });
+
+    let in_clear = unique("in-clear");
+    let bytes: Vec<String> = in_clear.bytes().map(|b| b.to_string()).collect();
+    for arg in [
+        format!("string:{in_clear}"),
+        format!("array:byte:{}", bytes.join(",")),
+    ] {
+        let mut send = world.command("dbus-send");
+        send.args([
+            "--session",
+            "--dest=org.freedesktop.DBus",
+            "/",
+            "sec.Test.Clear",
+        ])
+        .arg(arg);
+        world.output(send);
+    }
+
+    let stored = unique("bus-stored");
+    world
+        .run_with_stdin(&["set", "keyring:bus/watch"], &stored)
+        .assert_success();
+    world.write_config(&project_scope("TOKEN = \"keyring:bus/watch\""));
+    let (seen, out) = world.child_sees(&world.project, "TOKEN");
+    out.assert_success();
+    assert_eq!(seen, stored);
+    let secret_tool_value = unique("secret-tool");
+    world.keyring_store("bus", "other", &secret_tool_value);
+
+    wait_until("the monitor to show secd's GetSecret call", || {
+        let text = read(&log);
+        text.contains("member=CreateItem") && text.contains("member=GetSecret")
+    });
+    let _ = monitor.kill();
+    let _ = monitor.wait();
+    let text = read(&log);
+    assert!(
+        text.contains(&in_clear),
+        "control: the monitor does not show a string sent in clear"
+    );
+    assert!(
+        monitor_shows(
+            &text.replace(&format!("string \"{in_clear}\""), ""),
+            &in_clear
+        ),
+        "control: the monitor does not show bytes sent in clear"
+    );
+    assert!(
+        !monitor_shows(&text, &stored),
+        "a keychain secret crossed the session bus in clear: {}",
+        log.display()
+    );
+}
+
+/// Two keychain items answer one reference: sec names the problem and runs nothing rather
+/// than pick one.
+#[test]
+fn two_keychain_items_for_one_reference_are_refused_by_name() {
+    let world = World::new();
+    let values = [unique("first"), unique("second")];
+    for (copy, value) in values.iter().enumerate() {
+        let mut store = world.command("secret-tool");
+        store.args([
+            "store",
+            "--label=dup",
+            "service",
+            "dup",
+            "username",
+            "me",
+            "copy",
+        ]);
+        store.arg(copy.to_string());
+        world.output_with_stdin(store, value).assert_success();
+    }
+    world.write_config(&project_scope("TOKEN = \"keyring:dup/me\""));
+    let marker = world.root().join("started");
+    let out = exec_touching(&world, &world.project, &marker);
+    out.assert_code(SEC_FAILED)
+        .assert_stderr_contains(&["keyring:dup/me", "2 entries match"]);
+    assert!(!marker.exists(), "the child ran with an ambiguous secret");
+    for value in &values {
+        assert!(
+            !out.stderr.contains(value.as_str()),
+            "a value in the error: {}",
+            out.stderr
+        );
+    }
+}
+
 #[test]
 fn sec_set_stores_in_the_real_secret_service() {
     let world = World::new();

@@ -1,7 +1,7 @@
 //! `keyring:SERVICE/ACCOUNT`: the OS keychain through keyring-core and one store crate per
-//! platform: the Secret Service over libdbus on Linux and the BSDs (its C sources vendored
-//! and built with the crate, encrypted sessions in pure Rust), the Keychain on macOS, the
-//! Credential Manager on Windows.
+//! platform: the Secret Service on Linux and the BSDs (our own `sec-secret-service`: a small
+//! D-Bus client with the encrypted session), the Keychain on macOS, the Credential Manager on
+//! Windows.
 //!
 //! Deliberately no fallback: keyring 4's kernel-keyutils store forgets everything at reboot,
 //! so where no persistent store answers the user gets a sentence saying what to start.
@@ -109,10 +109,10 @@ impl KeyringBackend {
 #[cfg(all(unix, not(target_os = "macos")))]
 fn platform_store() -> Result<Arc<CredentialStore>, Error> {
     if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_none() {
-        // libdbus would guess a bus path; a clear sentence is more useful than its guess failing.
+        // Without a bus address there is nothing to try; a clear sentence says what to start.
         return Err(Error::NoDefaultStore);
     }
-    Ok(dbus_secret_service_keyring_store::Store::new()?)
+    Ok(sec_secret_service::Store::new()?)
 }
 
 #[cfg(target_os = "macos")]
