@@ -15,9 +15,13 @@ use sec_tests::{
 /// `ssh-keygen` a key pair at `path` (and `path.pub`), with `passphrase` ("" for none).
 fn keygen(path: &Path, kind: &str, passphrase: &str) -> String {
     require_program("ssh-keygen", "openssh-client");
+    // "ecdsa-384" is `-t ecdsa -b 384`.
+    let (kind, bits) = kind.split_once('-').unwrap_or((kind, ""));
     let mut args = vec!["-q", "-t", kind, "-N", passphrase, "-C", "sec-test"];
     if kind == "rsa" {
         args.extend(["-b", "2048"]);
+    } else if !bits.is_empty() {
+        args.extend(["-b", bits]);
     }
     let out = Command::new("ssh-keygen")
         .args(&args)
@@ -110,6 +114,51 @@ fn exec_in(world: &World, dir: &Path, argv: &[String]) -> sec_tests::Output {
     let mut cmd = world.sec(&["exec", "--"]);
     cmd.args(argv).current_dir(dir).env_remove("SSH_AUTH_SOCK");
     world.output(cmd)
+}
+
+/// Every software key type signs through the lease's agent, and the signature verifies:
+/// `ssh-keygen -Y sign` with only the public key asks the agent (RSA as rsa-sha2-512).
+#[test]
+fn the_lease_agent_signs_with_every_software_key_type() {
+    let tmp = tempfile::tempdir().unwrap();
+    let kinds = ["ed25519", "rsa", "ecdsa-256", "ecdsa-384", "ecdsa-521"];
+    let keys: Vec<PathBuf> = kinds
+        .iter()
+        .map(|kind| {
+            let path = tmp.path().join(format!("id_{kind}"));
+            keygen(&path, kind, "");
+            path
+        })
+        .collect();
+    let world = world_with_keys(&keys, "", quoted_reference);
+    let data = tmp.path().join("data");
+    std::fs::write(&data, "signed through the agent\n").unwrap();
+    for (kind, key) in kinds.iter().zip(&keys) {
+        let public = format!("{}.pub", key.display());
+        let signature = format!("{}.sig", data.display());
+        let _ = std::fs::remove_file(&signature);
+        let script = "ssh-keygen -q -Y sign -n sec-test -f \"$1\" \"$2\" && \
+             ssh-keygen -q -Y check-novalidate -n sec-test -f \"$1\" -s \"$2.sig\" < \"$2\"";
+        let argv: Vec<String> = [
+            "sh",
+            "-c",
+            script,
+            "sh",
+            &public,
+            &data.display().to_string(),
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+        // Control: the private key is not where ssh-keygen looks, so only the agent can sign.
+        std::fs::rename(key, key.with_extension("moved")).unwrap();
+        exec_in(&world, &world.project, &argv).assert_success();
+        assert!(
+            Path::new(&signature).exists(),
+            "no {kind} signature was written"
+        );
+        std::fs::rename(key.with_extension("moved"), key).unwrap();
+    }
 }
 
 #[test]

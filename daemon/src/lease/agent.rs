@@ -4,8 +4,10 @@
 //! refuses to sign. A key with `confirm` asks
 //! the user (askpass) before every signature, naming the key, the command and the server's
 //! host key when ssh says which (`session-bind@openssh.com`). The socket and its private
-//! directory go when the lease ends. The protocol is `ssh-agent-lib`'s; keys and signatures
-//! are `ssh-key`'s (and `rsa`'s for the SHA-256 variant).
+//! directory go when the lease ends, and with them every open connection. The protocol
+//! (draft-miller-ssh-agent) is the part an agent that lists and signs needs, in
+//! `agent_wire`; everything else gets SSH_AGENT_FAILURE. Keys and signatures are `ssh-key`'s
+//! (and `rsa`'s for the SHA-2 variants).
 
 use std::collections::HashMap;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -13,14 +15,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ssh_agent_lib::agent::{Agent, Session, listen};
-use ssh_agent_lib::error::AgentError;
-use ssh_agent_lib::proto::extension::SessionBind;
-use ssh_agent_lib::proto::{Extension, Identity, SignRequest, signature as flags};
 use ssh_key::private::KeypairData;
 use ssh_key::{Algorithm, HashAlg, PrivateKey, Signature};
 use tokio::net::{UnixListener, UnixStream};
+use tokio::task::JoinSet;
 
+use crate::lease::agent_wire::{self as wire, Request, SignRequest};
 use crate::lease::audit::{AuditLog, Event, Record};
 use crate::lease::{confirm, procs};
 
@@ -95,11 +95,7 @@ impl Agents {
             context: Arc::new(context),
             audit,
         };
-        let task = tokio::spawn(async move {
-            if let Err(e) = listen(listener, agent).await {
-                tracing::warn!("an SSH agent stopped: {e}");
-            }
-        });
+        let task = tokio::spawn(agent.serve(listener));
         let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
         running.insert(lease, Running { task, dir });
         Ok(socket)
@@ -139,8 +135,29 @@ struct LeaseAgent {
     audit: Arc<AuditLog>,
 }
 
-impl Agent<UnixListener> for LeaseAgent {
-    fn new_session(&mut self, socket: &UnixStream) -> impl Session {
+impl LeaseAgent {
+    /// Accepts connections until the task is aborted; each connection's task belongs to the
+    /// set, so aborting this task ends every open connection too.
+    async fn serve(self, listener: UnixListener) {
+        let mut connections = JoinSet::new();
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => {
+                        let session = self.new_session(&stream);
+                        connections.spawn(session.serve(stream));
+                    }
+                    Err(e) => {
+                        tracing::warn!("an SSH agent stopped: {e}");
+                        return;
+                    }
+                },
+                Some(_) = connections.join_next() => {}
+            }
+        }
+    }
+
+    fn new_session(&self, socket: &UnixStream) -> LeaseSession {
         let peer = socket.peer_cred().ok();
         let allowed = peer.is_some_and(|p| {
             p.uid() == nix::unistd::getuid().as_raw()
@@ -197,26 +214,48 @@ struct LeaseSession {
     host_key: Option<String>,
 }
 
-#[ssh_agent_lib::async_trait]
-impl Session for LeaseSession {
-    async fn request_identities(&mut self) -> Result<Vec<Identity>, AgentError> {
-        Ok(self
-            .keys
-            .iter()
-            .map(|k| Identity {
-                pubkey: k.key.public_key().key_data().clone(),
-                comment: k.key.comment().to_string(),
-            })
-            .collect())
+impl LeaseSession {
+    /// Answers requests until the client closes the connection or sends a malformed frame.
+    async fn serve(mut self, mut stream: UnixStream) {
+        while let Ok(Some(frame)) = wire::read_frame(&mut stream).await {
+            let reply = match wire::parse(&frame) {
+                Some(Request::Identities) => {
+                    wire::identities_answer(self.keys.iter().filter_map(|k| {
+                        Some((k.key.public_key().to_bytes().ok()?, k.key.comment()))
+                    }))
+                }
+                Some(Request::Sign(request)) => match self.sign(&request).await {
+                    Ok(signature) => wire::sign_response(&signature),
+                    Err(why) => {
+                        tracing::info!(lease = %self.context.lease, "SSH agent: no signature: {why}");
+                        wire::failure()
+                    }
+                },
+                Some(Request::SessionBind { host_key }) => {
+                    match ssh_key::PublicKey::from_bytes(&host_key) {
+                        Ok(key) => {
+                            self.host_key = Some(key.fingerprint(HashAlg::Sha256).to_string());
+                            wire::success()
+                        }
+                        Err(_) => wire::failure(),
+                    }
+                }
+                Some(Request::Other) | None => wire::failure(),
+            };
+            if wire::write_frame(&mut stream, &reply).await.is_err() {
+                return;
+            }
+        }
     }
 
-    async fn sign(&mut self, request: SignRequest) -> Result<Signature, AgentError> {
-        let Some(key) = self
-            .keys
-            .iter()
-            .find(|k| k.key.public_key().key_data() == &request.pubkey)
-        else {
-            return Err(refusal("this agent holds no such key"));
+    async fn sign(&mut self, request: &SignRequest) -> Result<Signature, String> {
+        let Some(key) = self.keys.iter().find(|k| {
+            k.key
+                .public_key()
+                .to_bytes()
+                .is_ok_and(|blob| blob == request.key_blob)
+        }) else {
+            return Err("this agent holds no such key".into());
         };
         let fingerprint = key.key.fingerprint(HashAlg::Sha256).to_string();
         let host = self
@@ -237,23 +276,12 @@ impl Session for LeaseSession {
                 confirm::confirm(program.as_deref(), &prompt, self.context.confirm_timeout).await
             {
                 self.record(key, &format!("signature refused: {e}"), Event::Deny);
-                return Err(refusal("the user did not confirm this signature"));
+                return Err("the user did not confirm this signature".into());
             }
         }
-        let signature = sign(&key.key, &request).map_err(AgentError::other)?;
+        let signature = sign(&key.key, request).map_err(|e| e.to_string())?;
         self.record(key, &format!("signed{host}"), Event::Sign);
         Ok(signature)
-    }
-
-    async fn extension(&mut self, extension: Extension) -> Result<Option<Extension>, AgentError> {
-        if extension.name == "session-bind@openssh.com"
-            && let Ok(Some(bind)) = extension.parse_message::<SessionBind>()
-        {
-            let key = ssh_key::PublicKey::from(bind.host_key);
-            self.host_key = Some(key.fingerprint(HashAlg::Sha256).to_string());
-            return Ok(None);
-        }
-        Err(refusal("unsupported extension"))
     }
 }
 
@@ -273,10 +301,6 @@ impl LeaseSession {
     }
 }
 
-fn refusal(why: &str) -> AgentError {
-    AgentError::IO(std::io::Error::other(why.to_string()))
-}
-
 /// Signs as the request asks: RSA keys with SHA-512 or SHA-256 as its flags say (never
 /// SHA-1), other keys with their own algorithm.
 fn sign(key: &PrivateKey, request: &SignRequest) -> Result<Signature, SignError> {
@@ -284,11 +308,11 @@ fn sign(key: &PrivateKey, request: &SignRequest) -> Result<Signature, SignError>
     let data = &request.data;
     match key.key_data() {
         KeypairData::Rsa(rsa_key) => {
-            let private: rsa::RsaPrivateKey = rsa_key.try_into().map_err(|_| SignError::Key)?;
-            let (hash, bytes) = if request.flags & flags::RSA_SHA2_512 != 0 {
+            let private = rsa_private(rsa_key)?;
+            let (hash, bytes) = if request.flags & wire::RSA_SHA2_512 != 0 {
                 let signer = rsa::pkcs1v15::SigningKey::<rsa::sha2::Sha512>::new(private);
                 (HashAlg::Sha512, signer.try_sign(data)?.to_vec())
-            } else if request.flags & flags::RSA_SHA2_256 != 0 {
+            } else if request.flags & wire::RSA_SHA2_256 != 0 {
                 let signer = rsa::pkcs1v15::SigningKey::<rsa::sha2::Sha256>::new(private);
                 (HashAlg::Sha256, signer.try_sign(data)?.to_vec())
             } else {
@@ -298,6 +322,23 @@ fn sign(key: &PrivateKey, request: &SignRequest) -> Result<Signature, SignError>
         }
         _ => Ok(key.try_sign(data)?),
     }
+}
+
+/// The RSA private key of an SSH key pair. Not ssh-key 0.6.7's `TryFrom`, which passes the
+/// prime `p` twice (for `p` and `q`), so that every real key fails rsa's validation.
+fn rsa_private(key: &ssh_key::private::RsaKeypair) -> Result<rsa::RsaPrivateKey, SignError> {
+    let number = |m: &ssh_key::Mpint| {
+        m.as_positive_bytes()
+            .map(rsa::BigUint::from_bytes_be)
+            .ok_or(SignError::Key)
+    };
+    rsa::RsaPrivateKey::from_components(
+        number(&key.public.n)?,
+        number(&key.public.e)?,
+        number(&key.private.d)?,
+        vec![number(&key.private.p)?, number(&key.private.q)?],
+    )
+    .map_err(|_| SignError::Key)
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -3,6 +3,7 @@
 //! log. Below policy, above store: nothing here decides what is in force.
 
 pub mod agent;
+mod agent_wire;
 pub mod audit;
 pub mod broker;
 pub mod confirm;

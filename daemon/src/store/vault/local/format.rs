@@ -388,20 +388,15 @@ impl VaultFile {
         let mut prefix = std::ffi::OsString::from(".");
         prefix.push(file_name);
         prefix.push(".");
-        let mut temp = tempfile::Builder::new();
-        temp.prefix(&prefix).suffix(".tmp");
-        #[cfg(unix)]
-        temp.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600));
-        let mut temp = temp
-            .tempfile_in(dir)
+        let mut temp = crate::host::state_file::TempFile::new_in(dir, &prefix)
             .map_err(|e| self.io("create a temporary file beside", e))?;
-        write(temp.as_file_mut(), bytes).map_err(|e| self.io("write the new", e))?;
-        temp.as_file()
+        write(temp.file(), bytes).map_err(|e| self.io("write the new", e))?;
+        temp.file()
             .sync_all()
             .map_err(|e| self.io("flush the new", e))?;
-        // On failure the error owns the temporary file and deletes it when dropped.
+        // On failure the temporary file is deleted when dropped.
         temp.persist(&self.path)
-            .map_err(|e| self.io("replace", e.error))?;
+            .map_err(|e| self.io("replace", e))?;
         #[cfg(unix)]
         fs::File::open(dir)
             .and_then(|d| d.sync_all())
