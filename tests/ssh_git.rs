@@ -4,6 +4,7 @@
 //! to `git http-backend` behind a small server, the token coming from `sec git-credential`;
 //! `sec import ssh` on real `ssh-keygen` keys.
 
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -232,11 +233,21 @@ fn the_lease_agent_signs_with_exactly_the_scopes_keys_and_only_inside_the_lease(
         "a process outside the lease was offered keys:\n{outsider}"
     );
     assert!(!outsider.stdout.contains("SHA256:"), "{outsider}");
+    // A connection open when the lease ends is closed with it.
+    let mut open = std::os::unix::net::UnixStream::connect(&socket).unwrap();
     std::fs::write(run.join("stop"), "").unwrap();
     assert!(holder.wait().unwrap().success());
     wait_until("the agent socket to go with its lease", || {
         !Path::new(&socket).exists()
     });
+    open.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let _ = open.write_all(&[0, 0, 0, 1, 11]); // SSH_AGENTC_REQUEST_IDENTITIES
+    let mut reply = [0u8; 64];
+    assert!(
+        matches!(open.read(&mut reply), Ok(0) | Err(_)),
+        "an agent connection outlived its lease"
+    );
 
     // No private key material anywhere sec writes, nor in what it prints.
     let status = world.run(&["status", "--json"]);
