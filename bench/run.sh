@@ -1097,7 +1097,7 @@ during each phase are parsed with their unit (ns, µs, ms, s) — raw values in
 | served from the cache | $N_HIT | $(us "$HIT_MIN") µs | $(us "$HIT_MED") µs | $(us "$HIT_P90") µs | $(us "$HIT_MEAN") µs | $(us "$HIT_MAX") µs |
 
 Lookup / hit: **${RATIO2}×** (medians), ${RATIO2_P90}× (p90s). The lookup is a Secret
-Service round trip through keyring-core and the libdbus client over a D-Bus connection secd
+Service round trip through keyring-core and sec's own D-Bus client over a connection secd
 keeps open (made by \`sec set\` earlier), i.e. the steady-state lookup, not the first one.
 
 (b) **Whole commands** (hyperfine; what a user waits for, dominated by sec's fixed
