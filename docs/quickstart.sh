@@ -8,7 +8,7 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
-echo "quickstart: building sec and secd (release; the first build takes about 2 minutes on 2 cores)" >&2
+echo "quickstart: building sec and secd (release; the first build takes about a minute and a half on 2 cores)" >&2
 # From the repository, so that its .cargo/config.toml applies (a static `sec`, docs/DECISIONS.md).
 (cd "$repo" && cargo build --release --quiet -p sec-client -p sec-daemon)
 sec="$repo/target/release/sec"
