@@ -258,6 +258,53 @@ fn a_process_watching_the_session_bus_sees_no_keychain_secret() {
     );
 }
 
+/// A locked keychain: secd asks the keychain to unlock, which runs the keychain's own
+/// prompt (here no prompter can show, as on a headless machine, so the prompt is dismissed).
+/// The answer is a sentence saying what to do, at once; the command does not start.
+#[test]
+fn a_locked_keychain_gets_a_sentence_not_a_hang() {
+    let world = World::new();
+    let value = unique("locked");
+    world.keyring_store("lk", "me", &value);
+    let mut alias = world.command("dbus-send");
+    alias.args([
+        "--session",
+        "--print-reply",
+        "--dest=org.freedesktop.secrets",
+        "/org/freedesktop/secrets",
+        "org.freedesktop.Secret.Service.ReadAlias",
+        "string:default",
+    ]);
+    let alias = world.output(alias);
+    let collection = alias
+        .stdout
+        .split('"')
+        .nth(1)
+        .unwrap_or_else(|| panic!("no default collection: {alias}"))
+        .to_string();
+    let mut lock = world.command("dbus-send");
+    lock.args([
+        "--session",
+        "--print-reply",
+        "--dest=org.freedesktop.secrets",
+        "/org/freedesktop/secrets",
+        "org.freedesktop.Secret.Service.Lock",
+    ])
+    .arg(format!("array:objpath:{collection}"));
+    world.output(lock).assert_success();
+
+    world.write_config(&project_scope("TOKEN = \"keyring:lk/me\""));
+    let marker = world.root().join("started");
+    let out = exec_touching(&world, &world.project, &marker);
+    out.assert_code(SEC_FAILED).assert_stderr_contains(&[
+        "keyring:lk/me",
+        "unlock prompt",
+        "unlock it",
+    ]);
+    assert!(!marker.exists(), "the child ran without its secret");
+    assert!(!out.stderr.contains(&value), "{}", out.stderr);
+}
+
 /// Two keychain items answer one reference: sec names the problem and runs nothing rather
 /// than pick one.
 #[test]
