@@ -733,9 +733,31 @@ fn signals_sent_to_sec_reach_the_child() {
         let ready = world.root().join(format!("ready-{signal}"));
         let mut cmd = world.sec(&["exec", "--", "sh", "-c", script, "sh"]);
         cmd.arg(&ready);
-        let exec = cmd.spawn().expect("cannot spawn sec exec");
+        let mut exec = cmd.spawn().expect("cannot spawn sec exec");
         wait_until("the child to install its traps", || ready.exists());
         kill(Pid::from_raw(exec.id() as i32), signal).expect("cannot signal sec");
+        // Still running long after the signal: say what the process does with signals.
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while exec.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                let status = std::fs::read_to_string(format!("/proc/{}/status", exec.id()))
+                    .unwrap_or_default();
+                let cmdline =
+                    std::fs::read(format!("/proc/{}/cmdline", exec.id())).unwrap_or_default();
+                let signals: Vec<&str> = status
+                    .lines()
+                    .filter(|l| {
+                        l.starts_with("Sig") || l.starts_with("ShdPnd") || l.starts_with("State")
+                    })
+                    .collect();
+                let _ = exec.kill();
+                panic!(
+                    "{signal} did not end `{}` within 20 s: {signals:?}",
+                    String::from_utf8_lossy(&cmdline).replace('\0', " ")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         wait_output(exec, &format!("sec exec (sent {signal})")).assert_code(code);
     }
 }
