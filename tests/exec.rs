@@ -731,8 +731,15 @@ fn signals_sent_to_sec_reach_the_child() {
         (Signal::SIGQUIT, 43),
     ] {
         let ready = world.root().join(format!("ready-{signal}"));
-        let mut cmd = world.sec(&["exec", "--", "sh", "-c", script, "sh"]);
-        cmd.arg(&ready);
+        // sec passes on what the caller ignores, as exec does (nohup relies on it). A test
+        // run started as a background job of a non-interactive shell ignores SIGINT and
+        // SIGQUIT, and a shell cannot trap a signal ignored on entry: `env` resets them, so
+        // this tests sec and not how the tests were started.
+        let mut cmd = world.command("env");
+        cmd.arg("--default-signal=INT,QUIT,HUP,TERM")
+            .arg(sec_bin())
+            .args(["exec", "--", "sh", "-c", script, "sh"])
+            .arg(&ready);
         let mut exec = cmd.spawn().expect("cannot spawn sec exec");
         wait_until("the child to install its traps", || ready.exists());
         kill(Pid::from_raw(exec.id() as i32), signal).expect("cannot signal sec");
