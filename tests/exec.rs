@@ -266,32 +266,27 @@ fn a_locked_keychain_gets_a_sentence_not_a_hang() {
     let world = World::new();
     let value = unique("locked");
     world.keyring_store("lk", "me", &value);
-    let mut alias = world.command("dbus-send");
-    alias.args([
-        "--session",
-        "--print-reply",
-        "--dest=org.freedesktop.secrets",
-        "/org/freedesktop/secrets",
-        "org.freedesktop.Secret.Service.ReadAlias",
-        "string:default",
-    ]);
-    let alias = world.output(alias);
+    // A call to the Secret Service itself, as dbus-send makes it.
+    let service_call = |method: &str, arg: String| {
+        let mut call = world.command("dbus-send");
+        call.args([
+            "--session",
+            "--print-reply",
+            "--dest=org.freedesktop.secrets",
+            "/org/freedesktop/secrets",
+        ])
+        .arg(format!("org.freedesktop.Secret.Service.{method}"))
+        .arg(arg);
+        world.output(call)
+    };
+    let alias = service_call("ReadAlias", "string:default".into());
     let collection = alias
         .stdout
         .split('"')
         .nth(1)
         .unwrap_or_else(|| panic!("no default collection: {alias}"))
         .to_string();
-    let mut lock = world.command("dbus-send");
-    lock.args([
-        "--session",
-        "--print-reply",
-        "--dest=org.freedesktop.secrets",
-        "/org/freedesktop/secrets",
-        "org.freedesktop.Secret.Service.Lock",
-    ])
-    .arg(format!("array:objpath:{collection}"));
-    world.output(lock).assert_success();
+    service_call("Lock", format!("array:objpath:{collection}")).assert_success();
 
     world.write_config(&project_scope("TOKEN = \"keyring:lk/me\""));
     let marker = world.root().join("started");

@@ -68,14 +68,19 @@ impl Bus {
             signals: VecDeque::new(),
         };
         bus.authenticate()?;
-        bus.call(Call {
+        bus.call_bus("Hello", vec![])?;
+        Ok(bus)
+    }
+
+    /// Calls a method of the bus itself (`org.freedesktop.DBus`: Hello, AddMatch, ...).
+    pub fn call_bus(&mut self, member: &str, args: Vec<Value>) -> Result<Vec<Value>, BusError> {
+        self.call(Call {
             destination: "org.freedesktop.DBus",
             path: "/org/freedesktop/DBus",
             interface: "org.freedesktop.DBus",
-            member: "Hello",
-            args: vec![],
-        })?;
-        Ok(bus)
+            member,
+            args,
+        })
     }
 
     /// SASL EXTERNAL: the bus checks our uid through the socket's credentials.

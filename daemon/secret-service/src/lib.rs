@@ -198,26 +198,27 @@ impl Client {
                 objects.iter().map(|p| Value::path(p)).collect(),
             )],
         )?;
-        let prompt = reply.get(1).and_then(Value::as_str).unwrap_or(NO_OBJECT);
-        self.prompt(prompt)
+        self.prompt_in(&reply, 1)
     }
 
-    /// Runs a prompt the service asked for (a dialog of the keychain's own), waiting for the
-    /// user's answer.
-    fn prompt(&mut self, prompt: &str) -> Outcome<()> {
-        if prompt == NO_OBJECT {
-            return Ok(());
-        }
+    /// Runs the prompt a reply names at `index` (`/` or nothing: none needed), a dialog of
+    /// the keychain's own, waiting for the user's answer.
+    fn prompt_in(&mut self, reply: &[Value], index: usize) -> Outcome<()> {
+        let prompt = match reply.get(index).and_then(Value::as_str) {
+            None | Some(NO_OBJECT) => return Ok(()),
+            Some(prompt) => prompt,
+        };
         let rule = format!(
             "type='signal',interface='{PROMPT_INTERFACE}',member='Completed',path='{prompt}'"
         );
-        self.bus.call(Call {
-            destination: "org.freedesktop.DBus",
-            path: "/org/freedesktop/DBus",
-            interface: "org.freedesktop.DBus",
-            member: "AddMatch",
-            args: vec![Value::str(&rule)],
-        })?;
+        self.bus.call_bus("AddMatch", vec![Value::str(&rule)])?;
+        let answered = self.answer(prompt);
+        let _ = self.bus.call_bus("RemoveMatch", vec![Value::str(&rule)]);
+        answered
+    }
+
+    /// Shows the prompt and waits for its Completed signal (dismissed on a timeout).
+    fn answer(&mut self, prompt: &str) -> Outcome<()> {
         self.call(prompt, PROMPT_INTERFACE, "Prompt", vec![Value::str("")])?;
         let completed = self.bus.wait_for_signal(
             |m| {
@@ -234,13 +235,6 @@ impl Client {
             }
             other => other?,
         };
-        let _ = self.bus.call(Call {
-            destination: "org.freedesktop.DBus",
-            path: "/org/freedesktop/DBus",
-            interface: "org.freedesktop.DBus",
-            member: "RemoveMatch",
-            args: vec![Value::str(&rule)],
-        });
         match completed.body.first().and_then(Value::as_bool) {
             Some(false) => Ok(()),
             _ => Err(ServiceError::Dismissed),
@@ -328,14 +322,12 @@ impl Client {
             "CreateItem",
             vec![properties, secret, Value::Bool(true)],
         )?;
-        let prompt = reply.get(1).and_then(Value::as_str).unwrap_or(NO_OBJECT);
-        self.prompt(prompt)
+        self.prompt_in(&reply, 1)
     }
 
     fn delete(&mut self, item: &str) -> Outcome<()> {
         let reply = self.call(item, ITEM_INTERFACE, "Delete", vec![])?;
-        let prompt = reply.first().and_then(Value::as_str).unwrap_or(NO_OBJECT);
-        self.prompt(prompt)
+        self.prompt_in(&reply, 0)
     }
 }
 

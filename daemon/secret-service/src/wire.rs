@@ -449,7 +449,6 @@ pub struct Header {
     pub error_name: Option<String>,
     pub reply_serial: Option<u32>,
     pub destination: Option<String>,
-    pub sender: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -579,7 +578,6 @@ impl Message {
                     }
                 }
                 6 => header.destination = text(),
-                7 => header.sender = text(),
                 8 => signature = text().unwrap_or_default(),
                 _ => {} // unknown fields are ignored, as the specification says
             }

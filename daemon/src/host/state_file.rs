@@ -35,15 +35,9 @@ impl TempFile {
     /// that exists (a file, a planted link) is never opened, the next name is tried.
     pub fn new_in(dir: &Path, prefix: &OsStr) -> io::Result<TempFile> {
         for _ in 0..16 {
-            let mut random = [0u8; 8];
-            getrandom::fill(&mut random).map_err(io::Error::other)?;
+            // Random hex digits, as lease ids are made.
             let mut name = prefix.to_os_string();
-            name.push(
-                random
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect::<String>(),
-            );
+            name.push(&uuid::Uuid::new_v4().simple().to_string()[..16]);
             name.push(".tmp");
             let path = dir.join(name);
             let mut options = OpenOptions::new();

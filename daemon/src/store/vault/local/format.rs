@@ -376,12 +376,7 @@ impl VaultFile {
             Some(dir) if !dir.as_os_str().is_empty() => dir,
             _ => Path::new("."),
         };
-        let mut builder = fs::DirBuilder::new();
-        builder.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder
-            .create(dir)
+        sec_proto::paths::create_private_dir_all(dir)
             .map_err(|e| self.io("create the directory of", e))?;
 
         let file_name = self.path.file_name().unwrap_or(FILE_NAME.as_ref());
