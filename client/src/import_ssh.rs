@@ -22,7 +22,12 @@ pub async fn run(args: ImportArgs) -> Result<u8, Failure> {
         std::fs::read_to_string(&path)
             .map_err(|e| Failure::new(format!("cannot read {}: {e}", path.display())))?,
     );
-    let key = PrivateKey::from_openssh(text.trim()).map_err(|_| {
+    let key = sec_proto::openssh::read_private_key(
+        text.trim(),
+        |pem| PrivateKey::from_openssh(pem),
+        PrivateKey::from_bytes,
+    )
+    .map_err(|_| {
         Failure::new(format!(
             "{} is not an OpenSSH private key (`-----BEGIN OPENSSH PRIVATE KEY-----`); an older PEM key is converted in place by `ssh-keygen -p -f {}`",
             path.display(),

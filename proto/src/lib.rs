@@ -11,6 +11,7 @@ pub mod launch;
 #[cfg(unix)]
 pub mod lean;
 pub mod nofollow;
+pub mod openssh;
 pub mod paths;
 pub mod reference;
 pub mod shell;

@@ -81,7 +81,13 @@ impl Daemon {
 
 /// An OpenSSH private key from its PEM text; never repeats the text.
 pub fn parse_key(text: &SecretString) -> Result<ssh_key::PrivateKey, String> {
-    let key = ssh_key::PrivateKey::from_openssh(text.expose_secret().trim()).map_err(|_| {
+    let text = text.expose_secret().trim();
+    let key = sec_proto::openssh::read_private_key(
+        text,
+        |pem| ssh_key::PrivateKey::from_openssh(pem),
+        ssh_key::PrivateKey::from_bytes,
+    )
+    .map_err(|_| {
         "not an OpenSSH private key (`-----BEGIN OPENSSH PRIVATE KEY-----`); `sec import ssh FILE` stores one".to_string()
     })?;
     if key.is_encrypted() {
@@ -90,4 +96,41 @@ pub fn parse_key(text: &SecretString) -> Result<ssh_key::PrivateKey, String> {
         );
     }
     Ok(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// ssh-key 0.6.7 cannot read an ECDSA key whose private scalar OpenSSH wrote short
+    /// (about one P-521 key in four): `parse_key` reads it, and the key's signatures verify
+    /// against its public key, so the scalar was mended, not changed.
+    #[test]
+    fn a_p521_key_with_a_short_scalar_is_read_and_signs() {
+        use signature::{Signer, Verifier};
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("key");
+        let text = (0..200)
+            .find_map(|_| {
+                let _ = std::fs::remove_file(&path);
+                let _ = std::fs::remove_file(path.with_extension("pub"));
+                let status = std::process::Command::new("ssh-keygen")
+                    .args(["-q", "-t", "ecdsa", "-b", "521", "-N", "", "-f"])
+                    .arg(&path)
+                    .status()
+                    .expect(
+                        "this test needs ssh-keygen: install the Debian package openssh-client",
+                    );
+                assert!(status.success());
+                let text = std::fs::read_to_string(&path).unwrap();
+                // The control: ssh-key alone fails on this key.
+                ssh_key::PrivateKey::from_openssh(text.trim())
+                    .is_err()
+                    .then_some(text)
+            })
+            .expect("200 P-521 keys and none with a short scalar: has ssh-key been fixed?");
+        let key = parse_key(&SecretString::from(text)).unwrap();
+        let signature: ssh_key::Signature = key.try_sign(b"signed").unwrap();
+        Verifier::verify(key.public_key().key_data(), b"signed", &signature).unwrap();
+    }
 }
