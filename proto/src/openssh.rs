@@ -3,7 +3,8 @@
 //! one case of four, a P-256 or P-384 key in one of 256), and ssh-key 0.6.7 reads only the
 //! curve's full width. [`with_full_ecdsa_scalar`] gives the same key, unencrypted, with the
 //! scalar at full width; [`read_private_key`] is how `sec import ssh` and secd's agent read
-//! keys (this crate does not link ssh-key: the caller passes its two parsers).
+//! keys (this crate does not link ssh-key: the caller passes its two parsers). The SSH
+//! wire encoding's `uint32` and `string` here serve secd's agent protocol too.
 
 use base64::Engine;
 use zeroize::Zeroizing;
@@ -90,13 +91,15 @@ pub fn with_full_ecdsa_scalar(pem: &str) -> Option<Zeroizing<Vec<u8>>> {
     Some(out)
 }
 
-fn u32_be(input: &mut &[u8]) -> Option<u32> {
+/// RFC 4251's `uint32` at the front of `input`, which moves past it.
+pub fn u32_be(input: &mut &[u8]) -> Option<u32> {
     let (head, tail) = input.split_first_chunk::<4>()?;
     *input = tail;
     Some(u32::from_be_bytes(*head))
 }
 
-fn string<'a>(input: &mut &'a [u8]) -> Option<&'a [u8]> {
+/// RFC 4251's `string` (a `uint32` length, then the bytes) at the front of `input`.
+pub fn string<'a>(input: &mut &'a [u8]) -> Option<&'a [u8]> {
     let length = u32_be(input)? as usize;
     if length > input.len() {
         return None;
@@ -106,7 +109,8 @@ fn string<'a>(input: &mut &'a [u8]) -> Option<&'a [u8]> {
     Some(head)
 }
 
-fn put_string(out: &mut Vec<u8>, bytes: &[u8]) {
+/// Appends `bytes` as RFC 4251's `string`.
+pub fn put_string(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
     out.extend_from_slice(bytes);
 }

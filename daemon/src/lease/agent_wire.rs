@@ -2,6 +2,7 @@
 //! and signs needs: frames, the requests it answers, and its replies. Any other request (add,
 //! remove, lock, other extensions) is answered with SSH_AGENT_FAILURE by the caller.
 
+use sec_proto::openssh::{put_string, string, u32_be};
 use ssh_key::Signature;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
@@ -84,27 +85,6 @@ pub fn parse(frame: &[u8]) -> Option<Request> {
         _ => return Some(Request::Other),
     };
     Some(request)
-}
-
-fn u32_be(input: &mut &[u8]) -> Option<u32> {
-    let (head, tail) = input.split_first_chunk::<4>()?;
-    *input = tail;
-    Some(u32::from_be_bytes(*head))
-}
-
-fn string<'a>(input: &mut &'a [u8]) -> Option<&'a [u8]> {
-    let length = u32_be(input)? as usize;
-    if length > input.len() {
-        return None;
-    }
-    let (head, tail) = input.split_at(length);
-    *input = tail;
-    Some(head)
-}
-
-fn put_string(out: &mut Vec<u8>, bytes: &[u8]) {
-    out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
-    out.extend_from_slice(bytes);
 }
 
 pub fn failure() -> Vec<u8> {
